@@ -1,0 +1,75 @@
+"""Inputs as the report assumes them (assumption 4, section 5.2): pixels in [0, 1], label one-hot in
+the first 10 pixels, negatives with a uniformly drawn wrong label, every vector of unit length."""
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+LABEL_PIXELS = 10
+
+
+def pixel_table(images_u8: Tensor, dtype: torch.dtype, standardize: bool) -> Tensor:
+    """The whole dataset as floats in [0, 1] on its device; optionally standardised per pixel."""
+    x = images_u8.to(dtype).div_(255.0)
+    if standardize:
+        mean = x.mean(dim=0, keepdim=True)
+        std = x.std(dim=0, keepdim=True)
+        x = (x - mean) / torch.where(std > 1e-8, std, torch.ones_like(std))
+    return x
+
+
+def unit_rows(x: Tensor) -> Tensor:
+    """Scale every row to unit L2 length (assumption 4); an all-zero row stays zero."""
+    n = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return x / torch.where(n > 0, n, torch.ones_like(n))
+
+
+def wrong_labels(labels: Tensor, generator: torch.Generator) -> Tensor:
+    """A label drawn uniformly from the 9 that are not the true one (never the true label)."""
+    shift = torch.randint(1, 10, labels.shape, generator=generator, device=labels.device)
+    return (labels + shift) % 10
+
+
+def with_label(pixels: Tensor, labels: Tensor) -> Tensor:
+    """Copy of the images with the first 10 pixels replaced by the one-hot of labels."""
+    out = pixels.clone()
+    out[:, :LABEL_PIXELS] = 0
+    out[torch.arange(out.shape[0], device=out.device), labels] = 1
+    return out
+
+
+class Batcher:
+    """Index slices of a per-epoch permutation of the dataset held on the device (no DataLoader).
+
+    An epoch has ceil(S / N) batches; the last may be smaller, as in the report (469 per MNIST epoch)."""
+
+    def __init__(self, table: Tensor, labels: Tensor, generator: torch.Generator) -> None:
+        self.table = table
+        self.labels = labels
+        self.generator = generator
+        self.size = table.shape[0]
+        self.epoch = 0
+        self._perm = torch.randperm(self.size, generator=generator, device=table.device)
+        self._pos = 0
+
+    def next_indices(self, batch_size: int) -> Tensor:
+        if self._pos >= self.size:
+            self._perm = torch.randperm(self.size, generator=self.generator, device=self.table.device)
+            self._pos = 0
+            self.epoch += 1
+        idx = self._perm[self._pos:self._pos + batch_size]
+        self._pos += batch_size
+        return idx
+
+    def batch(self, mode: str, batch_size: int) -> tuple[Tensor, Tensor, int]:
+        """(X, true labels, number of positives). ff: N positives then the same N images with wrong
+        labels; descent: N plain images. Rows have unit length."""
+        idx = self.next_indices(batch_size)
+        pixels = self.table[idx]
+        labels = self.labels[idx]
+        if mode == "descent":
+            return unit_rows(pixels), labels, pixels.shape[0]
+        pos = with_label(pixels, labels)
+        neg = with_label(pixels, wrong_labels(labels, self.generator))
+        return unit_rows(torch.cat([pos, neg])), labels, pixels.shape[0]

@@ -1,0 +1,247 @@
+"""The training thread: owns the trainer, publishes metrics to a bounded queue that never blocks
+training, and applies commands from a second queue between batches."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .config import RESET_FIELDS, Config, ConfigError
+from .data import Dataset
+from .metrics import MetricsRecord
+from .trainer import EngineError, Trainer
+
+# Fixed for the lifetime of a runner: changing them means loading other data or another device.
+FIXED_FIELDS = frozenset({"device", "data", "data_dir"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the user should read: kind is "info", "warning" or "error"; message is one line."""
+
+    kind: str
+    message: str
+    iteration: int = 0
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # pause, resume, step, set, reset, stop
+    changes: dict[str, Any] | None = None
+
+
+class Runner:
+    """Trains in a daemon thread. States: paused, running, finished, error, stopped."""
+
+    def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 512,
+                 start_paused: bool = False, with_metrics: bool = True) -> None:
+        self.metrics: queue.Queue[MetricsRecord] = queue.Queue(maxsize=metrics_size)
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self.dataset = dataset
+        self.with_metrics = with_metrics
+        self.dropped = 0
+        self.published = 0
+        self._pending = cfg          # the configuration after every queued change
+        self._config = cfg           # the configuration the trainer runs now
+        self._state = "paused" if start_paused else "running"
+        self._steps_wanted = 0
+        self._trainer: Trainer | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._main, name="fftui-engine", daemon=True)
+
+    # -- public, called from any thread --------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def iteration(self) -> int:
+        return self._trainer.iteration if self._trainer is not None else 0
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> "Runner":
+        self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        self.commands.put(Command("pause"))
+
+    def resume(self) -> None:
+        self.commands.put(Command("resume"))
+
+    def toggle(self) -> None:
+        self.commands.put(Command("toggle"))
+
+    def step(self) -> None:
+        """Train exactly one batch, then stay paused."""
+        self.commands.put(Command("step"))
+
+    def reset(self) -> None:
+        self.commands.put(Command("reset"))
+
+    def set_params(self, **changes: Any) -> Config:
+        """Validate now (ConfigError with a one-line message; nothing changes) and queue the change.
+        Returns the configuration that will apply from the next batch."""
+        for name in changes:
+            if name in FIXED_FIELDS:
+                raise ConfigError(f"{name} is fixed for this run; restart with --{name.replace('_', '-')}")
+        with self._lock:
+            new = self._pending.replace(**changes)
+            self._pending = new
+        self.commands.put(Command("set", dict(changes)))
+        return new
+
+    @staticmethod
+    def needs_reset(old: Config, new: Config) -> bool:
+        return any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS)
+
+    @property
+    def pending_config(self) -> Config:
+        return self._pending
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end after the batch in hand and wait for it."""
+        self.commands.put(Command("stop"))
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def drain(self, limit: int | None = None) -> list[MetricsRecord]:
+        out = []
+        while limit is None or len(out) < limit:
+            try:
+                out.append(self.metrics.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    def drain_events(self) -> list[Event]:
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _publish(self, record: MetricsRecord) -> None:
+        while True:
+            try:
+                self.metrics.put_nowait(record)
+                self.published += 1
+                return
+            except queue.Full:
+                try:
+                    self.metrics.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _event(self, kind: str, message: str) -> None:
+        self.events.put(Event(kind, message, self.iteration))
+
+    def _handle(self, cmd: Command) -> bool:
+        """Apply one command; False means stop."""
+        if cmd.name == "stop":
+            return False
+        if cmd.name == "pause":
+            if self._state == "running":
+                self._state = "paused"
+        elif cmd.name == "resume":
+            if self._state in ("paused", "error"):
+                self._state = "running"
+        elif cmd.name == "toggle":
+            if self._state == "running":
+                self._state = "paused"
+            elif self._state in ("paused", "error"):
+                self._state = "running"
+        elif cmd.name == "step":
+            if self._state != "running":
+                self._state = "paused"
+                self._steps_wanted += 1
+        elif cmd.name == "reset":
+            assert self._trainer is not None
+            self._trainer.reset()
+            if self._state in ("finished", "error"):
+                self._state = "paused"
+            self._event("info", "reset: a fresh layer from the seed, iteration 0")
+        elif cmd.name == "set":
+            assert self._trainer is not None and cmd.changes is not None
+            try:
+                new = self._config.replace(**cmd.changes)
+            except ConfigError as exc:  # validated on the caller's side already; kept for safety
+                self._event("error", str(exc))
+                return True
+            was_reset = self._trainer.apply(new)
+            self._config = new
+            names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
+            if was_reset:
+                self._event("info", f"{names}: the layer was reset")
+            else:
+                self._event("info", f"{names}: applies from the next batch")
+            if self._state == "finished" and not self._trainer.finished:
+                self._state = "paused"
+        return True
+
+    def _main(self) -> None:
+        try:
+            self._trainer = Trainer(self._config, self.dataset)
+        except Exception as exc:  # a device or memory failure while building
+            self._state = "error"
+            self._event("error", f"could not build the layer: {exc}".splitlines()[0])
+            return
+        while True:
+            # Commands apply between batches; while not training, wait on the queue.
+            training = self._state == "running" or self._steps_wanted > 0
+            try:
+                cmd = self.commands.get_nowait() if training else self.commands.get(timeout=0.5)
+            except queue.Empty:
+                cmd = None
+            if cmd is not None:
+                if not self._handle(cmd):
+                    self._state = "stopped"
+                    return
+                continue
+            if not training:
+                continue
+            trainer = self._trainer
+            if trainer.finished:
+                self._state = "finished"
+                self._steps_wanted = 0
+                self._event("info", f"finished: {trainer.iteration} iterations")
+                continue
+            try:
+                record = trainer.step(with_metrics=self.with_metrics)
+            except EngineError as exc:
+                self._state = "error"
+                self._steps_wanted = 0
+                self._event("error", str(exc))
+                continue
+            except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
+                self._state = "error"
+                self._steps_wanted = 0
+                self._event("error", f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0])
+                continue
+            if self._steps_wanted > 0:
+                self._steps_wanted -= 1
+            if record is not None:
+                self._publish(record)
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:
+    """Poll predicate until it is true or timeout passes (for headless drivers and tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

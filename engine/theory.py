@@ -1,0 +1,101 @@
+"""The report's theory in batched form: Hoyer sparsity, the per-sample sides of Theorems 1 and 2,
+and the first-order predictors of sparsening. Every function works on a whole batch at once
+(rows are samples); none loops over samples."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def norms(h: Tensor) -> tuple[Tensor, Tensor]:
+    """|h_i|_1 and |h_i|_2 per row; h is non-negative after ReLU, so |h|_1 is a row sum (eq. 19-20)."""
+    return h.sum(dim=1), torch.linalg.vector_norm(h, dim=1)
+
+
+def hoyer_from_norms(l1: Tensor, l2: Tensor, n: int) -> Tensor:
+    """S = (sqrt(n) - |h|_1/|h|_2) / (sqrt(n) - 1) (eq. 4); NaN where h is all zero (silenced)."""
+    root = math.sqrt(n)
+    ratio = l1 / torch.where(l2 > 0, l2, torch.full_like(l2, math.nan))
+    return (root - ratio) / (root - 1.0)
+
+
+def hoyer_sparsity(h: Tensor) -> Tensor:
+    """Hoyer sparsity of each row of h (eq. 4); NaN for an all-zero row."""
+    l1, l2 = norms(h)
+    return hoyer_from_norms(l1, l2, h.shape[1])
+
+
+def input_kernel(x: Tensor) -> Tensor:
+    """K = X X^T; K_ik = cos(x_k, x_i) for unit-length inputs (assumption 4, eq. 27)."""
+    return x @ x.T
+
+
+def kernel_drive(kernel: Tensor, c: Tensor, h: Tensor) -> Tensor:
+    """E = (K * c^T) H: row i is sum_k c_k cos(x_k, x_i) h_k, the update direction of eq. 25 / 52
+    before the mask m_i and the factor -2 lr."""
+    return (kernel * c.unsqueeze(0)) @ h
+
+
+def kernel_sums(drive: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    """P_i = sum_k c_k K_ik |h_k * m_i|_1 and Q_i |h_i|_2 = sum_k c_k K_ik (h_k * m_i) . h_i (eq. 27, 38).
+
+    Both come from E = (K * c^T) H: m_i . E_i = P_i, and h_i . E_i = |h_i|_2 Q_i because h_i is
+    zero off m_i. P_i and Q_i are the report's sums with c = +1 (Theorem 1) and, for c = -1 on
+    positives and +1 on negatives, P_i = A-_i - A+_i and Q_i = B-_i - B+_i (eq. 54, 57)."""
+    mask = (h > 0).to(h.dtype)
+    return (mask * drive).sum(dim=1), (h * drive).sum(dim=1)
+
+
+def predicts_sparser(dl1: Tensor, dl2_scaled: Tensor, l1: Tensor, g: Tensor) -> Tensor:
+    """S rises iff dl1 |h|_2 < |h|_1 dl2 (eq. 11); here both sides times |h|_2 >= 0, with
+    dl2_scaled = |h|_2 dl2 and g = |h|_2^2, so no division by a norm that may be zero."""
+    return dl1 * g < l1 * dl2_scaled
+
+
+def kernel_prediction(p: Tensor, q_scaled: Tensor, l1: Tensor, g: Tensor) -> Tensor:
+    """Theorems 1 and 2 in product form: sparser iff P_i |h_i|_2 > |h_i|_1 Q_i (eq. 45, 63).
+
+    With dl1 = -2 lr P_i and dl2 = -2 lr Q_i (eq. 27, 38) this is predicts_sparser with the
+    positive factor 2 lr dropped."""
+    return predicts_sparser(-p, -q_scaled, l1, g)
+
+
+def change_prediction(delta_z: Tensor, h: Tensor, l1: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """First-order predictor from the pre-activation change dW x_i actually applied (any optimiser):
+    d_i = (dW x_i) * m_i, dl1 ~ sum(d_i), |h_i|_2 dl2 ~ h_i . d_i (eq. 19, 36).
+
+    Returns (predicted sparser, first-order dl1, first-order |h_i|_2 dl2)."""
+    mask = (h > 0).to(h.dtype)
+    dl1 = (mask * delta_z).sum(dim=1)
+    dl2_scaled = (h * delta_z).sum(dim=1)
+    return predicts_sparser(dl1, dl2_scaled, l1, g), dl1, dl2_scaled
+
+
+def theorem1_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
+    """Theorem 1 as the report writes it (eq. 6): LHS = |h_i|_1 / |h_i|_2, RHS = P_i / Q_i.
+    NaN for silenced samples. The comparison LHS < RHS means "sparser" only while Q_i > 0."""
+    nan = torch.full_like(l2, math.nan)
+    safe_l2 = torch.where(l2 > 0, l2, nan)
+    lhs = l1 / safe_l2
+    q = q_scaled / safe_l2
+    rhs = p / torch.where(q != 0, q, nan)
+    return lhs, rhs
+
+
+def theorem2_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
+    """Theorem 2 as the report writes it (eq. 7): LHS = |h_i|_2 (A+ - A-), RHS = |h_i|_1 (B+ - B-),
+    with A+ - A- = -P_i and B+ - B- = -Q_i for c = -1 on positives, +1 on negatives. NaN if silenced."""
+    nan = torch.full_like(l2, math.nan)
+    alive = l2 > 0
+    safe_l2 = torch.where(alive, l2, nan)
+    lhs = torch.where(alive, -l2 * p, nan)
+    rhs = -l1 * q_scaled / safe_l2
+    return lhs, rhs
+
+
+def sign_flip_fraction(z_before: Tensor, z_after: Tensor) -> Tensor:
+    """Fraction of pre-activations whose sign changed in the step (the assumption behind eq. 23)."""
+    return ((z_before > 0) != (z_after > 0)).to(z_before.dtype).mean()

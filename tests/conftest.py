@@ -1,0 +1,23 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("FFTUI_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".cache-never-used"))
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def sample():
+    from engine.data import load_dataset
+
+    return load_dataset("sample", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def small_sample(sample):
+    """The first 512 digits of the shipped sample: real MNIST, quick to train on."""
+    from engine.data import Dataset
+
+    return Dataset(images=sample.images[:512].clone(), labels=sample.labels[:512].clone(),
+                   source="sample", description="512 shipped digits", note=None)

@@ -1,0 +1,169 @@
+"""The trainer's measurements and predictions against independent computations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine import reference
+from engine.config import Config
+from engine.inputs import Batcher, pixel_table
+from engine.trainer import EngineError, Trainer
+
+
+def capture_steps(trainer, steps):
+    """Run steps; return (record, X, W before, W after, n_pos) for each."""
+    out = []
+    original = trainer.next_batch
+
+    for _ in range(steps):
+        seen = {}
+
+        def spy():
+            x, n_pos = original()
+            seen["x"], seen["n_pos"] = x.clone(), n_pos
+            return x, n_pos
+
+        trainer.next_batch = spy
+        w0 = trainer.w.clone()
+        rec = trainer.step()
+        out.append((rec, seen["x"], w0, trainer.w.clone(), seen["n_pos"]))
+    trainer.next_batch = original
+    return out
+
+
+def groups_concat(rec, field):
+    return np.concatenate([getattr(g, field) for g in rec.groups.values()])
+
+
+CASES = [
+    ("descent", "linear", "sgd", 0.0),
+    ("descent", "logistic", "sgd", 0.0),
+    ("ff", "linear", "sgd", 0.0),
+    ("ff", "logistic", "sgd", 0.0),
+    ("ff", "linear", "sgd", 0.9),
+    ("ff", "logistic", "sgd", 0.9),
+    ("descent", "linear", "adam", 0.0),
+    ("ff", "logistic", "adam", 0.0),
+]
+
+
+@pytest.mark.parametrize("mode,loss,opt,momentum", CASES)
+def test_small_step_generalised_prediction_matches_outcome(small_sample, mode, loss, opt, momentum):
+    cfg = Config(mode=mode, loss=loss, optimizer=opt, momentum=momentum, lr=1e-7, width=400,
+                 batch_size=32, dtype="float64", theta=1.0, seed=3)
+    trainer = Trainer(cfg, small_sample)
+    agree = total = 0
+    for rec, x, w0, w1, n_pos in capture_steps(trainer, 4):
+        outcome = np.array(reference.literal_outcome(w0, w1, x))
+        predicted = groups_concat(rec, "predicted_general")
+        valid = outcome >= 0
+        agree += int((predicted[valid] == (outcome[valid] == 1)).sum())
+        total += int(valid.sum())
+    assert total >= 4 * (64 if mode == "ff" else 32) * 0.9
+    assert agree / total >= 0.999
+
+
+@pytest.mark.parametrize("mode", ["descent", "ff"])
+def test_measured_outcome_equals_literal_recomputation(small_sample, mode):
+    cfg = Config(mode=mode, lr=0.05, width=300, batch_size=24, dtype="float64", seed=5)
+    trainer = Trainer(cfg, small_sample)
+    for rec, x, w0, w1, _ in capture_steps(trainer, 3):
+        outcome = np.array(reference.literal_outcome(w0, w1, x))
+        np.testing.assert_array_equal(groups_concat(rec, "actual"), outcome)
+
+
+def test_theorem_equals_general_for_linear_sgd_and_differs_for_logistic(small_sample):
+    lin = Trainer(Config(mode="ff", loss="linear", width=300, batch_size=32, dtype="float64"), small_sample)
+    for _ in range(3):
+        rec = lin.step()
+        np.testing.assert_array_equal(groups_concat(rec, "predicted_theorem"), groups_concat(rec, "predicted_general"))
+    log = Trainer(Config(mode="ff", loss="logistic", width=300, batch_size=32, dtype="float64", theta=2.0), small_sample)
+    differs = 0
+    for _ in range(5):
+        rec = log.step()
+        differs += int((groups_concat(rec, "predicted_theorem") != groups_concat(rec, "predicted_general")).sum())
+    assert differs > 0
+
+
+def test_record_sides_match_literal_theorem2(small_sample):
+    trainer = Trainer(Config(mode="ff", width=200, batch_size=10, dtype="float64"), small_sample)
+    rec, x, w0, _, n_pos = capture_steps(trainer, 1)[0]
+    h = torch.relu(x @ w0.T)
+    lit = reference.literal_theorem2(x, h, n_pos)
+    lhs = groups_concat(rec, "lhs")
+    rhs = groups_concat(rec, "rhs")
+    for i, row in enumerate(lit):
+        if math.isnan(row["lhs"]):
+            assert math.isnan(lhs[i])
+        else:
+            assert lhs[i] == pytest.approx(row["lhs"], rel=1e-5)
+            assert rhs[i] == pytest.approx(row["rhs"], rel=1e-5)
+
+
+def test_ratios_count_only_valid_samples(small_sample):
+    trainer = Trainer(Config(mode="descent", lr=0.5, width=100, batch_size=64, dtype="float64"), small_sample)
+    for _ in range(6):
+        rec = trainer.step()
+    g = rec.groups["all"]
+    valid = g.actual >= 0
+    assert g.valid == int(valid.sum())
+    if g.valid:
+        assert g.sparser == pytest.approx((g.actual == 1).sum() / g.valid)
+    assert g.silenced == pytest.approx(float(np.isnan(g.lhs).mean()))
+
+
+def test_same_seed_same_metrics(small_sample):
+    def run():
+        t = Trainer(Config(width=200, batch_size=32, seed=11), small_sample)
+        return [(r.loss, r.groups["pos"].sparser, r.groups["neg"].theorem, r.sign_flip)
+                for r in (t.step() for _ in range(5))]
+
+    assert run() == run()
+    other = Trainer(Config(width=200, batch_size=32, seed=12), small_sample).step()
+    assert other.loss != run()[0][0]
+
+
+def test_negatives_never_carry_true_label_and_inputs_are_unit(sample):
+    gen = torch.Generator().manual_seed(0)
+    batcher = Batcher(pixel_table(sample.images, torch.float64, False), sample.labels, gen)
+    seen = 0
+    for _ in range(30):
+        x, labels, n_pos = batcher.batch("ff", 128)
+        torch.testing.assert_close(x.norm(dim=1), torch.ones(x.shape[0], dtype=torch.float64))
+        pos_label = x[:n_pos, :10].argmax(dim=1)
+        neg_label = x[n_pos:, :10].argmax(dim=1)
+        assert torch.equal(pos_label, labels)
+        assert not (neg_label == labels).any()
+        # only one label pixel is set
+        assert ((x[:, :10] > 0).sum(dim=1) == 1).all()
+        seen += n_pos
+    # wrong labels are spread over all 9 alternatives
+    fresh = Batcher(pixel_table(sample.images, torch.float64, False), sample.labels, torch.Generator().manual_seed(9))
+    x, labels, n_pos = fresh.batch("ff", 5000)
+    assert n_pos == 5000
+    shift = (x[n_pos:, :10].argmax(dim=1) - labels) % 10
+    counts = torch.bincount(shift, minlength=10)
+    assert counts[0] == 0 and (counts[1:] > 400).all()
+
+
+def test_descent_inputs_are_plain_unit_images(sample):
+    batcher = Batcher(pixel_table(sample.images, torch.float64, False), sample.labels, torch.Generator().manual_seed(1))
+    x, labels, n = batcher.batch("descent", 64)
+    assert x.shape == (64, 784) and n == 64
+    torch.testing.assert_close(x.norm(dim=1), torch.ones(64, dtype=torch.float64))
+    assert (x >= 0).all()
+
+
+def test_epoch_counts_partial_last_batch(small_sample):
+    t = Trainer(Config(mode="descent", width=50, batch_size=100, epochs=2), small_sample)
+    assert t.batches_per_epoch == 6 and t.total_iters == 12
+    epochs = [t.step().epoch for _ in range(7)]
+    assert epochs == [1] * 6 + [2]
+
+
+def test_nan_loss_raises_engine_error(small_sample):
+    t = Trainer(Config(mode="descent", width=50, batch_size=16), small_sample)
+    t.w.fill_(float("nan"))
+    with pytest.raises(EngineError, match="loss became"):
+        t.step()
