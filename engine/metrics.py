@@ -65,7 +65,9 @@ class MetricsRecord:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return [None if isinstance(v, float) and not math.isfinite(v) else v for v in value.tolist()]
+        if value.dtype.kind == "f":
+            return [float(f"{v:.7g}") if math.isfinite(v) else None for v in value.tolist()]
+        return value.tolist()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

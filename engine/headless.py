@@ -1,0 +1,188 @@
+"""Headless runs: train in the calling thread, show a progress bar, write config.json and
+metrics.jsonl (one record a line, flushed as it goes)."""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import IO, Callable
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data import Dataset
+from .metrics import MetricsRecord, record_to_json
+from .trainer import Trainer
+
+
+class OutputError(Exception):
+    """The output folder cannot be used; one line for the user."""
+
+
+def prepare_out_dir(path: str | Path) -> Path:
+    """Create the folder; refuse one that already holds a run, so nothing is overwritten."""
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} exists and is not a folder")
+    if (out / "metrics.jsonl").exists():
+        raise OutputError(f"{out} already holds metrics.jsonl; choose another --out folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create --out folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def run_description(cfg: Config, dataset: Dataset, extra: dict | None = None) -> dict:
+    """What config.json holds: every parameter, the data and the machine."""
+    info = {
+        "config": cfg.as_dict(),
+        "dataset": {"source": dataset.source, "description": dataset.description,
+                    "size": dataset.size, "note": dataset.note},
+        "device": str(dataset.images.device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if extra:
+        info.update(extra)
+    return info
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:4.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
+class ProgressBar:
+    """A one-line bar on a terminal; on a pipe, a plain line every tenth of the run."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None, width: int = 28) -> None:
+        self.total = max(1, total)
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._last_tenth = -1
+        self._last_done = -1
+
+    def update(self, done: int, text: str = "", force: bool = False) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else math.nan
+        frac = min(1.0, done / self.total)
+        if self.tty:
+            if not force and now - self._last < 0.1:
+                return
+            self._last = now
+            filled = int(frac * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            eta_text = format_seconds(eta) if math.isfinite(eta) else "?"
+            line = f"\r[{bar}] {done}/{self.total} {rate:6.1f} it/s eta {eta_text} {text}"
+            self.stream.write(line[:200].ljust(80))
+            self.stream.flush()
+        else:
+            tenth = int(frac * 10)
+            if tenth != self._last_tenth or (force and done != self._last_done):
+                self._last_tenth = tenth
+                self._last_done = done
+                self.stream.write(f"{done}/{self.total} ({frac:4.0%}) {rate:.1f} it/s {text}\n")
+                self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def short_status(record: MetricsRecord) -> str:
+    parts = []
+    for name, g in record.groups.items():
+        parts.append(f"{name}: sparser {_pct(g.sparser)} thm {_pct(g.theorem)} gen {_pct(g.general)}")
+    return "  ".join(parts)
+
+
+def _pct(v: float) -> str:
+    return "  –  " if not math.isfinite(v) else f"{v * 100:4.1f}%"
+
+
+def summarise(records_by_group: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Means over the run of each group's ratios (NaN batches, with no valid sample, left out and counted)."""
+    out = {}
+    for name, series in records_by_group.items():
+        row = {}
+        for key, values in series.items():
+            arr = np.asarray(values, dtype=float)
+            finite = arr[np.isfinite(arr)]
+            row[key] = float(finite.mean()) if finite.size else math.nan
+        row["batches_without_valid_samples"] = int(np.sum(~np.isfinite(np.asarray(series.get("sparser", []), dtype=float))))
+        out[name] = row
+    return out
+
+
+SUMMARY_KEYS = ("sparser", "theorem", "general", "agree_theorem", "agree_general", "sparsity", "silenced")
+
+
+def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
+                 progress: bool = True, stream: IO[str] | None = None,
+                 on_record: Callable[[MetricsRecord], None] | None = None,
+                 extra_config: dict | None = None) -> dict:
+    """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
+    KeyboardInterrupt stops after the batch in hand; what was written stays."""
+    stream = stream or sys.stderr
+    trainer = Trainer(cfg, dataset)
+    total = trainer.total_iters
+    bar = ProgressBar(total, stream) if progress else None
+    metrics_file = None
+    if out_dir is not None:
+        (out_dir / "config.json").write_text(json.dumps(run_description(cfg, dataset, extra_config), indent=2) + "\n")
+        metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")
+    series: dict[str, dict[str, list[float]]] = {}
+    interrupted = False
+    started = time.perf_counter()
+    last = None
+    try:
+        while trainer.iteration < total:
+            record = trainer.step()
+            assert record is not None
+            last = record
+            for name, g in record.groups.items():
+                s = series.setdefault(name, {k: [] for k in SUMMARY_KEYS})
+                for k in SUMMARY_KEYS:
+                    s[k].append(getattr(g, k))
+            if metrics_file is not None:
+                metrics_file.write(json.dumps(record_to_json(record, per_sample=per_sample),
+                                              separators=(",", ":")) + "\n")
+                metrics_file.flush()
+            if on_record is not None:
+                on_record(record)
+            if bar is not None:
+                bar.update(trainer.iteration, short_status(record))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if metrics_file is not None:
+            metrics_file.close()
+        if bar is not None and last is not None:
+            bar.update(trainer.iteration, short_status(last), force=True)
+            bar.close()
+    elapsed = time.perf_counter() - started
+    return {
+        "iterations": trainer.iteration,
+        "planned": total,
+        "interrupted": interrupted,
+        "seconds": elapsed,
+        "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
+        "final_loss": last.loss if last is not None else math.nan,
+        "groups": summarise(series),
+    }

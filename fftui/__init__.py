@@ -1,0 +1,2 @@
+"""fftui: watch Forward-Forward training make ReLU activations sparse, beside the theory."""
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from fftui.cli import main
+
+raise SystemExit(main())
