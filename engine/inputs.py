@@ -25,6 +25,12 @@ def unit_rows(x: Tensor) -> Tensor:
     return x / torch.where(n > 0, n, torch.ones_like(n))
 
 
+def unit_rows_(x: Tensor) -> Tensor:
+    """unit_rows in place."""
+    n = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return x.div_(n.clamp_min_(torch.finfo(x.dtype).tiny))
+
+
 def wrong_labels(labels: Tensor, generator: torch.Generator) -> Tensor:
     """A label drawn uniformly from the 9 that are not the true one (never the true label)."""
     shift = torch.randint(1, 10, labels.shape, generator=generator, device=labels.device)
@@ -69,7 +75,10 @@ class Batcher:
         pixels = self.table[idx]
         labels = self.labels[idx]
         if mode == "descent":
-            return unit_rows(pixels), labels, pixels.shape[0]
-        pos = with_label(pixels, labels)
-        neg = with_label(pixels, wrong_labels(labels, self.generator))
-        return unit_rows(torch.cat([pos, neg])), labels, pixels.shape[0]
+            return unit_rows_(pixels), labels, pixels.shape[0]
+        n = pixels.shape[0]
+        x = pixels.repeat(2, 1)
+        x[:, :LABEL_PIXELS] = 0
+        rows = torch.arange(2 * n, device=x.device)
+        x[rows, torch.cat([labels, wrong_labels(labels, self.generator)])] = 1
+        return unit_rows_(x), labels, n

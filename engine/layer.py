@@ -25,7 +25,7 @@ def forward(w: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
 
 def goodness(h: Tensor) -> Tensor:
     """g_k = |h_k|_2^2 per sample (the summand of eq. 3)."""
-    return (h * h).sum(dim=1)
+    return torch.linalg.vecdot(h, h)
 
 
 def theorem_weights(mode: str, batch: int, n_pos: int, like: Tensor) -> Tensor:

@@ -10,6 +10,11 @@ import torch
 Tensor = torch.Tensor
 
 
+def active_mask(h: Tensor) -> Tensor:
+    """m_i = 1[h_i > 0] as numbers (eq. 2)."""
+    return (h > 0).to(h.dtype)
+
+
 def norms(h: Tensor) -> tuple[Tensor, Tensor]:
     """|h_i|_1 and |h_i|_2 per row; h is non-negative after ReLU, so |h|_1 is a row sum (eq. 19-20)."""
     return h.sum(dim=1), torch.linalg.vector_norm(h, dim=1)
@@ -45,8 +50,8 @@ def kernel_sums(drive: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
     Both come from E = (K * c^T) H: m_i . E_i = P_i, and h_i . E_i = |h_i|_2 Q_i because h_i is
     zero off m_i. P_i and Q_i are the report's sums with c = +1 (Theorem 1) and, for c = -1 on
     positives and +1 on negatives, P_i = A-_i - A+_i and Q_i = B-_i - B+_i (eq. 54, 57)."""
-    mask = (h > 0).to(h.dtype)
-    return (mask * drive).sum(dim=1), (h * drive).sum(dim=1)
+    mask = active_mask(h)
+    return torch.linalg.vecdot(mask, drive), torch.linalg.vecdot(h, drive)
 
 
 def predicts_sparser(dl1: Tensor, dl2_scaled: Tensor, l1: Tensor, g: Tensor) -> Tensor:
@@ -68,9 +73,8 @@ def change_prediction(delta_z: Tensor, h: Tensor, l1: Tensor, g: Tensor) -> tupl
     d_i = (dW x_i) * m_i, dl1 ~ sum(d_i), |h_i|_2 dl2 ~ h_i . d_i (eq. 19, 36).
 
     Returns (predicted sparser, first-order dl1, first-order |h_i|_2 dl2)."""
-    mask = (h > 0).to(h.dtype)
-    dl1 = (mask * delta_z).sum(dim=1)
-    dl2_scaled = (h * delta_z).sum(dim=1)
+    dl1 = torch.linalg.vecdot(active_mask(h), delta_z)
+    dl2_scaled = torch.linalg.vecdot(h, delta_z)
     return predicts_sparser(dl1, dl2_scaled, l1, g), dl1, dl2_scaled
 
 
@@ -98,4 +102,9 @@ def theorem2_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple
 
 def sign_flip_fraction(z_before: Tensor, z_after: Tensor) -> Tensor:
     """Fraction of pre-activations whose sign changed in the step (the assumption behind eq. 23)."""
-    return ((z_before > 0) != (z_after > 0)).to(z_before.dtype).mean()
+    return sign_flips_between(z_before > 0, z_after > 0)
+
+
+def sign_flips_between(positive_before: Tensor, positive_after: Tensor) -> Tensor:
+    """Fraction of entries whose positivity differs between two boolean masks of equal shape."""
+    return torch.count_nonzero(positive_before ^ positive_after) / positive_before.numel()

@@ -90,8 +90,13 @@ class Trainer:
         z, h = forward(self.w, x)
         g = goodness(h)
         loss, c = loss_and_weights(cfg.mode, cfg.loss, g, n_pos, cfg.theta)
-        dw = self.optimizer.delta(gradient(h, x, c), self.w)
-        self.w.add_(dw)
+        if self.optimizer.is_plain_sgd and not cfg.weight_decay:
+            # W' = W - lr * 2 (c H)^T X in one fused product; dW is never needed as a matrix
+            self.w.addmm_((h * c.unsqueeze(1)).T, x, alpha=-2.0 * cfg.lr)
+            dw = None
+        else:
+            dw = self.optimizer.delta(gradient(h, x, c), self.w)
+            self.w.add_(dw)
         self.iteration += 1
         return z, h, g, loss, c, dw
 
@@ -121,16 +126,15 @@ class Trainer:
         drive = theory.kernel_drive(kernel, c, h)
         # Post-step pre-activations: for plain SGD from the batch kernel (SPEC.md's Z' shortcut),
         # which is cheaper than a pass through W' while the batch is smaller than the input.
-        if self.optimizer.is_plain_sgd and batch < self.inputs:
+        if dw is None or (self.optimizer.is_plain_sgd and batch < self.inputs):
             dz = drive.mul(-2.0 * cfg.lr)
             if cfg.weight_decay:
                 dz.add_(z, alpha=-cfg.lr * cfg.weight_decay)
         else:
             dz = x @ dw.T
-        z_new = z + dz
-        h_new = torch.relu(z_new)
+        h_new = torch.relu(z + dz)
 
-        l1, l2 = theory.norms(h)
+        l1, l2 = h.sum(dim=1), g.sqrt()
         l1n, l2n = theory.norms(h_new)
         sparsity = theory.hoyer_from_norms(l1, l2, h.shape[1])
         silenced = l2 == 0
@@ -144,7 +148,12 @@ class Trainer:
             drive_theorem = theory.kernel_drive(kernel, theorem_weights(cfg.mode, batch, n_pos, g), h)
         p, q_scaled = theory.kernel_sums(drive_theorem, h)
         predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g)
-        predicted_general, _fo_l1, fo_l2_scaled = theory.change_prediction(dz, h, l1, g)
+        if drive_theorem is drive and self.optimizer.is_plain_sgd and not cfg.weight_decay:
+            # dz = -2 lr E: the generalised first-order changes are the theorem's sums, scaled
+            fo_l2_scaled = q_scaled * (-2.0 * cfg.lr)
+            predicted_general = predicted_theorem
+        else:
+            predicted_general, _fo_l1, fo_l2_scaled = theory.change_prediction(dz, h, l1, g)
         sides = theory.theorem2_sides if cfg.mode == "ff" else theory.theorem1_sides
         lhs, rhs = sides(p, q_scaled, l1, l2)
 
@@ -154,14 +163,14 @@ class Trainer:
         vf = valid.to(h.dtype)
         fo_total = (fo_dl2.abs() * vf).sum()
         remainder = ((actual_dl2 - fo_dl2).abs() * vf).sum() / fo_total
-        flips = theory.sign_flip_fraction(z, z_new)
+        flips = theory.sign_flips_between(h > 0, h_new > 0)
         newly_silenced = (l2 > 0) & (l2n == 0)
 
         rows = torch.stack([
             g, sparsity, silenced.to(g.dtype), valid.to(g.dtype), sparser.to(g.dtype),
             predicted_theorem.to(g.dtype), predicted_general.to(g.dtype), lhs, rhs,
         ])
-        scalars = torch.stack([flips, remainder, newly_silenced[:n_pos].sum().to(g.dtype),
+        scalars = torch.stack([flips.to(g.dtype), remainder, newly_silenced[:n_pos].sum().to(g.dtype),
                                newly_silenced[n_pos:].sum().to(g.dtype)])
         rows_np = rows.cpu().numpy().astype(np.float64)
         scalars_np = scalars.cpu().numpy().astype(np.float64)

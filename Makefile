@@ -1,0 +1,31 @@
+# make run   - set everything up (.venv) and open the live app
+# make test  - set everything up (.venv) and run the test suite
+# make bench - engine and UI throughput on this machine
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.fftui-installed
+
+.PHONY: run test bench headless clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/fftui
+
+headless: $(STAMP)
+	$(VENV)/bin/fftui run --headless
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,84 @@
+"""The fftui command line: headless runs, files written, one-line errors with exit status 2."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fftui.cli import main
+
+FAST = ["run", "--headless", "--data", "sample", "--width", "64", "--batch-size", "16", "--quiet"]
+
+
+def test_headless_writes_config_and_one_record_per_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(FAST + ["--iters", "7", "--mode", "descent", "--loss", "logistic", "--out", str(out)])
+    assert rc == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["mode"] == "descent" and cfg["config"]["iters"] == 7
+    assert cfg["dataset"]["source"] == "sample"
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 7
+    recs = [json.loads(line) for line in lines]
+    assert [r["iteration"] for r in recs] == list(range(1, 8))
+    g = recs[0]["groups"]["all"]
+    assert len(g["lhs"]) == 16 and len(g["actual"]) == 16
+    assert 0.0 <= g["sparser"] <= 1.0
+    assert "7 of 7 iterations" in capsys.readouterr().out
+
+
+def test_summary_only_leaves_out_arrays(tmp_path):
+    out = tmp_path / "s"
+    assert main(FAST + ["--iters", "2", "--out", str(out), "--summary-only"]) == 0
+    rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert set(rec["groups"]) == {"pos", "neg"}
+    assert "lhs" not in rec["groups"]["pos"] and "sparser" in rec["groups"]["pos"]
+
+
+def test_existing_run_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text("precious\n")
+    assert main(FAST + ["--iters", "2", "--out", str(out)]) == 2
+    assert (out / "metrics.jsonl").read_text() == "precious\n"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds" in err[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--lr", "fast"], "lr must be a number"),
+    (["--batch-size", "0"], "batch_size must be"),
+    (["--mode", "sideways"], "invalid choice"),
+    (["--momentum", "1"], "momentum must be in"),
+    (["--no-such-flag"], "unrecognized arguments"),
+    (["--iters", "-3"], "iters must be at least 1"),
+])
+def test_bad_flags_one_line_exit_2(args, needle, capsys):
+    assert main(FAST + args) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_without_gpu_is_a_clear_error(capsys):
+    assert main(FAST + ["--device", "cuda", "--iters", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fftui: CUDA was requested but no CUDA device is available"]
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "--headless", "--data", "mnist", "--data-dir", str(tmp_path), "--iters", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path) in err[0]
+
+
+def test_help_names_every_flag_via_module():
+    res = subprocess.run([sys.executable, "-m", "fftui", "run", "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    for flag in ["--headless", "--mode", "--loss", "--optimizer", "--lr", "--momentum", "--theta",
+                 "--batch-size", "--width", "--epochs", "--iters", "--seed", "--device", "--data",
+                 "--data-dir", "--out"]:
+        assert flag in res.stdout

@@ -1,0 +1,138 @@
+"""The training thread: commands between batches, a queue that never blocks training."""
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine.config import Config, ConfigError
+from engine.runner import Runner, wait_for
+
+SMALL = dict(width=64, batch_size=16, iters=100000)
+
+
+def test_pause_step_resume_stop(small_sample):
+    r = Runner(Config(**SMALL), small_sample, start_paused=True).start()
+    try:
+        time.sleep(0.3)
+        assert r.state == "paused" and r.iteration == 0 and r.metrics.qsize() == 0
+        r.step()
+        assert wait_for(lambda: r.iteration == 1)
+        time.sleep(0.2)
+        assert r.iteration == 1 and r.state == "paused"
+        recs = r.drain()
+        assert [x.iteration for x in recs] == [1]
+        r.step()
+        r.step()
+        assert wait_for(lambda: r.iteration == 3)
+        r.resume()
+        assert wait_for(lambda: r.iteration >= 10)
+        assert r.state == "running"
+        r.pause()
+        assert wait_for(lambda: r.state == "paused")
+        time.sleep(0.05)
+        held = r.iteration
+        time.sleep(0.3)
+        assert r.iteration == held
+        r.resume()
+        assert wait_for(lambda: r.iteration > held)
+    finally:
+        t0 = time.monotonic()
+        r.stop()
+        stopped_in = time.monotonic() - t0
+    assert not r.alive and r.state == "stopped"
+    assert stopped_in < 2.0
+
+
+def test_full_queue_never_blocks_training(small_sample):
+    r = Runner(Config(**SMALL), small_sample, metrics_size=4)
+    r.start()
+    try:
+        assert wait_for(lambda: r.iteration >= 40, timeout=30)
+    finally:
+        r.stop()
+    # nobody drained: the queue holds the newest 4 and counted every record it dropped
+    recs = r.drain()
+    assert len(recs) == 4
+    assert r.dropped == r.published - 4 >= 36
+    its = [x.iteration for x in recs]
+    assert its == sorted(its) and its[-1] == r.iteration
+
+
+def test_bad_parameter_refused_and_nothing_changes(small_sample):
+    r = Runner(Config(**SMALL), small_sample, start_paused=True).start()
+    try:
+        before = r.pending_config
+        for bad in [dict(lr="fast"), dict(lr=-1), dict(batch_size=0), dict(mode="sideways"),
+                    dict(momentum=1.5), dict(width="2k"), dict(nonsense=1), dict(device="cpu")]:
+            with pytest.raises(ConfigError) as info:
+                r.set_params(**bad)
+            assert "\n" not in str(info.value) and str(info.value)
+        assert r.pending_config == before
+        time.sleep(0.2)
+        assert r.config == before
+        assert not [e for e in r.drain_events() if e.kind == "info" and "=" in e.message]
+    finally:
+        r.stop()
+
+
+def test_set_params_applies_between_batches_and_reports_reset(small_sample):
+    r = Runner(Config(**SMALL), small_sample, start_paused=True).start()
+    try:
+        new = r.set_params(lr="0.002")
+        assert new.lr == 0.002
+        assert wait_for(lambda: r.config.lr == 0.002)
+        r.step()
+        assert wait_for(lambda: r.iteration == 1)
+        r.set_params(width=32)
+        assert wait_for(lambda: r.config.width == 32)
+        assert r.iteration == 0  # a new width means a fresh layer
+        events = [e.message for e in r.drain_events()]
+        assert any("lr=0.002" in m and "next batch" in m for m in events)
+        assert any("width=32" in m and "reset" in m for m in events)
+        r.set_params(mode="descent")
+        r.step()
+        assert wait_for(lambda: r.iteration == 1)
+        rec = r.drain()[-1]
+        assert rec.mode == "descent" and set(rec.groups) == {"all"}
+    finally:
+        r.stop()
+
+
+def test_nan_pauses_with_message_and_reset_recovers(small_sample):
+    r = Runner(Config(**SMALL), small_sample, start_paused=True).start()
+    try:
+        assert wait_for(lambda: r._trainer is not None)
+        r._trainer.w.fill_(float("nan"))  # what a diverging run ends in
+        r.resume()
+        assert wait_for(lambda: r.state == "error", timeout=30)
+        assert r.alive
+        errors = [e for e in r.drain_events() if e.kind == "error"]
+        assert errors and "loss became" in errors[0].message
+        r.set_params(lr=1e-3)
+        r.reset()
+        r.resume()
+        assert wait_for(lambda: r.state == "running" and r.iteration >= 3, timeout=30)
+    finally:
+        r.stop()
+
+
+def test_finishes_after_iters(small_sample):
+    r = Runner(Config(width=32, batch_size=16, iters=5), small_sample).start()
+    try:
+        assert wait_for(lambda: r.state == "finished", timeout=30)
+        assert r.iteration == 5 and len(r.drain()) == 5
+        r.set_params(iters=7)
+        r.resume()
+        assert wait_for(lambda: r.iteration == 7 and r.state == "finished", timeout=30)
+    finally:
+        r.stop()
+
+
+def test_engine_imports_no_textual():
+    code = ("import sys, engine, engine.runner, engine.trainer, engine.headless, engine.data, "
+            "engine.theory, engine.reference, engine.metrics;"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_plotext', 'fftui')];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
