@@ -1,0 +1,69 @@
+"""The help screen: every key, and what each pane shows."""
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+PANES = (
+    ("1 LHS / RHS", "histograms of the theorem's two sides per sample over the recent batches (Figure 1A); "
+                    "Theorem 1 in descent mode, Theorem 2 in ff mode, positives and negatives apart; "
+                    "silenced samples have no sides and are counted, not drawn"),
+    ("2 Sparsening", "per iteration, the fraction of valid samples whose Hoyer sparsity rose, beside the fraction "
+                     "the report's theorem (c = ±1) and the generalised predictor (the trained loss and optimiser) "
+                     "predicted (Figures 2 and 3)"),
+    ("3 Sparsity", "mean Hoyer sparsity of the active samples, fraction silenced, mean goodness |h|², loss"),
+    ("4 Assumptions", "per-sample agreement of each prediction with the outcome, fraction of pre-activations "
+                      "whose sign flipped in the step, second-order remainder of the change of |h|₂"),
+    ("5 Parameters", "the values in use; a queued change shows with → and applies at the next batch; "
+                     "'resets' marks changes that need a fresh layer"),
+)
+
+
+def key_label(key: str) -> str:
+    names = {"space": "space", "left_square_bracket": "[", "right_square_bracket": "]",
+             "question_mark": "?", "ctrl+s": "ctrl+s", "ctrl+p": "ctrl+p", "f1": "F1", "escape": "esc"}
+    return ", ".join(names.get(k.strip(), k.strip()) for k in key.split(","))
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the app's keys; any of escape, q, F1 or ? closes it."""
+
+    BINDINGS = [
+        Binding("escape,q,f1,question_mark", "close", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, bindings: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._keys = bindings
+
+    def compose(self) -> ComposeResult:
+        keys = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        keys.add_column("key", style="bold", no_wrap=True)
+        keys.add_column("action", ratio=1)
+        for key, description in self._keys:
+            keys.add_row(key_label(key), description)
+        keys.add_row("ctrl+p", "command palette: every action above, by name")
+        panes = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        panes.add_column("pane", style="bold", no_wrap=True)
+        panes.add_column("shows", ratio=1)
+        for name, what in PANES:
+            panes.add_row(name, what)
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "fftui help"
+            body.border_subtitle = "esc close"
+            yield Static(Text("Keys", style="bold underline"))
+            yield Static(keys)
+            yield Static(Text("\nPanes", style="bold underline"))
+            yield Static(panes)
+            yield Static(Text(
+                "\nChanges apply at the next batch; a change of mode, width, init, seed, standardize or dtype "
+                "starts a fresh layer. NaN shows as –. An engine error pauses the run: lower lr, reset or resume.",
+                style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

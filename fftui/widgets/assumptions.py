@@ -1,0 +1,54 @@
+"""How well each per-sample prediction matched the outcome, and what breaks the theory's assumptions."""
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..history import History, fmt
+from .pane import Pane, View, time_series, x_range
+from .plot import Figure, Series, nice_range
+
+COLORS = {"pos": ("blue", "magenta"), "neg": ("cyan", "red"), "all": ("blue", "magenta")}
+
+
+class AssumptionsPane(Pane):
+    TITLE = "Assumptions: agreement, sign flips"
+    KEY = "4"
+
+    def fill(self, history: History, view: View) -> None:
+        left, right = self.plots
+        if not len(history):
+            left.show(Figure(note="waiting for the first batch"))
+            right.show(Figure(note="waiting for the first batch"))
+            self.set_summary("")
+            return
+        groups = history.groups
+        keys = []
+        for g in groups:
+            keys += [f"{g}.agree_theorem", f"{g}.agree_general"]
+        x, ys = time_series(history, keys, self.plot_width(0), view)
+        series = []
+        for j, g in enumerate(groups):
+            c1, c2 = COLORS.get(g, ("blue", "magenta"))
+            series.append(Series(x, ys[2 * j], f"theorem {g}", c1))
+            series.append(Series(x, ys[2 * j + 1], f"general {g}", c2))
+        left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=x_range(x),
+                         title="per-sample agreement with outcome"))
+
+        x2, (flips, remainder) = time_series(history, ["sign_flip", "l2_remainder"], self.plot_width(1), view)
+        right.show(Figure(
+            series=(Series(x2, flips, "sign flips", "orange"),
+                    Series(x2, remainder, "2nd-order (right)", "gray", yside="right")),
+            xlim=x_range(x2), ylim=nice_range([flips]), ylim_right=nice_range([remainder]),
+            title="sign-flip fraction, l2 remainder",
+        ))
+
+        rec = history.latest
+        parts = []
+        for g in groups:
+            st = rec.groups[g]
+            parts.append(f"{g}  agree: theorem {fmt(st.agree_theorem, percent=True)}"
+                         f" · general {fmt(st.agree_general, percent=True)}"
+                         f" · valid {st.valid} · newly silenced {st.newly_silenced}")
+        parts.append(f"sign flips {fmt(rec.sign_flip, '.3%')}"
+                     f" · second-order remainder of Δ|h|₂ {fmt(rec.l2_remainder, '.3g')}")
+        self.set_summary(Text("\n".join(parts)))

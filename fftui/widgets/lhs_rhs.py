@@ -1,0 +1,80 @@
+"""The theorem's two sides per sample over the recent batches, as overlaid histograms (Figure 1A)."""
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+
+from ..history import History, fmt
+from .pane import GROUP_LABEL, Pane, View
+from .plot import Figure, Series
+
+
+def side_names(mode: str | None) -> tuple[str, str, str]:
+    if mode == "descent":
+        return "Theorem 1", "LHS=|h|1/|h|2", "RHS=P/Q"
+    return "Theorem 2", "LHS2", "RHS2"
+
+
+def histograms(lhs: np.ndarray, rhs: np.ndarray, bins: int):
+    """Counts of both sides on shared bins spanning the 1st to 99th percentile of all finite values.
+    Returns centres, lhs counts, rhs counts and how many finite values fell outside."""
+    both = np.concatenate([lhs[np.isfinite(lhs)], rhs[np.isfinite(rhs)]])
+    if both.size == 0:
+        return None
+    lo, hi = np.percentile(both, [1, 99])
+    if not hi > lo:
+        lo, hi = float(both.min()), float(both.max())
+    if not hi > lo:
+        pad = abs(lo) * 0.05 or 0.5
+        lo, hi = lo - pad, hi + pad
+    edges = np.linspace(lo, hi, bins + 1)
+    fl = lhs[np.isfinite(lhs)]
+    fr = rhs[np.isfinite(rhs)]
+    cl, _ = np.histogram(fl, edges)
+    cr, _ = np.histogram(fr, edges)
+    outside = int(((fl < lo) | (fl > hi)).sum() + ((fr < lo) | (fr > hi)).sum())
+    centres = (edges[:-1] + edges[1:]) / 2
+    return centres, cl.astype(float), cr.astype(float), outside
+
+
+class LhsRhsPane(Pane):
+    TITLE = "LHS / RHS"
+    KEY = "1"
+
+    def fill(self, history: History, view: View) -> None:
+        groups = history.groups or ("pos", "neg")
+        theorem, lname, rname = side_names(history.mode)
+        plots = self.plots
+        lines = []
+        for i, plot in enumerate(plots):
+            if i >= len(groups):
+                plot.display = False
+                continue
+            plot.display = True
+            group = groups[i]
+            lhs, rhs = history.sides(group)
+            n_batches = history.sides_batches(group)
+            if lhs.size == 0:
+                plot.show(Figure(note=f"{GROUP_LABEL[group]}: waiting for the first batch"))
+                lines.append(f"{group}: no batch yet")
+                continue
+            silenced = int((~np.isfinite(lhs) & ~np.isfinite(rhs)).sum())
+            both = np.isfinite(lhs) & np.isfinite(rhs)
+            below = float((lhs[both] < rhs[both]).mean()) if both.any() else float("nan")
+            width = plot.size.width or self.plot_width(i)
+            bins = int(np.clip((width - 12) // 2, 8, 48))
+            hist = histograms(lhs, rhs, bins)
+            if hist is None:
+                plot.show(Figure(note=f"{GROUP_LABEL[group]}: every sample silenced"))
+            else:
+                centres, cl, cr, outside = hist
+                plot.show(Figure(
+                    series=(Series(centres, cl, lname, "cyan"),
+                            Series(centres, cr, rname, "orange")),
+                    title=f"{theorem}, {GROUP_LABEL[group]}",
+                ))
+                lines.append(
+                    f"{group} {lhs.size:,} samples ({n_batches} batches) · {silenced:,} silenced"
+                    f" · LHS<RHS {fmt(below, percent=True)} · {outside:,} off-range"
+                )
+        self.set_summary(Text("\n".join(lines)))

@@ -1,0 +1,94 @@
+"""The frame every plotting pane shares: a bordered box with a summary line and its plots."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from ..history import History, downsample, smooth
+from .plot import FigurePlot, points_for
+
+GROUP_LABEL = {"pos": "positives", "neg": "negatives", "all": "all samples"}
+GROUP_SHORT = {"pos": "pos", "neg": "neg", "all": "all"}
+
+
+@dataclass(frozen=True)
+class View:
+    """Display options shared by the panes."""
+
+    smoothing: bool = False
+    window: int = 25
+
+
+class Pane(Vertical):
+    """A pane of the main screen. Subclasses fill ``draw``; the app decides when to call it."""
+
+    TITLE = ""
+    KEY = ""
+    PLOTS = 2
+
+    def __init__(self, *, on_build: Callable[[float], None] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._on_build = on_build
+        self.drawn: tuple | None = None
+        self.drawn_at = 0.0
+        self._summary_lines = -1
+        self.border_title = f"{self.KEY} {self.TITLE}" if self.KEY else self.TITLE
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="summary")
+        with Horizontal(classes="plots"):
+            for i in range(self.PLOTS):
+                yield FigurePlot(on_build=self._on_build, id=f"{self.id}-plot{i}")
+
+    @property
+    def plots(self) -> list[FigurePlot]:
+        return list(self.query(FigurePlot))
+
+    @property
+    def cost(self) -> float:
+        """Seconds the last build of every shown plot took."""
+        return sum(p.last_build for p in self.plots if p.display)
+
+    def stale(self, key: tuple) -> bool:
+        return self.drawn != key
+
+    def draw(self, history: History, view: View) -> None:
+        self.fill(history, view)
+        self.drawn_at = time.monotonic()
+
+    def fill(self, history: History, view: View) -> None:
+        raise NotImplementedError
+
+    def set_summary(self, text) -> None:
+        summary = self.query_one(".summary", Static)
+        lines = str(text).count("\n") + 1 if str(text) else 0
+        summary.update(text, layout=lines != self._summary_lines)
+        self._summary_lines = lines
+
+    def plot_width(self, index: int = 0) -> int:
+        plots = self.plots
+        width = plots[index].size.width if index < len(plots) else 0
+        if width <= 0:
+            width = max(20, (self.size.width or 80) // max(1, self.PLOTS))
+        return width
+
+
+def time_series(history: History, keys: list[str], width: int, view: View) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Iterations and the series under ``keys``, smoothed when asked, downsampled to the plot."""
+    x = history.iterations()
+    ys = [history.series(k) for k in keys]
+    if view.smoothing:
+        ys = [smooth(y, view.window) for y in ys]
+    return downsample(x, ys, points_for(width))
+
+
+def x_range(x: np.ndarray) -> tuple[float, float] | None:
+    if x.size < 2:
+        return None
+    return float(x[0]), float(x[-1])

@@ -1,0 +1,52 @@
+"""Mean Hoyer sparsity and silenced fraction over iterations; goodness and loss."""
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..history import History, fmt
+from .pane import Pane, View, time_series, x_range
+from .plot import Figure, Series, nice_range
+
+COLORS = {"pos": ("green", "cyan"), "neg": ("red", "orange"), "all": ("green", "cyan")}
+
+
+class SparsityPane(Pane):
+    TITLE = "Sparsity, goodness, loss"
+    KEY = "3"
+
+    def fill(self, history: History, view: View) -> None:
+        left, right = self.plots
+        if not len(history):
+            left.show(Figure(note="waiting for the first batch"))
+            right.show(Figure(note="waiting for the first batch"))
+            self.set_summary("")
+            return
+        groups = history.groups
+        keys = []
+        for g in groups:
+            keys += [f"{g}.sparsity", f"{g}.silenced"]
+        x, ys = time_series(history, keys, self.plot_width(0), view)
+        series = []
+        for j, g in enumerate(groups):
+            c1, c2 = COLORS.get(g, ("green", "cyan"))
+            series.append(Series(x, ys[2 * j], f"S {g}", c1))
+            series.append(Series(x, ys[2 * j + 1], f"silenced {g}", c2))
+        left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=x_range(x),
+                         title="Hoyer sparsity, silenced fraction"))
+
+        keys = [f"{g}.goodness" for g in groups] + ["loss"]
+        x2, ys2 = time_series(history, keys, self.plot_width(1), view)
+        series = [Series(x2, ys2[j], f"g {g}", COLORS.get(g, ("green",))[0]) for j, g in enumerate(groups)]
+        series.append(Series(x2, ys2[-1], "loss (right)", "blue", yside="right"))
+        right.show(Figure(series=tuple(series), xlim=x_range(x2), ylim=nice_range(ys2[:-1]),
+                          ylim_right=nice_range(ys2[-1:]), title="goodness |h|², loss"))
+
+        rec = history.latest
+        lines = []
+        for g in groups:
+            st = rec.groups[g]
+            silenced = round(st.silenced * st.count) if st.count else 0
+            lines.append(f"{g}  S {fmt(st.sparsity, '.3f')} · silenced {silenced}/{st.count}"
+                         f" · goodness {fmt(st.goodness, '.4g')}")
+        lines[0] += f" │ loss ({rec.loss_name}) {fmt(rec.loss, '.5g')}"
+        self.set_summary(Text("\n".join(lines)))

@@ -1,0 +1,99 @@
+"""The status bar: what runs, on what data, how fast, and whether it is running."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engine.config import Config
+
+STATE_STYLE = {
+    "running": ("▶ running", "bold $success"),
+    "paused": ("⏸ paused", "bold $warning"),
+    "finished": ("■ finished", "bold $accent"),
+    "error": ("✖ error", "bold $error"),
+    "stopped": ("■ stopped", "dim"),
+}
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    state: str
+    requested: str | None
+    config: Config
+    pending: Config
+    data: str
+    sample: bool
+    device: str
+    epoch: int | None
+    iteration: int
+    total: int
+    rate: float | None
+    dropped: int
+    message: str = ""
+    message_kind: str = "info"
+
+
+CFG_FIELDS = (("mode", ""), ("loss", ""), ("optimizer", ""), ("lr", "lr "), ("batch_size", "N "), ("width", "n "))
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def status_text(info: StatusInfo, styles: dict[str, str]) -> Text:
+    label, style = STATE_STYLE.get(info.state, (info.state, "bold"))
+    text = Text(no_wrap=False)
+    text.append(f" {label} ", style=styles.get(style, style))
+    if info.requested and info.requested != info.state:
+        text.append(f"→ {info.requested} ", style="bold")
+    epoch = "–" if info.epoch is None else str(info.epoch)
+    rate = "–" if info.rate is None else f"{info.rate:.1f}"
+    text.append(f" epoch {epoch} · it {info.iteration:,}/{info.total:,} · {rate} batch/s · dropped ")
+    text.append(f"{info.dropped:,}", style=styles.get("bold $warning", "bold") if info.dropped else "")
+    text.append("\n ")
+    c, p = info.config, info.pending
+    text.append(" · ".join(f"{prefix}{_value(getattr(c, name))}" for name, prefix in CFG_FIELDS))
+    changed = [(name, prefix) for name, prefix in CFG_FIELDS if getattr(p, name) != getattr(c, name)]
+    others = [f.name for f in fields(Config) if getattr(p, f.name) != getattr(c, f.name)
+              and f.name not in dict(CFG_FIELDS)]
+    if changed or others:
+        queued = [f"{prefix or name + ' '}{_value(getattr(p, name))}" for name, prefix in changed]
+        queued += [f"{name} {_value(getattr(p, name))}" for name in others]
+        text.append("  → " + " · ".join(queued), style="bold")
+        text.append(" at next batch", style="dim")
+    text.append("\n data ", style="bold")
+    text.append(info.data)
+    if info.sample:
+        text.append(" · not full MNIST", style=styles.get("bold $warning", "bold"))
+    text.append(f" · device {info.device}")
+    text.append("\n ")
+    kind_style = {"error": "bold $error", "warning": "bold $warning"}.get(info.message_kind)
+    message = info.message or "F1/? help · e edit parameters · ctrl+p commands"
+    text.append(message, style=styles.get(kind_style, "bold") if kind_style else "italic")
+    return text
+
+
+class StatusBar(Static):
+    """Two lines; updated only when the text changes."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self._last: StatusInfo | None = None
+
+    def show(self, info: StatusInfo) -> bool:
+        if info == self._last:
+            return False
+        self._last = info
+        self.update(status_text(info, self._styles()), layout=False)
+        return True
+
+    def _styles(self) -> dict[str, str]:
+        variables = self.app.theme_variables
+        out = {}
+        for token, name in (("bold $success", "success"), ("bold $warning", "warning"),
+                            ("bold $error", "error"), ("bold $accent", "accent")):
+            color = variables.get(name)
+            out[token] = f"bold {color}" if color else "bold"
+        return out
