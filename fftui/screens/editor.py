@@ -35,6 +35,7 @@ class EditorScreen(ModalScreen[dict | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),
         Binding("ctrl+s", "apply", "Apply", id="editor.apply"),
+        Binding("enter", "apply", "Apply", show=False, id="editor.enter"),
     ]
 
     def __init__(self, pending: Config, apply: Callable[[dict[str, Any]], Config], **kwargs) -> None:
@@ -77,6 +78,9 @@ class EditorScreen(ModalScreen[dict | None]):
                 yield Button("Apply", id="editor-apply", variant="primary", compact=True)
                 yield Button("Cancel", id="editor-cancel", compact=True)
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#field-lr", Input).focus()
 
     def _text(self, name: str) -> str:
         value = getattr(self.pending, name)

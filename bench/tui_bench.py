@@ -1,0 +1,125 @@
+"""Batches per second with the live app open, against a headless run with the same settings.
+
+    python bench/tui_bench.py [--seconds 15] [--rounds 2] [--size 80x24] [--width 2000] [--batch-size 128]
+
+Headless: the engine's Runner trains while this thread drains its queue ten times a second and
+throws the records away. TUI: the same Runner inside FFApp, run headless through Textual's
+pilot (``App.run_test``) at the given terminal size, drawing as it would in a terminal.
+The two alternate ``--rounds`` times so that both see the same machine load; each measures
+iterations over ``--seconds`` after a warm-up. Prints batches/s of each, their ratio, and how
+often and how long the app built plots."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.config import Config  # noqa: E402
+from engine.data import load_dataset  # noqa: E402
+from engine.runner import Runner, wait_for  # noqa: E402
+
+
+def headless(cfg: Config, dataset, warmup: float, seconds: float) -> float:
+    runner = Runner(cfg, dataset).start()
+    try:
+        wait_for(lambda: runner.iteration >= 1, timeout=60)
+        end_warm = time.monotonic() + warmup
+        while time.monotonic() < end_warm:
+            runner.drain()
+            runner.drain_events()
+            time.sleep(0.1)
+        i0, t0 = runner.iteration, time.perf_counter()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            runner.drain()
+            runner.drain_events()
+            time.sleep(0.1)
+        return (runner.iteration - i0) / (time.perf_counter() - t0)
+    finally:
+        runner.stop()
+
+
+def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[int, int],
+             keys: list[str]) -> dict:
+    from fftui.app import FFApp
+
+    async def go() -> dict:
+        app = FFApp(config=cfg, dataset=dataset)
+        async with app.run_test(size=size) as pilot:
+            for key in keys:
+                await pilot.press(key)
+            deadline = time.monotonic() + 60
+            while app.runner.iteration < 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(warmup)
+            i0, t0 = app.runner.iteration, time.perf_counter()
+            b0, s0 = app.plot_builds, app.plot_seconds
+            c0 = time.thread_time()
+            await asyncio.sleep(seconds)
+            elapsed = time.perf_counter() - t0
+            ui_cpu = time.thread_time() - c0
+            out = {
+                "rate": (app.runner.iteration - i0) / elapsed,
+                "builds": app.plot_builds - b0,
+                "build_seconds": app.plot_seconds - s0,
+                "elapsed": elapsed,
+                "dropped": app.runner.dropped,
+                "ui_cpu": ui_cpu,
+            }
+            await pilot.press("q")
+        return out
+
+    return asyncio.run(go())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--size", default="80x24", help="terminal size, COLSxROWS (e.g. 200x50)")
+    p.add_argument("--keys", default="", help="keys pressed first, comma separated (e.g. 2,s)")
+    p.add_argument("--mode", default="ff")
+    p.add_argument("--width", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--data", default="auto")
+    args = p.parse_args()
+
+    cols, rows = (int(v) for v in args.size.lower().split("x"))
+    cfg = Config(mode=args.mode, width=args.width, batch_size=args.batch_size, iters=10_000_000)
+    dataset = load_dataset(args.data)
+    keys = [k for k in args.keys.split(",") if k]
+    print(f"data: {dataset.description}; {cfg.mode} mode, n={cfg.width}, N={cfg.batch_size}; "
+          f"terminal {cols}x{rows}; {args.rounds} rounds of {args.seconds:g} s each")
+
+    plain, tui, builds = [], [], []
+    for r in range(args.rounds):
+        plain.append(headless(cfg, dataset, args.warmup, args.seconds))
+        result = with_tui(cfg, dataset, args.warmup, args.seconds, (cols, rows), keys)
+        tui.append(result["rate"])
+        builds.append(result)
+        per = 1000 * result["build_seconds"] / result["builds"] if result["builds"] else float("nan")
+        print(f"round {r + 1}: headless {plain[-1]:.2f} batches/s, TUI {tui[-1]:.2f} batches/s; "
+              f"{result['builds']} plot builds, {per:.1f} ms each, "
+              f"{100 * result['build_seconds'] / result['elapsed']:.1f} % of wall time; "
+              f"UI thread CPU {100 * result['ui_cpu'] / result['elapsed']:.1f} % of one core")
+    h, t = statistics.median(plain), statistics.median(tui)
+    total_builds = sum(b["builds"] for b in builds)
+    total_secs = sum(b["build_seconds"] for b in builds)
+    total_elapsed = sum(b["elapsed"] for b in builds)
+    print(f"headless: {h:.2f} batches/s (median)")
+    print(f"TUI:      {t:.2f} batches/s (median)")
+    print(f"ratio:    {t / h:.1%}")
+    if total_builds:
+        print(f"plots:    {total_builds / total_elapsed:.2f} builds/s, "
+              f"{1000 * total_secs / total_builds:.1f} ms per build, "
+              f"{100 * total_secs / total_elapsed:.1f} % of wall time")
+
+
+if __name__ == "__main__":
+    main()
