@@ -39,8 +39,18 @@ class GroupStats:
 
     @property
     def sparser_of_batch(self) -> float:
-        """The report's ratio: samples that became sparser over all samples of the group."""
+        """The report's ratio: samples that became sparser over all N samples of the group."""
         return float((self.actual == 1).sum()) / self.count if self.count else math.nan
+
+    @property
+    def theorem_of_batch(self) -> float:
+        """Samples the report's theorem predicts sparser over all N samples (silenced never are)."""
+        return float(self.predicted_theorem.sum()) / self.count if self.count else math.nan
+
+    @property
+    def general_of_batch(self) -> float:
+        """Samples the generalised predictor predicts sparser over all N samples."""
+        return float(self.predicted_general.sum()) / self.count if self.count else math.nan
 
 
 @dataclass(frozen=True)
@@ -63,10 +73,20 @@ class MetricsRecord:
         return self.step_time + self.metrics_time
 
 
+def _significant(values: np.ndarray, digits: int = 7) -> np.ndarray:
+    """Round to a number of significant digits, so that the JSON stays short; NaN stays NaN."""
+    v = values.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.floor(np.log10(np.abs(v)))
+        mag = np.where(np.isfinite(mag), mag, 0.0)
+        scale = 10.0 ** (digits - 1 - mag)
+        return np.round(v * scale) / scale
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "f":
-            return [float(f"{v:.7g}") if math.isfinite(v) else None for v in value.tolist()]
+            return [None if v != v else v for v in _significant(value).tolist()]
         return value.tolist()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -89,7 +109,8 @@ def record_to_json(record: MetricsRecord, per_sample: bool = True) -> dict[str, 
             if not per_sample and isinstance(getattr(grp, f.name), np.ndarray):
                 continue
             d[f.name] = _plain(getattr(grp, f.name))
-        d["sparser_of_batch"] = _plain(grp.sparser_of_batch)
+        for name_ in ("sparser_of_batch", "theorem_of_batch", "general_of_batch"):
+            d[name_] = _plain(getattr(grp, name_))
         groups[name] = d
     out["groups"] = groups
     return out

@@ -24,8 +24,49 @@ def _choices(values: Sequence[str]) -> str:
     return "|".join(values)
 
 
+TRAINING_FLAGS = (
+    # (flag, field, metavar or choices, help)
+    ("--mode", "mode", MODES, "descent: decrease the summed goodness of plain images (Theorem 1); "
+     "ff: positives and negatives, L = G(H-) - G(H+) (Theorem 2)"),
+    ("--loss", "loss", LOSSES, "linear: the report's loss; logistic: Hinton's softplus loss around --theta"),
+    ("--optimizer", "optimizer", OPTIMIZERS, "sgd (with --momentum) or adam"),
+    ("--lr", "lr", "FLOAT", "learning rate"),
+    ("--momentum", "momentum", "FLOAT", "SGD momentum in [0, 1)"),
+    ("--weight-decay", "weight_decay", "FLOAT", "L2 weight decay added to the gradient"),
+    ("--beta1", "beta1", "FLOAT", "Adam beta1"),
+    ("--beta2", "beta2", "FLOAT", "Adam beta2"),
+    ("--theta", "theta", "FLOAT", "goodness threshold; only the logistic loss depends on it"),
+    ("--batch-size", "batch_size", "N", "images a batch (per side in ff mode)"),
+    ("--width", "width", "n", "units in the layer"),
+    ("--epochs", "epochs", "E", "passes over the data"),
+    ("--iters", "iters", "I", "number of batches; overrides --epochs (cycles through the data as needed)"),
+    ("--seed", "seed", "S", "seed of the weights, batch order and wrong labels"),
+    ("--init", "init", INITS, "report: W ~ N(0, 2/n); kaiming: N(0, 2/m) (fan-in)"),
+    ("--dtype", "dtype", DTYPES, "floating point type of the layer and the metrics"),
+)
+DATA_FLAGS = (
+    ("--data", "data", DATA_SOURCES, "auto: MNIST if present or downloadable, else the shipped "
+     "5,000-digit sample; mnist: MNIST or an error; sample: the shipped sample"),
+    ("--data-dir", "data_dir", "DIR", "a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
+     "train-labels-idx1-ubyte[.gz]); never downloaded into"),
+    ("--device", "device", DEVICES, "auto: CUDA when present, else the CPU"),
+)
+CONFIG_FIELDS = tuple(f[1] for f in TRAINING_FLAGS + DATA_FLAGS) + ("standardize",)
+
+
+def _add(group, flag: str, field: str, spec, text: str) -> None:
+    default = getattr(Config(), field)
+    shown = "none" if default is None else (f"{default:g}" if isinstance(default, float) else default)
+    if isinstance(spec, tuple):
+        group.add_argument(flag, dest=field, choices=spec, metavar=_choices(spec), default=None,
+                           help=f"{text} (default {shown})")
+    else:
+        group.add_argument(flag, dest=field, metavar=spec, default=None, help=f"{text} (default {shown})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    d = Config()
+    from engine.presets import PRESETS
+
     top = _Parser(prog="fftui", description="Watch Forward-Forward training make ReLU activations "
                   "sparse, batch by batch, beside the theory that predicts it. With no command, "
                   "opens the live app on the default configuration.")
@@ -34,54 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one layer: the live app, or --headless",
                          description="Train one FF layer h = ReLU(Wx). Opens the live app unless "
                          "--headless is given. Defaults are the report's: ff mode, N = 128, n = 2000, "
-                         "plain SGD with lr 1e-3.")
+                         "plain SGD with lr 1e-3. Flags given with --preset override the preset's values.")
     run.add_argument("--headless", action="store_true",
                      help="no UI: print a progress bar and a summary; with --out, write files")
+    names = tuple(PRESETS)
+    run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
+                     help="one of the report's experiments with exactly its parameters: "
+                     + "; ".join(f"{k}: {v.title}" for k, v in PRESETS.items()))
     g = run.add_argument_group("training")
-    g.add_argument("--mode", choices=MODES, default=d.mode, metavar=_choices(MODES),
-                   help="descent: decrease the summed goodness of plain images (Theorem 1); "
-                   "ff: positives and negatives, L = G(H-) - G(H+) (Theorem 2). Default %(default)s")
-    g.add_argument("--loss", choices=LOSSES, default=d.loss, metavar=_choices(LOSSES),
-                   help="linear: the report's loss; logistic: Hinton's softplus loss around --theta. "
-                   "Default %(default)s")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, metavar=_choices(OPTIMIZERS),
-                   help="sgd (with --momentum) or adam. Default %(default)s")
-    g.add_argument("--lr", default=d.lr, metavar="FLOAT", help="learning rate (default %(default)g)")
-    g.add_argument("--momentum", default=d.momentum, metavar="FLOAT",
-                   help="SGD momentum in [0, 1) (default %(default)g)")
-    g.add_argument("--weight-decay", default=d.weight_decay, metavar="FLOAT",
-                   help="L2 weight decay added to the gradient (default %(default)g)")
-    g.add_argument("--beta1", default=d.beta1, metavar="FLOAT", help="Adam beta1 (default %(default)g)")
-    g.add_argument("--beta2", default=d.beta2, metavar="FLOAT", help="Adam beta2 (default %(default)g)")
-    g.add_argument("--theta", default=d.theta, metavar="FLOAT",
-                   help="goodness threshold; only the logistic loss depends on it (default %(default)g)")
-    g.add_argument("--batch-size", default=d.batch_size, metavar="N",
-                   help="N images a batch (per side in ff mode) (default %(default)s)")
-    g.add_argument("--width", default=d.width, metavar="n", help="units in the layer (default %(default)s)")
-    g.add_argument("--epochs", default=d.epochs, metavar="E", help="passes over the data (default %(default)s)")
-    g.add_argument("--iters", default=None, metavar="I",
-                   help="number of batches; overrides --epochs (cycles through the data as needed)")
-    g.add_argument("--seed", default=d.seed, metavar="S",
-                   help="seed of the weights, batch order and wrong labels (default %(default)s)")
-    g.add_argument("--init", choices=INITS, default=d.init, metavar=_choices(INITS),
-                   help="report: W ~ N(0, 2/n); kaiming: N(0, 2/m) (fan-in). Default %(default)s")
-    g.add_argument("--standardize", action="store_true",
+    for spec in TRAINING_FLAGS:
+        _add(g, *spec)
+    g.add_argument("--standardize", dest="standardize", action="store_const", const=True, default=None,
                    help="standardise each pixel over the data set before scaling inputs to unit length")
-    g.add_argument("--dtype", choices=DTYPES, default=d.dtype, metavar=_choices(DTYPES),
-                   help="floating point type of the layer and metrics (default %(default)s)")
-    s = run.add_argument_group("data and device")
-    s.add_argument("--data", choices=DATA_SOURCES, default=d.data, metavar=_choices(DATA_SOURCES),
-                   help="auto: MNIST if present or downloadable, else the shipped 5,000-digit sample; "
-                   "mnist: MNIST or an error; sample: the shipped sample. Default %(default)s")
-    s.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
-                   "train-labels-idx1-ubyte[.gz]); never downloaded into")
-    s.add_argument("--device", choices=DEVICES, default=d.device, metavar=_choices(DEVICES),
-                   help="auto: CUDA when present, else CPU. Default %(default)s")
+    d = run.add_argument_group("data and device")
+    for spec in DATA_FLAGS:
+        _add(d, *spec)
     o = run.add_argument_group("output (headless)")
     o.add_argument("--out", default=None, metavar="DIR",
                    help="write DIR/config.json and DIR/metrics.jsonl (one record a line, flushed as it goes); "
-                   "DIR must not hold a previous run")
+                   "DIR must not hold a previous run. With --preset it defaults to ./fftui-runs/PRESET-TIME")
     o.add_argument("--summary-only", action="store_true",
                    help="leave the per-sample arrays (LHS, RHS, outcomes) out of metrics.jsonl")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -89,11 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    fields = ("mode", "loss", "optimizer", "lr", "momentum", "weight_decay", "beta1", "beta2", "theta",
-              "batch_size", "width", "epochs", "iters", "seed", "init", "standardize", "dtype", "data",
-              "data_dir", "device")
+    """The preset's (or the default) configuration with every flag the user gave applied over it."""
+    from engine.presets import PRESETS
+
+    base = PRESETS[args.preset].config if args.preset else Config()
+    given = {f: getattr(args, f) for f in CONFIG_FIELDS if getattr(args, f) is not None}
     try:
-        return Config().replace(**{f: getattr(args, f) for f in fields})
+        return base.replace(**given)
     except ConfigError as exc:
         raise UsageError(f"fftui run: {exc}") from None
 
@@ -118,6 +132,15 @@ def _load(cfg: Config, quiet: bool):
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
     from engine.headless import OutputError, prepare_out_dir, run_headless
 
+    if args.preset:
+        import time
+
+        out = prepare_out_dir(args.out or f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+        dataset = _load(cfg, args.quiet)
+        from .experiments import run_preset
+
+        run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
+        return 0
     out = prepare_out_dir(args.out) if args.out else None
     dataset = _load(cfg, args.quiet)
     print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "

@@ -1,0 +1,82 @@
+"""Headless runs of the report's experiments: numbers to files, the figure as text, a summary."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from engine.config import Config
+from engine.data import Dataset
+from engine.headless import ProgressBar, run_description, run_headless
+from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row, theorem1_at_init
+
+from .report import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
+
+
+def _source(dataset: Dataset) -> str:
+    if dataset.source == "mnist":
+        return f"full MNIST ({dataset.size:,} training digits)"
+    return f"the shipped MNIST sample ({dataset.size:,} digits)"
+
+
+def _csv(path: Path, columns: list[str], rows: list[list[float]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
+                        (f"{v:.6g}" if isinstance(v, float) else v) for v in r])
+
+
+def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bool = False,
+               per_sample: bool = True) -> dict:
+    """Run one preset; write metrics.jsonl, NAME.csv, NAME.txt (the plot) and config.json in out.
+    Prints the plot and a one-paragraph summary; returns what it measured."""
+    preset = PRESETS[name]
+    started = time.perf_counter()
+    extra = {"preset": name, "claim": preset.claim}
+    (out / "config.json").write_text(json.dumps(run_description(cfg, dataset, extra), indent=2) + "\n")
+    if preset.kind == "init":
+        sizes = preset.batch_sizes if name == "fig1b" else (cfg.batch_size,)
+        results = []
+        with open(out / "metrics.jsonl", "w", encoding="utf-8") as fh:
+            for n in sizes:
+                bar = None if quiet else ProgressBar(1, sys.stderr)
+                res = theorem1_at_init(dataset, cfg, n, progress=(lambda d, t: bar.update(d / t * 1, f"N = {n}"))
+                                       if bar else None)
+                if bar:
+                    bar.close()
+                results.append(res)
+                fh.write(json.dumps({"batch_size": n, "samples": res.samples, "satisfied": res.satisfied,
+                                     "silenced": res.silenced, "ratio": res.ratio,
+                                     "predicted_sparser": res.predicted_sparser}) + "\n")
+                fh.flush()
+        if name == "fig1a":
+            r = results[0]
+            rows = [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs))]
+            _csv(out / f"{name}.csv", ["sample", "lhs", "rhs"], rows)
+            plot = render_fig1a(r)
+        else:
+            _csv(out / f"{name}.csv", ["batch_size", "ratio", "satisfied", "samples"],
+                 [[r.batch_size, r.ratio, r.satisfied, r.samples] for r in results])
+            plot = render_fig1b(results)
+        summary_text = summarise_init(results, preset.claim, _source(dataset))
+        measured = {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
+                                 "samples": r.samples, "silenced": r.silenced} for r in results]}
+    else:
+        series = SeriesSummary(figure_columns(cfg))
+        outcome = run_headless(cfg, dataset, out, per_sample=per_sample, progress=not quiet,
+                               on_record=lambda rec: series.rows.append(figure_row(rec, cfg)),
+                               extra_config=extra)
+        _csv(out / f"{name}.csv", series.columns, series.rows)
+        plot = render_series(series, preset.title)
+        summary_text = summarise_series(series, cfg, preset.claim, _source(dataset))
+        measured = {"stats": series.stats(), "run": outcome}
+    (out / f"{name}.txt").write_text(plot + "\n" + summary_text + "\n", encoding="utf-8")
+    print(plot)
+    print(summary_text)
+    print(f"({time.perf_counter() - started:.1f} s; wrote {out}/{name}.csv, {name}.txt, metrics.jsonl, config.json)")
+    return measured

@@ -1,0 +1,103 @@
+"""The report's experiments as presets: exact parameters, fig1a over every sample, agreement of
+prediction and outcome in shortened fig2/fig3 runs, and the CSV each writes."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from engine.config import Config
+from engine.presets import PRESETS, preset_config, theorem1_at_init
+from fftui.cli import main
+
+REPORT = {
+    # section 5 of the report and SPEC.md's table
+    "fig1a": dict(mode="descent", width=128, batch_size=128),
+    "fig1b": dict(mode="descent", width=128),
+    "fig2": dict(mode="descent", loss="linear", width=2000, batch_size=128, optimizer="sgd", lr=1e-3,
+                 momentum=0.0, iters=938),
+    "fig3": dict(mode="ff", loss="linear", width=2000, batch_size=128, optimizer="sgd", lr=1e-3,
+                 momentum=0.0, iters=2345),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPORT))
+def test_preset_configuration_is_the_reports(name):
+    cfg = PRESETS[name].config
+    for key, value in REPORT[name].items():
+        assert getattr(cfg, key) == value, key
+    assert cfg.init == "report" and cfg.weight_decay == 0.0 and not cfg.standardize
+
+
+def test_fig1b_batch_sizes_and_iteration_counts():
+    assert PRESETS["fig1b"].batch_sizes == (2, 4, 8, 16, 32, 64, 128)
+    # 938 = 2 MNIST epochs and 2345 = 5 epochs of ceil(60000 / 128) = 469 batches
+    assert 2 * 469 == PRESETS["fig2"].config.iters and 5 * 469 == PRESETS["fig3"].config.iters
+
+
+def test_overrides_apply_over_preset():
+    cfg = preset_config("fig3", loss="logistic", iters="40")
+    assert cfg.loss == "logistic" and cfg.iters == 40 and cfg.width == 2000
+
+
+def test_fig1a_counts_every_sample_of_the_sample(sample):
+    cfg = PRESETS["fig1a"].config
+    res = theorem1_at_init(sample, cfg, 128)
+    assert res.samples == sample.size == 5000
+    assert res.lhs.shape == (5000,) and res.rhs.shape == (5000,)
+    assert res.satisfied == int(np.sum(res.lhs < res.rhs))
+    assert res.ratio >= 0.99
+    # with non-negative inputs every Q > 0, so LHS < RHS is the product-form prediction itself
+    assert res.predicted_sparser == res.satisfied
+
+
+def _agreement(path):
+    agree = total = 0
+    for line in open(path):
+        rec = json.loads(line)
+        for g in rec["groups"].values():
+            actual = np.array(g["actual"])
+            pred = np.array(g["predicted_theorem"], dtype=bool)
+            valid = actual >= 0
+            agree += int(np.sum(pred[valid] == (actual[valid] == 1)))
+            total += int(valid.sum())
+    return agree / total
+
+
+@pytest.mark.parametrize("name,iters,cols", [
+    ("fig2", 30, ["iteration", "sparser", "theorem1"]),
+    ("fig3", 24, ["iteration", "pos_sparser", "pos_theorem2", "neg_sparser", "neg_theorem2"]),
+])
+def test_shortened_training_presets_agree_and_write_csv(tmp_path, capsys, name, iters, cols):
+    out = tmp_path / name
+    rc = main(["run", "--headless", "--preset", name, "--data", "sample", "--iters", str(iters),
+               "--out", str(out), "--quiet"])
+    assert rc == 0
+    rows = list(csv.reader(open(out / f"{name}.csv")))
+    assert rows[0] == cols
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, iters + 1))
+    for r in rows[1:]:
+        assert all(0.0 <= float(v) <= 1.0 for v in r[1:])
+    assert _agreement(out / "metrics.jsonl") >= 0.95
+    printed = capsys.readouterr().out
+    assert "iterations of" in printed and (out / f"{name}.txt").read_text().strip()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["preset"] == name and cfg["config"]["width"] == 2000
+
+
+def test_logistic_override_adds_the_generalised_series(tmp_path):
+    out = tmp_path / "log"
+    assert main(["run", "--headless", "--preset", "fig3", "--loss", "logistic", "--data", "sample",
+                 "--iters", "3", "--width", "200", "--out", str(out), "--quiet"]) == 0
+    header = next(csv.reader(open(out / "fig3.csv")))
+    assert header == ["iteration", "pos_sparser", "pos_theorem2", "pos_general",
+                      "neg_sparser", "neg_theorem2", "neg_general"]
+
+
+def test_fig1b_csv_has_one_row_per_batch_size(tmp_path):
+    out = tmp_path / "f1b"
+    assert main(["run", "--headless", "--preset", "fig1b", "--data", "sample", "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.reader(open(out / "fig1b.csv")))
+    assert rows[0] == ["batch_size", "ratio", "satisfied", "samples"]
+    assert [int(r[0]) for r in rows[1:]] == [2, 4, 8, 16, 32, 64, 128]
+    assert all(int(r[3]) == 5000 for r in rows[1:])
