@@ -1,14 +1,18 @@
-"""Time per batch of (a) a plain FF step, (b) the step with every metric, (c) the literal
-per-sample evaluation of the report's sums (on a subset of samples, extrapolated).
+"""Engine throughput, in one run on one device:
+(a) a plain FF step without metrics, (b) the step with every metric, (c) (b) with a consumer that
+drains the metrics queue 10 times a second into the app's bounded history (the TUI minus drawing),
+(d) the literal per-sample evaluation of the report's sums (CPU, a subset of samples, extrapolated),
+and with --scaling a table over n in {500, 2000, 8000} and N in {32, 128, 512}.
 
-    python bench/bench_engine.py [--batch-size 128] [--width 2000] [--mode ff] [--device cpu]
+    python bench/bench_engine.py [--device cpu|cuda] [--scaling] [--seconds 3]
 
-(a) and (b) alternate in blocks so that both see the same machine load; the figures are medians."""
+(a) and (b) alternate in blocks so that both see the same machine load; figures are medians of blocks."""
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,25 +24,75 @@ from engine import reference  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.layer import forward  # noqa: E402
+from engine.runner import Runner  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 
-def time_steps(trainer: Trainer, with_metrics: bool, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        trainer.step(with_metrics=with_metrics)
-        trainer._sync()
-        out.append(time.perf_counter() - t0)
-    return out
+def rate(trainer: Trainer, with_metrics: bool, seconds: float) -> float:
+    """Batches per second over about `seconds`, counting only batches whose metrics reached the host."""
+    trainer.flush()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    done = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(16):
+            trainer.advance(with_metrics)
+        done += 16
+    trainer.flush()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - t0)
+
+
+def alternate(trainer: Trainer, seconds: float, blocks: int) -> tuple[float, float]:
+    plain, full = [], []
+    for _ in range(blocks):
+        plain.append(rate(trainer, False, seconds / blocks))
+        full.append(rate(trainer, True, seconds / blocks))
+    return statistics.median(plain), statistics.median(full)
+
+
+def with_consumer(cfg: Config, ds, seconds: float, graphs: bool) -> tuple[float, int, int]:
+    """Runner thread + a consumer draining 10 times a second into fftui's History."""
+    try:
+        from fftui.history import History
+    except ImportError:  # the UI packages are not installed: a plain list stands in
+        History = None
+    hist = History() if History else None
+    runner = Runner(cfg, ds, with_metrics=True, graphs=graphs)
+    stop = threading.Event()
+    received = [0]
+
+    def consume() -> None:
+        while not stop.is_set():
+            recs = runner.drain()
+            received[0] += len(recs)
+            if hist is not None:
+                hist.add(recs)
+            time.sleep(0.1)
+
+    runner.start()
+    while runner.iteration < 20:
+        time.sleep(0.01)
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    i0, t0 = runner.iteration, time.perf_counter()
+    time.sleep(seconds)
+    i1, t1 = runner.iteration, time.perf_counter()
+    stop.set()
+    consumer.join()
+    runner.stop()
+    return (i1 - i0) / (t1 - t0), received[0], runner.dropped
 
 
 def literal_batch_seconds(trainer: Trainer, subset: int) -> tuple[float, int]:
     """Seconds the literal implementation needs for one whole batch, from `subset` samples of it."""
     x, n_pos = trainer.next_batch()
     with torch.inference_mode():
-        _, h = forward(trainer.w, x)
-        w_after = trainer.w.clone()
+        x = x.cpu()
+        w = trainer.w.cpu()
+        _, h = forward(w, x)
         batch = x.shape[0]
         rows = list(range(0, batch, max(1, batch // subset)))[:subset]
         t0 = time.perf_counter()
@@ -51,7 +105,7 @@ def literal_batch_seconds(trainer: Trainer, subset: int) -> tuple[float, int]:
                 cx = reference._cos(xs[k], xs[i])
                 _ = float(hkm.sum()) * cx
                 _ = float(hkm.norm()) * reference._cos(hs[i], hkm) * cx
-            reference.literal_outcome(trainer.w, w_after, x[i:i + 1])
+            reference.literal_outcome(w, w, x[i:i + 1])
         per_sample = (time.perf_counter() - t0) / len(rows)
     return per_sample * batch, len(rows)
 
@@ -61,36 +115,56 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--mode", default="ff", choices=["ff", "descent"])
-    p.add_argument("--loss", default="linear", choices=["linear", "logistic"])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--seconds", type=float, default=6.0, help="time for each of (a) and (b)")
     p.add_argument("--blocks", type=int, default=6)
-    p.add_argument("--per-block", type=int, default=10)
     p.add_argument("--subset", type=int, default=4, help="samples the literal implementation is timed on")
+    p.add_argument("--scaling", action="store_true", help="also the table over n and N")
+    p.add_argument("--no-graphs", action="store_true", help="CUDA: eager only")
     args = p.parse_args()
 
     device = resolve_device(args.device)
     ds = load_dataset("sample", device=device)
-    cfg = Config(mode=args.mode, loss=args.loss, batch_size=args.batch_size, width=args.width,
-                 iters=10**9, device=args.device)
-    trainer = Trainer(cfg, ds)
-    time_steps(trainer, True, 3)
-    time_steps(trainer, False, 3)
-    plain, full = [], []
-    for _ in range(args.blocks):
-        plain += time_steps(trainer, False, args.per_block)
-        full += time_steps(trainer, True, args.per_block)
-    a = statistics.median(plain)
-    b = statistics.median(full)
-    lit, used = literal_batch_seconds(trainer, args.subset)
-    c = a + lit
+    graphs = not args.no_graphs
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}")
-    print(f"{args.mode} mode, {args.loss} loss, N = {args.batch_size}"
-          f"{' per side' if args.mode == 'ff' else ''}, n = {args.width}, float32")
-    print(f"(a) plain step           {a * 1e3:9.2f} ms/batch  {1 / a:8.1f} batches/s")
-    print(f"(b) step + every metric  {b * 1e3:9.2f} ms/batch  {1 / b:8.1f} batches/s")
-    print(f"(c) step + literal sums  {c * 1e3:9.0f} ms/batch  (timed on {used} samples, extrapolated)")
-    print(f"(b)/(a) = {b / a:.2f}   (c)/(b) = {c / b:.0f}")
+    print(f"device: {name}; torch {torch.__version__}; data: {ds.description}")
+    cfg = Config(mode=args.mode, batch_size=args.batch_size, width=args.width, iters=10**9, device=args.device)
+    trainer = Trainer(cfg, ds, graphs=graphs)
+    rate(trainer, True, 0.5)
+    rate(trainer, False, 0.5)
+    a, b = alternate(trainer, 2 * args.seconds, args.blocks)
+    c, received, dropped = with_consumer(cfg, ds, args.seconds, graphs)
+    print(f"{args.mode} mode, linear loss, plain SGD, N = {args.batch_size}"
+          f"{' per side' if args.mode == 'ff' else ''}, n = {args.width}, float32"
+          + (f", CUDA graphs {'on' if trainer.graphs else 'off'}" if device.type == "cuda" else ""))
+    if trainer.graph_error:
+        print(trainer.graph_error)
+    print(f"(a) plain step                  {a:10.1f} batches/s  {1e3 / a:8.3f} ms/batch")
+    print(f"(b) step + every metric         {b:10.1f} batches/s  {1e3 / b:8.3f} ms/batch")
+    print(f"(c) (b) + a consumer at 10 Hz   {c:10.1f} batches/s  ({received} records received, {dropped} dropped)")
+    line = f"(b)/(a) time = {a / b:.2f}   (c)/(b) rate = {c / b:.2f}"
+    if device.type == "cpu":
+        lit, used = literal_batch_seconds(trainer, args.subset)
+        d = 1.0 / a + lit
+        print(f"(d) step + literal sums         {1 / d:10.3f} batches/s  {d * 1e3:8.0f} ms/batch "
+              f"(sums timed on {used} samples, extrapolated)")
+        line += f"   (d)/(b) time = {d * b:.0f}"
+    print(line)
+    if device.type == "cuda" and graphs:
+        eager = Trainer(cfg, ds, graphs=False)
+        rate(eager, True, 0.5)
+        e = rate(eager, True, args.seconds / 2)
+        print(f"    eager (no CUDA graphs) (b)  {e:10.1f} batches/s  -> graphs x{b / e:.2f}")
+    if args.scaling:
+        print("\nscaling: batches/s for (a) plain and (b) with every metric; time ratio (b)/(a)")
+        print(f"{'n':>6} {'N':>5} {'(a)':>10} {'(b)':>10} {'(b)/(a)':>8}")
+        for n in (500, 2000, 8000):
+            for size in (32, 128, 512):
+                t = Trainer(cfg.replace(width=n, batch_size=size), ds, graphs=graphs)
+                rate(t, True, 0.3)
+                rate(t, False, 0.3)
+                sa, sb = alternate(t, args.seconds / 3, 2)
+                print(f"{n:>6} {size:>5} {sa:10.1f} {sb:10.1f} {sa / sb:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

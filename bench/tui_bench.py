@@ -5,13 +5,17 @@
 Headless: the engine's Runner trains while this thread drains its queue ten times a second and
 throws the records away. TUI: the same Runner inside FFApp, run headless through Textual's
 pilot (``App.run_test``) at the given terminal size, drawing as it would in a terminal.
-The two alternate ``--rounds`` times so that both see the same machine load; each measures
-iterations over ``--seconds`` after a warm-up. Prints batches/s of each, their ratio, and how
-often and how long the app built plots."""
+The two alternate in pairs so that both see the same machine load; each measures iterations
+over ``--seconds`` after a warm-up. While a measurement runs, the CPU time that other processes
+take is read from /proc/stat; a pair in which they took more than ``--max-foreign`` of a core is
+set aside and run again (other work on a 2-core machine slows torch's threads out of proportion).
+Prints batches/s of each, the median ratio of the kept pairs, and how often and how long the app
+built plots."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -24,6 +28,32 @@ from engine.data import load_dataset  # noqa: E402
 from engine.runner import Runner, wait_for  # noqa: E402
 
 
+class Foreign:
+    """CPU seconds that processes other than this one used while the block ran (Linux only)."""
+
+    def __enter__(self) -> "Foreign":
+        self.seconds = float("nan")
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._read()
+        if self._start is not None and end is not None:
+            self.seconds = (end[0] - self._start[0]) - (end[1] - self._start[1])
+
+    @staticmethod
+    def _read() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                values = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        busy = (sum(values[:8]) - values[3] - values[4]) / tick
+        own = os.times()
+        return busy, own.user + own.system
+
+
 def headless(cfg: Config, dataset, warmup: float, seconds: float) -> float:
     runner = Runner(cfg, dataset).start()
     try:
@@ -33,13 +63,16 @@ def headless(cfg: Config, dataset, warmup: float, seconds: float) -> float:
             runner.drain()
             runner.drain_events()
             time.sleep(0.1)
-        i0, t0 = runner.iteration, time.perf_counter()
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            runner.drain()
-            runner.drain_events()
-            time.sleep(0.1)
-        return (runner.iteration - i0) / (time.perf_counter() - t0)
+        with Foreign() as foreign:
+            i0, t0 = runner.iteration, time.perf_counter()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                runner.drain()
+                runner.drain_events()
+                time.sleep(0.1)
+            elapsed = time.perf_counter() - t0
+            rate = (runner.iteration - i0) / elapsed
+        return {"rate": rate, "foreign": foreign.seconds / elapsed}
     finally:
         runner.stop()
 
@@ -60,8 +93,9 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
             i0, t0 = app.runner.iteration, time.perf_counter()
             b0, s0 = app.plot_builds, app.plot_seconds
             c0 = time.thread_time()
-            await asyncio.sleep(seconds)
-            elapsed = time.perf_counter() - t0
+            with Foreign() as foreign:
+                await asyncio.sleep(seconds)
+                elapsed = time.perf_counter() - t0
             ui_cpu = time.thread_time() - c0
             out = {
                 "rate": (app.runner.iteration - i0) / elapsed,
@@ -70,6 +104,7 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 "elapsed": elapsed,
                 "dropped": app.runner.dropped,
                 "ui_cpu": ui_cpu,
+                "foreign": foreign.seconds / elapsed,
             }
             await pilot.press("q")
         return out
@@ -81,7 +116,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3, help="undisturbed pairs wanted")
+    p.add_argument("--max-attempts", type=int, default=3, help="pairs tried per pair wanted")
+    p.add_argument("--max-foreign", type=float, default=0.15,
+                   help="cores other processes may use during a pair before it is set aside")
     p.add_argument("--size", default="80x24", help="terminal size, COLSxROWS (e.g. 200x50)")
     p.add_argument("--keys", default="", help="keys pressed first, comma separated (e.g. 2,s)")
     p.add_argument("--mode", default="ff")
@@ -97,24 +135,38 @@ def main() -> None:
     print(f"data: {dataset.description}; {cfg.mode} mode, n={cfg.width}, N={cfg.batch_size}; "
           f"terminal {cols}x{rows}; {args.rounds} rounds of {args.seconds:g} s each")
 
-    plain, tui, builds = [], [], []
-    for r in range(args.rounds):
-        plain.append(headless(cfg, dataset, args.warmup, args.seconds))
+    plain, tui, ratios, kept = [], [], [], []
+    attempts = 0
+    while len(kept) < args.rounds and attempts < args.rounds * args.max_attempts:
+        attempts += 1
+        h = headless(cfg, dataset, args.warmup, args.seconds)
         result = with_tui(cfg, dataset, args.warmup, args.seconds, (cols, rows), keys)
-        tui.append(result["rate"])
-        builds.append(result)
         per = 1000 * result["build_seconds"] / result["builds"] if result["builds"] else float("nan")
-        print(f"round {r + 1}: headless {plain[-1]:.2f} batches/s, TUI {tui[-1]:.2f} batches/s; "
-              f"{result['builds']} plot builds, {per:.1f} ms each, "
+        disturbed = max(h["foreign"], result["foreign"]) > args.max_foreign
+        print(f"pair {attempts}: headless {h['rate']:.2f} batches/s, TUI {result['rate']:.2f} batches/s "
+              f"({result['rate'] / h['rate']:.0%}); {result['builds']} plot builds, {per:.1f} ms each, "
               f"{100 * result['build_seconds'] / result['elapsed']:.1f} % of wall time; "
-              f"UI thread CPU {100 * result['ui_cpu'] / result['elapsed']:.1f} % of one core")
-    h, t = statistics.median(plain), statistics.median(tui)
-    total_builds = sum(b["builds"] for b in builds)
-    total_secs = sum(b["build_seconds"] for b in builds)
-    total_elapsed = sum(b["elapsed"] for b in builds)
-    print(f"headless: {h:.2f} batches/s (median)")
-    print(f"TUI:      {t:.2f} batches/s (median)")
-    print(f"ratio:    {t / h:.1%}")
+              f"UI thread CPU {100 * result['ui_cpu'] / result['elapsed']:.1f} % of a core; other processes "
+              f"{h['foreign']:.2f} / {result['foreign']:.2f} cores" + ("  [set aside]" if disturbed else ""),
+              flush=True)
+        if disturbed:
+            continue
+        plain.append(h["rate"])
+        tui.append(result["rate"])
+        ratios.append(result["rate"] / h["rate"])
+        kept.append(result)
+    if not kept:
+        print("no undisturbed pair: other processes kept the CPU busy; try again on a quiet machine")
+        return
+    total_builds = sum(b["builds"] for b in kept)
+    total_secs = sum(b["build_seconds"] for b in kept)
+    total_elapsed = sum(b["elapsed"] for b in kept)
+    total_ui = sum(b["ui_cpu"] for b in kept)
+    print(f"kept {len(kept)} of {attempts} pairs")
+    print(f"headless: {statistics.median(plain):.2f} batches/s (median)")
+    print(f"TUI:      {statistics.median(tui):.2f} batches/s (median)")
+    print(f"ratio:    {statistics.median(ratios):.1%} (median of the kept pairs)")
+    print(f"UI:       {100 * total_ui / total_elapsed:.1f} % of one core on the UI thread")
     if total_builds:
         print(f"plots:    {total_builds / total_elapsed:.2f} builds/s, "
               f"{1000 * total_secs / total_builds:.1f} ms per build, "

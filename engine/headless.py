@@ -136,11 +136,11 @@ SUMMARY_KEYS = ("sparser", "theorem", "general", "agree_theorem", "agree_general
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
                  progress: bool = True, stream: IO[str] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
-                 extra_config: dict | None = None) -> dict:
+                 extra_config: dict | None = None, graphs: bool = True) -> dict:
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
     KeyboardInterrupt stops after the batch in hand; what was written stays."""
     stream = stream or sys.stderr
-    trainer = Trainer(cfg, dataset)
+    trainer = Trainer(cfg, dataset, graphs=graphs)
     total = trainer.total_iters
     bar = ProgressBar(total, stream) if progress else None
     metrics_file = None
@@ -152,9 +152,12 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     started = time.perf_counter()
     last = None
     try:
-        while trainer.iteration < total:
-            record = trainer.step()
-            assert record is not None
+        def records():
+            while trainer.iteration < total:
+                yield from trainer.advance()
+            yield from trainer.flush()
+
+        for record in records():
             last = record
             for name, g in record.groups.items():
                 s = series.setdefault(name, {k: [] for k in SUMMARY_KEYS})
@@ -167,7 +170,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
             if on_record is not None:
                 on_record(record)
             if bar is not None:
-                bar.update(trainer.iteration, short_status(record))
+                bar.update(record.iteration, short_status(record))
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -31,20 +31,6 @@ def unit_rows_(x: Tensor) -> Tensor:
     return x.div_(n.clamp_min_(torch.finfo(x.dtype).tiny))
 
 
-def wrong_labels(labels: Tensor, generator: torch.Generator) -> Tensor:
-    """A label drawn uniformly from the 9 that are not the true one (never the true label)."""
-    shift = torch.randint(1, 10, labels.shape, generator=generator, device=labels.device)
-    return (labels + shift) % 10
-
-
-def with_label(pixels: Tensor, labels: Tensor) -> Tensor:
-    """Copy of the images with the first 10 pixels replaced by the one-hot of labels."""
-    out = pixels.clone()
-    out[:, :LABEL_PIXELS] = 0
-    out[torch.arange(out.shape[0], device=out.device), labels] = 1
-    return out
-
-
 class Batcher:
     """Index slices of a per-epoch permutation of the dataset held on the device (no DataLoader).
 
@@ -68,17 +54,35 @@ class Batcher:
         self._pos += batch_size
         return idx
 
+    def remaining(self) -> int:
+        """Images left in this epoch's order (a full epoch when it is used up)."""
+        return self.size - self._pos if self._pos < self.size else self.size
+
     def batch(self, mode: str, batch_size: int) -> tuple[Tensor, Tensor, int]:
         """(X, true labels, number of positives). ff: N positives then the same N images with wrong
         labels; descent: N plain images. Rows have unit length."""
         idx = self.next_indices(batch_size)
-        pixels = self.table[idx]
         labels = self.labels[idx]
-        if mode == "descent":
-            return unit_rows_(pixels), labels, pixels.shape[0]
-        n = pixels.shape[0]
-        x = pixels.repeat(2, 1)
-        x[:, :LABEL_PIXELS] = 0
-        rows = torch.arange(2 * n, device=x.device)
-        x[rows, torch.cat([labels, wrong_labels(labels, self.generator)])] = 1
-        return unit_rows_(x), labels, n
+        shift = None if mode == "descent" else label_shift(labels.shape[0], self.generator, labels.device)
+        return assemble(self.table, self.labels, idx, shift, mode), labels, idx.shape[0]
+
+
+def label_shift(n: int, generator: torch.Generator, device) -> Tensor:
+    """Offsets 1..9 drawn uniformly: (label + offset) mod 10 is never the true label."""
+    return torch.randint(1, 10, (n,), generator=generator, device=device)
+
+
+def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | None, mode: str) -> Tensor:
+    """The batch X for the images at idx: descent, the plain images; ff, N positives (true label
+    one-hot in the first 10 pixels) then the same N images with label (true + shift) mod 10.
+    Rows have unit length. Only tensor operations, so that it can be captured in a CUDA graph."""
+    pixels = table[idx]
+    if mode == "descent":
+        return unit_rows_(pixels)
+    labels = labels_table[idx]
+    n = pixels.shape[0]
+    x = pixels.repeat(2, 1)
+    x[:, :LABEL_PIXELS] = 0
+    rows = torch.arange(2 * n, device=x.device)
+    x[rows, torch.cat([labels, (labels + shift) % 10])] = 1
+    return unit_rows_(x)

@@ -8,10 +8,6 @@ from typing import Any
 
 import numpy as np
 
-# Order of the per-sample rows the trainer stacks before one host copy.
-SAMPLE_ROWS = ("goodness", "sparsity", "silenced", "valid", "sparser", "theorem", "general", "lhs", "rhs")
-
-
 @dataclass(frozen=True)
 class GroupStats:
     """One group of a batch: positives ("pos"), negatives ("neg"), or the plain batch ("all").
@@ -116,37 +112,57 @@ def record_to_json(record: MetricsRecord, per_sample: bool = True) -> dict[str, 
     return out
 
 
-def group_from_rows(name: str, rows: np.ndarray, newly_silenced: int) -> GroupStats:
-    """Summarise one group's per-sample rows (ordered as SAMPLE_ROWS) into GroupStats."""
-    r = dict(zip(SAMPLE_ROWS, rows))
-    count = rows.shape[1]
-    valid = r["valid"] > 0.5
-    n_valid = int(valid.sum())
-    sparser = r["sparser"] > 0.5
-    theorem = r["theorem"] > 0.5
-    general = r["general"] > 0.5
-    active = r["silenced"] < 0.5
+# -- the packed form: one vector per batch, made on the device, unpacked on the host -------------
+HEAD = ("loss", "sign_flip", "l2_remainder")
+GROUP_FIELDS = ("goodness", "sparsity", "silenced", "newly_silenced", "valid", "sparser", "theorem",
+                "general", "agree_theorem", "agree_general")
+SAMPLE_FIELDS = ("lhs", "rhs", "actual", "predicted_theorem", "predicted_general")
 
-    def frac(mask: np.ndarray) -> float:
-        return float(mask[valid].sum()) / n_valid if n_valid else math.nan
 
-    actual = np.where(valid, sparser.astype(np.int8), np.int8(-1)).astype(np.int8)
-    return GroupStats(
-        name=name,
-        count=count,
-        goodness=float(r["goodness"].mean()) if count else math.nan,
-        sparsity=float(r["sparsity"][active].mean()) if active.any() else math.nan,
-        silenced=float((~active).sum()) / count if count else math.nan,
-        newly_silenced=newly_silenced,
-        valid=n_valid,
-        sparser=frac(sparser),
-        theorem=frac(theorem),
-        general=frac(general),
-        agree_theorem=frac(theorem == sparser),
-        agree_general=frac(general == sparser),
-        lhs=r["lhs"].astype(np.float32),
-        rhs=r["rhs"].astype(np.float32),
-        actual=actual,
-        predicted_theorem=theorem & active,
-        predicted_general=general & active,
-    )
+@dataclass(frozen=True)
+class PackMeta:
+    """What the host knows of a batch without asking the device: enough to unpack its vector.
+    Layout: HEAD, then GROUP_FIELDS for each group (counts, except the first three), then
+    SAMPLE_FIELDS rows of `batch` values each."""
+
+    iteration: int
+    epoch: int
+    mode: str
+    loss_name: str
+    groups: tuple[str, ...]
+    n_pos: int
+    batch: int
+
+
+def packed_size(meta: PackMeta) -> int:
+    return len(HEAD) + len(meta.groups) * len(GROUP_FIELDS) + len(SAMPLE_FIELDS) * meta.batch
+
+
+def unpack(vec: np.ndarray, meta: PackMeta, step_time: float, metrics_time: float) -> MetricsRecord:
+    """Turn one packed vector back into a MetricsRecord; ratios are counts over valid samples."""
+    vec = np.asarray(vec, dtype=np.float64)
+    head = dict(zip(HEAD, vec[:len(HEAD)]))
+    n_groups = len(meta.groups)
+    stats = vec[len(HEAD):len(HEAD) + n_groups * len(GROUP_FIELDS)].reshape(n_groups, len(GROUP_FIELDS))
+    rows = vec[len(HEAD) + n_groups * len(GROUP_FIELDS):].reshape(len(SAMPLE_FIELDS), meta.batch)
+    per = meta.batch // n_groups
+    groups = {}
+    for gi, name in enumerate(meta.groups):
+        st = dict(zip(GROUP_FIELDS, stats[gi]))
+        r = rows[:, gi * per:(gi + 1) * per]
+        valid = int(round(st["valid"]))
+
+        def ratio(key: str) -> float:
+            return st[key] / valid if valid else math.nan
+
+        groups[name] = GroupStats(
+            name=name, count=per, goodness=float(st["goodness"]), sparsity=float(st["sparsity"]),
+            silenced=float(st["silenced"]), newly_silenced=int(round(st["newly_silenced"])), valid=valid,
+            sparser=ratio("sparser"), theorem=ratio("theorem"), general=ratio("general"),
+            agree_theorem=ratio("agree_theorem"), agree_general=ratio("agree_general"),
+            lhs=r[0].astype(np.float32), rhs=r[1].astype(np.float32), actual=r[2].astype(np.int8),
+            predicted_theorem=r[3] > 0.5, predicted_general=r[4] > 0.5)
+    return MetricsRecord(
+        iteration=meta.iteration, epoch=meta.epoch, mode=meta.mode, loss_name=meta.loss_name,
+        loss=float(head["loss"]), groups=groups, sign_flip=float(head["sign_flip"]),
+        l2_remainder=float(head["l2_remainder"]), step_time=step_time, metrics_time=metrics_time)

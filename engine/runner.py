@@ -36,12 +36,13 @@ class Runner:
     """Trains in a daemon thread. States: paused, running, finished, error, stopped."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 512,
-                 start_paused: bool = False, with_metrics: bool = True) -> None:
+                 start_paused: bool = False, with_metrics: bool = True, graphs: bool = True) -> None:
         self.metrics: queue.Queue[MetricsRecord] = queue.Queue(maxsize=metrics_size)
         self.events: queue.Queue[Event] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.dataset = dataset
         self.with_metrics = with_metrics
+        self.graphs = graphs
         self.dropped = 0
         self.published = 0
         self._pending = cfg          # the configuration after every queued change
@@ -149,6 +150,24 @@ class Runner:
     def _event(self, kind: str, message: str) -> None:
         self.events.put(Event(kind, message, self.iteration))
 
+    def _guarded(self, work) -> bool:
+        """Run trainer work and publish its records; an error pauses the run with a message."""
+        assert self._trainer is not None
+        try:
+            for record in work():
+                self._publish(record)
+            return True
+        except EngineError as exc:
+            message = str(exc)
+        except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
+            message = f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0]
+        for record in self._trainer.take_ready():
+            self._publish(record)
+        self._state = "error"
+        self._steps_wanted = 0
+        self._event("error", message)
+        return False
+
     def _handle(self, cmd: Command) -> bool:
         """Apply one command; False means stop."""
         if cmd.name == "stop":
@@ -156,12 +175,14 @@ class Runner:
         if cmd.name == "pause":
             if self._state == "running":
                 self._state = "paused"
+                self._guarded(self._trainer.flush)
         elif cmd.name == "resume":
             if self._state in ("paused", "error"):
                 self._state = "running"
         elif cmd.name == "toggle":
             if self._state == "running":
                 self._state = "paused"
+                self._guarded(self._trainer.flush)
             elif self._state in ("paused", "error"):
                 self._state = "running"
         elif cmd.name == "step":
@@ -182,19 +203,19 @@ class Runner:
                 self._event("error", str(exc))
                 return True
             was_reset = self._trainer.apply(new)
-            self._config = new
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:
                 self._event("info", f"{names}: the layer was reset")
             else:
                 self._event("info", f"{names}: applies from the next batch")
+            self._config = new  # last, so that whoever sees the new config finds its event queued
             if self._state == "finished" and not self._trainer.finished:
                 self._state = "paused"
         return True
 
     def _main(self) -> None:
         try:
-            self._trainer = Trainer(self._config, self.dataset)
+            self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs)
         except Exception as exc:  # a device or memory failure while building
             self._state = "error"
             self._event("error", f"could not build the layer: {exc}".splitlines()[0])
@@ -215,26 +236,18 @@ class Runner:
                 continue
             trainer = self._trainer
             if trainer.finished:
-                self._state = "finished"
+                self._guarded(trainer.flush)
+                if self._state != "error":
+                    self._state = "finished"
+                    self._event("info", f"finished: {trainer.iteration} iterations")
                 self._steps_wanted = 0
-                self._event("info", f"finished: {trainer.iteration} iterations")
                 continue
-            try:
-                record = trainer.step(with_metrics=self.with_metrics)
-            except EngineError as exc:
-                self._state = "error"
-                self._steps_wanted = 0
-                self._event("error", str(exc))
-                continue
-            except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
-                self._state = "error"
-                self._steps_wanted = 0
-                self._event("error", f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0])
+            if not self._guarded(lambda: trainer.advance(with_metrics=self.with_metrics)):
                 continue
             if self._steps_wanted > 0:
                 self._steps_wanted -= 1
-            if record is not None:
-                self._publish(record)
+                if self._steps_wanted == 0 and self._state != "running":
+                    self._guarded(trainer.flush)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import torch
 
 from . import theory
 from .config import RESET_FIELDS, Config, batches_per_epoch
 from .data import Dataset
 from .inputs import Batcher, pixel_table
+from .graphs import GraphStep
 from .layer import Optimizer, forward, gradient, goodness, init_weights, loss_and_weights, theorem_weights
-from .metrics import MetricsRecord, group_from_rows
+from .metrics import MetricsRecord, PackMeta, packed_size, unpack
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -24,10 +24,24 @@ class EngineError(RuntimeError):
 class Trainer:
     """Owns the weights, the optimiser state and the batch order of one run."""
 
-    def __init__(self, cfg: Config, dataset: Dataset) -> None:
+    def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
+                 ship_interval: float = 0.05, graphs: bool = True) -> None:
+        """fast=False takes the straightforward path (a second pass through W', dW as a matrix) that
+        the tests compare the shortcuts with. On CUDA, packed metrics go to the host every `chunk`
+        batches or every `ship_interval` seconds, whichever comes first."""
         self.dataset = dataset
         self.device = dataset.images.device
         self.cfg = cfg
+        self.fast = fast
+        self.graphs = graphs
+        self.graph_error: str | None = None
+        self._graph: GraphStep | None = None
+        self.chunk = chunk
+        self.ship_interval = ship_interval
+        self._pending: list = []
+        self._inflight: list = []
+        self._ready: list[MetricsRecord] = []
+        self._last_ship = time.perf_counter()
         self._build()
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -42,6 +56,8 @@ class Trainer:
         self.w = init_weights(cfg.width, self.inputs, cfg.init, self.weight_gen, self.device, self.dtype)
         self.optimizer = self._new_optimizer()
         self.iteration = 0
+        self._pending, self._inflight = [], []
+        self._graph = None
 
     def _new_optimizer(self) -> Optimizer:
         c = self.cfg
@@ -54,6 +70,7 @@ class Trainer:
     def apply(self, cfg: Config) -> bool:
         """Take a new configuration from the next batch on. Returns True when it needed a reset."""
         old, self.cfg = self.cfg, cfg
+        self._graph = None  # lr, loss, mode... are baked into a captured step
         if any(getattr(old, f) != getattr(cfg, f) for f in RESET_FIELDS):
             self._build()
             return True
@@ -86,50 +103,167 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, n_pos: int):
         """Forward, loss weights, closed-form gradient and the optimiser's weight change, applied."""
+        out = self.train_math(x, n_pos)
+        self.iteration += 1
+        return out
+
+    def train_math(self, x: torch.Tensor, n_pos: int):
+        """train_step's tensor work alone (no host bookkeeping), as a CUDA graph captures it."""
         cfg = self.cfg
         z, h = forward(self.w, x)
         g = goodness(h)
         loss, c = loss_and_weights(cfg.mode, cfg.loss, g, n_pos, cfg.theta)
-        if self.optimizer.is_plain_sgd and not cfg.weight_decay:
+        if self.optimizer.is_plain_sgd and not cfg.weight_decay and self.fast:
             # W' = W - lr * 2 (c H)^T X in one fused product; dW is never needed as a matrix
             self.w.addmm_((h * c.unsqueeze(1)).T, x, alpha=-2.0 * cfg.lr)
             dw = None
         else:
             dw = self.optimizer.delta(gradient(h, x, c), self.w)
             self.w.add_(dw)
-        self.iteration += 1
         return z, h, g, loss, c, dw
 
-    def step(self, with_metrics: bool = True) -> MetricsRecord | None:
-        """Train on the next batch; with metrics, measure and predict its sparsening."""
+    def _meta(self, n_pos: int, batch: int, epoch: int) -> PackMeta:
+        groups = ("pos", "neg") if self.cfg.mode == "ff" else ("all",)
+        return PackMeta(self.iteration, epoch, self.cfg.mode, self.cfg.loss, groups, n_pos, batch)
+
+    def advance(self, with_metrics: bool = True) -> list[MetricsRecord]:
+        """Train on the next batch. On the CPU returns its record. On CUDA the packed metrics stay on
+        the device and travel to the host in chunks; returns the records whose copy has finished."""
+        via_graph = self._advance_graph(with_metrics)
+        if via_graph is not None:
+            return via_graph
         with torch.inference_mode():
             x, n_pos = self.next_batch()
             epoch = self.batcher.epoch + 1
-            t0 = time.perf_counter()
+            if self.device.type != "cuda":
+                t0 = time.perf_counter()
+                z, h, g, loss, c, dw = self.train_step(x, n_pos)
+                if not with_metrics:
+                    return []
+                t1 = time.perf_counter()
+                packed = self.measure(x, n_pos, z, h, g, loss, c, dw)
+                host = packed.cpu().numpy()
+                t2 = time.perf_counter()
+                record = unpack(host, self._meta(n_pos, x.shape[0], epoch), t1 - t0, t2 - t1)
+                self._check(record)
+                return [record]
             z, h, g, loss, c, dw = self.train_step(x, n_pos)
             if not with_metrics:
-                return None
-            self._sync()
-            t1 = time.perf_counter()
-            loss_value = float(loss)
-            if not math.isfinite(loss_value):
-                raise EngineError(f"the loss became {loss_value} at iteration {self.iteration}; "
-                                  "lower the learning rate and reset")
-            record = self._measure(x, n_pos, z, h, g, c, dw, loss_value, epoch, t1 - t0)
-            return record
+                return []
+            packed = self.measure(x, n_pos, z, h, g, loss, c, dw)
+            return self._queue_packed(packed, n_pos, x.shape[0], epoch)
 
-    def _measure(self, x, n_pos, z, h, g, c, dw, loss_value, epoch, step_time) -> MetricsRecord:
+    def _advance_graph(self, with_metrics: bool) -> list[MetricsRecord] | None:
+        """The CUDA-graph step when it applies to this batch; None means take the eager path."""
         cfg = self.cfg
-        t1 = time.perf_counter()
+        if not (self.graphs and with_metrics and self.device.type == "cuda" and self.fast
+                and self.optimizer.is_plain_sgd and not cfg.weight_decay):
+            return None
+        n = cfg.batch_size
+        if self.batcher.remaining() < n:
+            return None  # the last, partial batch of an epoch: eager
+        with torch.inference_mode():
+            if self._graph is None or self._graph.batch_size != n:
+                try:
+                    self._graph = GraphStep(self, n)
+                except Exception as exc:  # capture unsupported here: remember it, stay eager
+                    self._graph = None
+                    self.graphs = False
+                    self.graph_error = f"CUDA graphs off: {type(exc).__name__}: {exc}".splitlines()[0]
+                    return None
+            idx = self.batcher.next_indices(n)
+            epoch = self.batcher.epoch + 1
+            packed = self._graph.run(idx)
+            self.iteration += 1
+            return self._queue_packed(packed, n, 2 * n if cfg.mode == "ff" else n, epoch)
+
+    def _queue_packed(self, packed: torch.Tensor, n_pos: int, batch: int, epoch: int) -> list[MetricsRecord]:
+        """Keep a batch's packed metrics on the device; ship a chunk when it is due."""
+        self._pending.append((self._meta(n_pos, batch, epoch), packed))
+        if len(self._pending) >= self.chunk or time.perf_counter() - self._last_ship >= self.ship_interval:
+            self._ship()
+        return self._collect(block=False)
+
+    def step(self, with_metrics: bool = True) -> MetricsRecord | None:
+        """Train on the next batch and return its record (waits for the device)."""
+        records = self.advance(with_metrics)
+        if self.device.type == "cuda" and with_metrics:
+            records += self.flush()
+        return records[-1] if records else None
+
+    def flush(self) -> list[MetricsRecord]:
+        """Every record still on its way from the device, waiting for it."""
+        if self.device.type != "cuda":
+            return []
+        self._ship()
+        return self._collect(block=True)
+
+    def _check(self, record: MetricsRecord) -> None:
+        if not math.isfinite(record.loss):
+            raise EngineError(f"the loss became {record.loss} at iteration {record.iteration}; "
+                              "lower the learning rate and reset")
+
+    def _ship(self) -> None:
+        """Start one asynchronous copy of every pending packed record into pinned host memory."""
+        now = time.perf_counter()
+        if not self._pending:
+            self._last_ship = now
+            return
+        metas = [m for m, _ in self._pending]
+        flat = torch.cat([p for _, p in self._pending])
+        host = torch.empty(flat.shape, dtype=flat.dtype, pin_memory=True)
+        host.copy_(flat, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        per_batch = (now - self._last_ship) / len(metas)
+        self._inflight.append((done, host, metas, per_batch))
+        self._pending = []
+        self._last_ship = now
+
+    def _collect(self, block: bool) -> list[MetricsRecord]:
+        out: list[MetricsRecord] = []
+        while self._inflight:
+            done, host, metas, per_batch = self._inflight[0]
+            if block:
+                done.synchronize()
+            elif not done.query():
+                break
+            self._inflight.pop(0)
+            arr = host.numpy()
+            offset = 0
+            for meta in metas:
+                size = packed_size(meta)
+                record = unpack(arr[offset:offset + size], meta, per_batch, 0.0)
+                offset += size
+                try:
+                    self._check(record)
+                except EngineError:
+                    self._inflight.clear()
+                    self._ready = out
+                    raise
+                out.append(record)
+        return out
+
+    def take_ready(self) -> list[MetricsRecord]:
+        """Records that arrived together with an error, before the batch that failed."""
+        ready, self._ready = self._ready, []
+        return ready
+
+    def measure(self, x, n_pos, z, h, g, loss, c, dw) -> torch.Tensor:
+        """Every metric of one batch as one packed vector on the device (see PackMeta)."""
+        cfg = self.cfg
         batch = x.shape[0]
+        groups = 2 if cfg.mode == "ff" else 1
         kernel = theory.input_kernel(x)
         drive = theory.kernel_drive(kernel, c, h)
         # Post-step pre-activations: for plain SGD from the batch kernel (SPEC.md's Z' shortcut),
-        # which is cheaper than a pass through W' while the batch is smaller than the input.
-        if dw is None or (self.optimizer.is_plain_sgd and batch < self.inputs):
+        # cheaper than a pass through W' while the batch is smaller than the input.
+        if self.fast and (dw is None or (self.optimizer.is_plain_sgd and batch < self.inputs)):
             dz = drive.mul(-2.0 * cfg.lr)
             if cfg.weight_decay:
                 dz.add_(z, alpha=-cfg.lr * cfg.weight_decay)
+        elif dw is None:
+            raise AssertionError("the fused update needs the fast path")
         else:
             dz = x @ dw.T
         h_new = torch.relu(z + dz)
@@ -137,8 +271,9 @@ class Trainer:
         l1, l2 = h.sum(dim=1), g.sqrt()
         l1n, l2n = theory.norms(h_new)
         sparsity = theory.hoyer_from_norms(l1, l2, h.shape[1])
-        silenced = l2 == 0
-        valid = (l2 > 0) & (l2n > 0)
+        active = l2 > 0
+        alive_after = l2n > 0
+        valid = active & alive_after
         # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
         sparser = (l1n * l2 < l1 * l2n) & valid
 
@@ -147,50 +282,39 @@ class Trainer:
         else:
             drive_theorem = theory.kernel_drive(kernel, theorem_weights(cfg.mode, batch, n_pos, g), h)
         p, q_scaled = theory.kernel_sums(drive_theorem, h)
-        predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g)
-        if drive_theorem is drive and self.optimizer.is_plain_sgd and not cfg.weight_decay:
+        predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active
+        if self.fast and drive_theorem is drive and self.optimizer.is_plain_sgd and not cfg.weight_decay:
             # dz = -2 lr E: the generalised first-order changes are the theorem's sums, scaled
             fo_l2_scaled = q_scaled * (-2.0 * cfg.lr)
             predicted_general = predicted_theorem
         else:
             predicted_general, _fo_l1, fo_l2_scaled = theory.change_prediction(dz, h, l1, g)
+            predicted_general = predicted_general & active
         sides = theory.theorem2_sides if cfg.mode == "ff" else theory.theorem1_sides
         lhs, rhs = sides(p, q_scaled, l1, l2)
 
-        safe_l2 = torch.where(l2 > 0, l2, torch.ones_like(l2))
-        fo_dl2 = fo_l2_scaled / safe_l2
-        actual_dl2 = l2n - l2
-        vf = valid.to(h.dtype)
-        fo_total = (fo_dl2.abs() * vf).sum()
-        remainder = ((actual_dl2 - fo_dl2).abs() * vf).sum() / fo_total
-        flips = theory.sign_flips_between(h > 0, h_new > 0)
-        newly_silenced = (l2 > 0) & (l2n == 0)
+        fo_dl2 = fo_l2_scaled / torch.where(active, l2, torch.ones_like(l2))
+        vf = valid.to(g.dtype)
+        remainder = ((l2n - l2 - fo_dl2).abs() * vf).sum() / (fo_dl2.abs() * vf).sum()
+        flips = theory.sign_flips_between(h > 0, h_new > 0).to(g.dtype)
 
-        rows = torch.stack([
-            g, sparsity, silenced.to(g.dtype), valid.to(g.dtype), sparser.to(g.dtype),
-            predicted_theorem.to(g.dtype), predicted_general.to(g.dtype), lhs, rhs,
-        ])
-        scalars = torch.stack([flips.to(g.dtype), remainder, newly_silenced[:n_pos].sum().to(g.dtype),
-                               newly_silenced[n_pos:].sum().to(g.dtype)])
-        rows_np = rows.cpu().numpy().astype(np.float64)
-        scalars_np = scalars.cpu().numpy().astype(np.float64)
-        if cfg.mode == "ff":
-            groups = {
-                "pos": group_from_rows("pos", rows_np[:, :n_pos], int(scalars_np[2])),
-                "neg": group_from_rows("neg", rows_np[:, n_pos:], int(scalars_np[3])),
-            }
-        else:
-            groups = {"all": group_from_rows("all", rows_np, int(scalars_np[2]))}
-        t2 = time.perf_counter()
-        return MetricsRecord(
-            iteration=self.iteration,
-            epoch=epoch,
-            mode=cfg.mode,
-            loss_name=cfg.loss,
-            loss=loss_value,
-            groups=groups,
-            sign_flip=float(scalars_np[0]),
-            l2_remainder=float(scalars_np[1]),
-            step_time=step_time,
-            metrics_time=t2 - t1,
-        )
+        def per_group(t: torch.Tensor) -> torch.Tensor:
+            return t.to(g.dtype).view(groups, -1)
+
+        n_active = per_group(active).sum(dim=1)
+        stats = torch.stack([
+            per_group(g).mean(dim=1),
+            per_group(torch.where(active, sparsity, torch.zeros_like(sparsity))).sum(dim=1) / n_active,
+            1.0 - n_active / (batch // groups),
+            per_group(active & ~alive_after).sum(dim=1),
+            per_group(valid).sum(dim=1),
+            per_group(sparser).sum(dim=1),
+            per_group(predicted_theorem & valid).sum(dim=1),
+            per_group(predicted_general & valid).sum(dim=1),
+            per_group((predicted_theorem == sparser) & valid).sum(dim=1),
+            per_group((predicted_general == sparser) & valid).sum(dim=1),
+        ], dim=1)
+        actual = torch.where(valid, sparser.to(g.dtype), torch.full_like(g, -1.0))
+        rows = torch.stack([lhs, rhs, actual, predicted_theorem.to(g.dtype), predicted_general.to(g.dtype)])
+        head = torch.stack([loss.to(g.dtype), flips, remainder])
+        return torch.cat([head, stats.flatten(), rows.flatten()])
