@@ -81,7 +81,8 @@ class FFApp(App):
 
     DRAIN_INTERVAL = 0.1      # seconds between queue drains and status updates
     PLOT_INTERVAL = 0.5       # at least this long between two plot redraws
-    PLOT_BUDGET = 0.04        # plot building may take at most this fraction of wall time
+    STATUS_INTERVAL = 0.25    # the status line follows the run at most this often
+    PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
     WIDE = (120, 36)          # from this size on, all panes at once
 
     def __init__(self, config: Config | None = None, dataset: Dataset | None = None,
@@ -111,6 +112,8 @@ class FFApp(App):
         self.plot_seconds = 0.0
         self._stopped = False
         self._editor: EditorScreen | None = None
+        self._text_at = 0.0
+        self._text_marks: tuple = ()
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -189,7 +192,10 @@ class FFApp(App):
         for event in runner.drain_events():
             self._on_event(event)
         self._update_rate()
-        self._refresh_text()
+        now = time.monotonic()
+        marks = (self.runner.state, self.runner.config, self.runner.pending_config)
+        if now - self._text_at >= self.STATUS_INTERVAL or marks != self._text_marks:
+            self._refresh_text()
         self._maybe_draw()
 
     def _on_event(self, event) -> None:
@@ -228,6 +234,8 @@ class FFApp(App):
     def _refresh_text(self) -> None:
         runner = self.runner
         state = runner.state
+        self._text_at = time.monotonic()
+        self._text_marks = (state, runner.config, runner.pending_config)
         requested = None
         if self._requested is not None:
             want, since = self._requested

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from engine.config import Config
 
@@ -75,19 +76,55 @@ def status_text(info: StatusInfo, styles: dict[str, str]) -> Text:
     return text
 
 
-class StatusBar(Static):
-    """Two lines; updated only when the text changes."""
+class StatusBar(Widget):
+    """Four lines, drawn straight to strips; rebuilt only when the information changes."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 4; }
+    """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("", **kwargs)
+        super().__init__(**kwargs)
         self._last: StatusInfo | None = None
+        self._text = Text("")
+        self._strips: list[Strip] | None = None
+        self._strips_key: tuple | None = None
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme) -> None:
+        if self._last is not None:
+            self._text = status_text(self._last, self._styles())
+        self._strips = None
+        self.refresh()
+
+    @property
+    def text(self) -> str:
+        return self._text.plain
 
     def show(self, info: StatusInfo) -> bool:
         if info == self._last:
             return False
         self._last = info
-        self.update(status_text(info, self._styles()), layout=False)
+        self._text = status_text(info, self._styles())
+        self._strips = None
+        self.refresh()
         return True
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.visual_style.rich_style
+        key = (width, self.size.height, base)
+        if self._strips is None or key != self._strips_key:
+            console = self.app.console
+            options = console.options.update_width(max(1, width))
+            lines = console.render_lines(self._text, options, style=base, pad=True)
+            self._strips = [Strip(line, width) for line in lines]
+            self._strips_key = key
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, base)
 
     def _styles(self) -> dict[str, str]:
         variables = self.app.theme_variables

@@ -1,0 +1,33 @@
+"""SVG snapshots of the main screen and the help screen, fed fixed records through a fake engine.
+
+Update after an intended change with: pytest tests/test_snapshots.py --snapshot-update"""
+from __future__ import annotations
+
+from engine.config import Config
+from test_app import fake_app, make_records
+
+
+async def settle(pilot) -> None:
+    await pilot.pause(0.3)
+    pilot.app.draw_now()
+    await pilot.pause(0.2)
+
+
+def test_main_screen_small(snap_compare, small_sample):
+    app = fake_app(small_sample, cfg=Config(width=64, batch_size=16), records=make_records(120))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+def test_sparsening_smoothed_small(snap_compare, small_sample):
+    app = fake_app(small_sample, cfg=Config(width=64, batch_size=16), records=make_records(120))
+    assert snap_compare(app, terminal_size=(80, 24), press=["2", "s"], run_before=settle)
+
+
+def test_main_screen_large(snap_compare, small_sample):
+    app = fake_app(small_sample, cfg=Config(width=64, batch_size=16), records=make_records(120))
+    assert snap_compare(app, terminal_size=(200, 50), run_before=settle)
+
+
+def test_help_screen(snap_compare, small_sample):
+    app = fake_app(small_sample, cfg=Config(width=64, batch_size=16), records=make_records(10))
+    assert snap_compare(app, terminal_size=(80, 24), press=["f1"], run_before=settle)
