@@ -82,7 +82,7 @@ def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | N
     labels = labels_table[idx]
     n = pixels.shape[0]
     x = pixels.repeat(2, 1)
-    x[:, :LABEL_PIXELS] = 0
-    rows = torch.arange(2 * n, device=x.device)
-    x[rows, torch.cat([labels, (labels + shift) % 10])] = 1
+    head = x[:, :LABEL_PIXELS]
+    head.zero_()
+    head.scatter_(1, torch.cat([labels, (labels + shift) % 10]).unsqueeze(1), 1.0)
     return unit_rows_(x)
