@@ -75,7 +75,7 @@ def screenshot_folder() -> Path:
 class FFApp(App):
     """Watch Forward-Forward training make ReLU activations sparse, beside the theory."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "fftui"
     BINDINGS = [_binding(k, a, t) for k, a, t, _, _ in KEYS]
 
@@ -84,6 +84,7 @@ class FFApp(App):
     STATUS_INTERVAL = 0.25    # the status line follows the run at most this often
     PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
     WIDE = (120, 36)          # from this size on, all panes at once
+    SIDEBAR = 150             # from this width on, the parameters beside the panes
 
     def __init__(self, config: Config | None = None, dataset: Dataset | None = None,
                  runner_factory: Callable[[Config, Dataset], Any] | None = None, *,
@@ -157,6 +158,7 @@ class FFApp(App):
     def _apply_size(self, width: int, height: int) -> None:
         wide = width >= self.WIDE[0] and height >= self.WIDE[1]
         if wide == self._wide:
+            self._set_view(self.view)
             return
         self._wide = wide
         self._set_view("grid" if wide else self._last_single)
@@ -173,7 +175,7 @@ class FFApp(App):
         for pane in self.panes:
             pane.display = grid or pane.id == view
         self._panes_box.display = grid or view != "params"
-        self._params.display = grid or view == "params"
+        self._params.display = (grid and self.size.width >= self.SIDEBAR) or view == "params"
         self.call_after_refresh(self.draw_now)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -187,6 +189,9 @@ class FFApp(App):
         if runner is None or self._stopped:
             return
         records = runner.drain()
+        latest = self.history.latest
+        if latest is not None and runner.iteration < latest.iteration and not records:
+            self.history.clear()
         if records:
             self.history.add(records)
         for event in runner.drain_events():
@@ -204,9 +209,6 @@ class FFApp(App):
             self.notify(event.message, title="engine error: paused", severity="error", timeout=8)
         elif event.kind == "warning":
             self.notify(event.message, severity="warning")
-        if event.message.startswith("reset"):
-            self.history.clear()
-            self._rates.clear()
         self._set_message(event.message, event.kind)
 
     def _update_rate(self) -> None:
@@ -321,7 +323,7 @@ class FFApp(App):
         text = f"{', '.join(parts)}: {when}"
         self._set_message(text, "warning" if resets else "info")
         if resets:
-            self.notify(text, title="reset", severity="warning")
+            self.notify(text, title="reset", severity="warning", timeout=3)
         self._refresh_text()
 
     def action_toggle(self) -> None:

@@ -49,6 +49,6 @@ class AssumptionsPane(Pane):
             parts.append(f"{g}  agree: theorem {fmt(st.agree_theorem, percent=True)}"
                          f" · general {fmt(st.agree_general, percent=True)}"
                          f" · valid {st.valid} · newly silenced {st.newly_silenced}")
-        parts.append(f"sign flips {fmt(rec.sign_flip, '.3%')}"
+        parts.append(f"sign flips {fmt(rec.sign_flip * 100, '.3g')} %"
                      f" · second-order remainder of Δ|h|₂ {fmt(rec.l2_remainder, '.3g')}")
         self.set_summary(Text("\n".join(parts)))
