@@ -28,15 +28,20 @@ from engine.runner import Runner  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 
+_initial: dict[int, torch.Tensor] = {}
+
+
 def rate(trainer: Trainer, with_metrics: bool, seconds: float) -> float:
     """Batches per second over about `seconds`, counting only batches whose metrics reached the host.
-    Starts from a fresh layer: the report's linear loss is unbounded, and a layer trained for tens of
-    thousands of batches at lr 1e-3 overflows."""
+    Starts from the initial weights (copied into place, so a captured step stays valid): the report's
+    linear loss is unbounded, and a layer trained for tens of thousands of batches at lr 1e-3 overflows."""
     trainer.flush()
-    trainer.reset()
-    for _ in range(8):  # after a reset the CUDA graph is captured again: keep that out of the time
+    start = _initial.setdefault(id(trainer), trainer.w.clone())
+    trainer.w.copy_(start)
+    for _ in range(8):  # a first capture (and compilation) stays out of the time
         trainer.advance(with_metrics)
     trainer.flush()
+    trainer.w.copy_(start)
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     done = 0
@@ -59,14 +64,14 @@ def alternate(trainer: Trainer, seconds: float, blocks: int) -> tuple[float, flo
     return statistics.median(plain), statistics.median(full)
 
 
-def with_consumer(cfg: Config, ds, seconds: float, graphs: bool) -> tuple[float, int, int]:
+def with_consumer(cfg: Config, ds, seconds: float, graphs: bool, compile: bool = False) -> tuple[float, int, int]:
     """Runner thread + a consumer draining 10 times a second into fftui's History."""
     try:
         from fftui.history import History
     except ImportError:  # the UI packages are not installed: a plain list stands in
         History = None
     hist = History() if History else None
-    runner = Runner(cfg, ds, with_metrics=True, graphs=graphs)
+    runner = Runner(cfg, ds, with_metrics=True, graphs=graphs, compile=compile)
     stop = threading.Event()
     received = [0]
 
@@ -79,7 +84,7 @@ def with_consumer(cfg: Config, ds, seconds: float, graphs: bool) -> tuple[float,
             time.sleep(0.1)
 
     runner.start()
-    while runner.iteration < 20:
+    while runner.iteration < 200 and runner.state == "running":
         time.sleep(0.01)
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
@@ -127,6 +132,7 @@ def main() -> None:
     p.add_argument("--subset", type=int, default=4, help="samples the literal implementation is timed on")
     p.add_argument("--scaling", action="store_true", help="also the table over n and N")
     p.add_argument("--no-graphs", action="store_true", help="CUDA: eager only")
+    p.add_argument("--compile", action="store_true", help="CUDA: torch.compile the captured step")
     args = p.parse_args()
 
     device = resolve_device(args.device)
@@ -135,14 +141,15 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; data: {ds.description}")
     cfg = Config(mode=args.mode, batch_size=args.batch_size, width=args.width, iters=10**9, device=args.device)
-    trainer = Trainer(cfg, ds, graphs=graphs)
+    trainer = Trainer(cfg, ds, graphs=graphs, compile=args.compile)
     rate(trainer, True, 0.5)
     rate(trainer, False, 0.5)
     a, b = alternate(trainer, 2 * args.seconds, args.blocks)
-    c, received, dropped = with_consumer(cfg, ds, min(args.seconds, 2.0), graphs)
+    c, received, dropped = with_consumer(cfg, ds, min(args.seconds, 2.0), graphs, args.compile)
     print(f"{args.mode} mode, linear loss, plain SGD, N = {args.batch_size}"
           f"{' per side' if args.mode == 'ff' else ''}, n = {args.width}, float32"
-          + (f", CUDA graphs {'on' if trainer.graphs else 'off'}" if device.type == "cuda" else ""))
+          + (f", CUDA graphs {'on' if trainer.graphs else 'off'}" if device.type == "cuda" else "")
+          + (", torch.compile" if args.compile else ""))
     if trainer.graph_error:
         print(trainer.graph_error)
     print(f"(a) plain step                  {a:10.1f} batches/s  {1e3 / a:8.3f} ms/batch")
@@ -157,10 +164,14 @@ def main() -> None:
         line += f"   (d)/(b) time = {d * b:.0f}"
     print(line)
     if device.type == "cuda" and graphs:
-        eager = Trainer(cfg, ds, graphs=False)
-        rate(eager, True, 0.5)
-        e = rate(eager, True, args.seconds / 2)
-        print(f"    eager (no CUDA graphs) (b)  {e:10.1f} batches/s  -> graphs x{b / e:.2f}")
+        for label, kw in (("eager, no CUDA graph", dict(graphs=False)),
+                          ("CUDA graph, no compile", dict(graphs=True, compile=False))):
+            if kw.get("compile") is False and not args.compile:
+                continue
+            other = Trainer(cfg, ds, **kw)
+            rate(other, True, 0.5)
+            e = rate(other, True, args.seconds / 2)
+            print(f"    (b) {label:24s}{e:10.1f} batches/s  -> this run's (b) is x{b / e:.2f}")
     if args.scaling:
         print("\nscaling: batches/s for (a) plain and (b) with every metric; time ratio (b)/(a)")
         print(f"{'n':>6} {'N':>5} {'(a)':>10} {'(b)':>10} {'(b)/(a)':>8}")

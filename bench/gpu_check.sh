@@ -16,4 +16,5 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
 python3 -m pytest tests/test_cuda.py tests/test_fast_path.py tests/test_runner.py -q -p no:cacheprovider 2>&1 | tee "$OUT/tests.log"
+python3 bench/bench_engine.py --device cuda --seconds 4 --compile 2>&1 | tee "$OUT/bench-compile.log"
 python3 bench/bench_engine.py --device cuda --seconds 4 --scaling 2>&1 | tee "$OUT/bench.log"

@@ -13,9 +13,12 @@ from .inputs import assemble, label_shift
 class GraphStep:
     """One captured step for the trainer's current configuration and batch size."""
 
-    def __init__(self, trainer, batch_size: int) -> None:
+    def __init__(self, trainer, batch_size: int, with_metrics: bool = True) -> None:
         self.trainer = trainer
         self.batch_size = batch_size
+        self.with_metrics = with_metrics
+        # torch.compile fuses the step's hundred small kernels into a few; compiled once per configuration
+        self._fn = torch.compile(self._math, fullgraph=True, dynamic=False) if trainer.compile else self._math
         cfg = trainer.cfg
         device = trainer.device
         self.mode = cfg.mode
@@ -26,7 +29,7 @@ class GraphStep:
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
-            for _ in range(2):  # warm-up: workspaces and kernels chosen before capture
+            for _ in range(3):  # warm-up: compilation, workspaces and kernels chosen before capture
                 self._body()
         torch.cuda.current_stream(device).wait_stream(side)
         with torch.cuda.graph(self.graph):
@@ -35,10 +38,15 @@ class GraphStep:
         torch.cuda.synchronize(device)
 
     def _body(self) -> torch.Tensor:
+        return self._fn(self.idx, self.shift)
+
+    def _math(self, idx: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         t = self.trainer
-        x = assemble(t.batcher.table, t.batcher.labels, self.idx, self.shift, self.mode)
+        x = assemble(t.batcher.table, t.batcher.labels, idx, shift, self.mode)
         n_pos = self.batch_size
         z, h, g, loss, c, dw = t.train_math(x, n_pos)
+        if not self.with_metrics:
+            return loss.reshape(1)
         return t.measure(x, n_pos, z, h, g, loss, c, dw)
 
     def run(self, idx: torch.Tensor) -> torch.Tensor:
@@ -48,4 +56,4 @@ class GraphStep:
         if self.mode == "ff":
             self.shift.copy_(label_shift(self.batch_size, t.batcher.generator, t.device))
         self.graph.replay()
-        return self.out.clone()
+        return self.out.clone() if self.with_metrics else self.out

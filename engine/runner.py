@@ -36,13 +36,15 @@ class Runner:
     """Trains in a daemon thread. States: paused, running, finished, error, stopped."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 512,
-                 start_paused: bool = False, with_metrics: bool = True, graphs: bool = True) -> None:
+                 start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
+                 compile: bool = False) -> None:
         self.metrics: queue.Queue[MetricsRecord] = queue.Queue(maxsize=metrics_size)
         self.events: queue.Queue[Event] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.dataset = dataset
         self.with_metrics = with_metrics
         self.graphs = graphs
+        self.compile = compile
         self.dropped = 0
         self.published = 0
         self._pending = cfg          # the configuration after every queued change
@@ -215,7 +217,7 @@ class Runner:
 
     def _main(self) -> None:
         try:
-            self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs)
+            self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs, compile=self.compile)
         except Exception as exc:  # a device or memory failure while building
             self._state = "error"
             self._event("error", f"could not build the layer: {exc}".splitlines()[0])

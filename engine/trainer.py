@@ -25,7 +25,7 @@ class Trainer:
     """Owns the weights, the optimiser state and the batch order of one run."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
-                 ship_interval: float = 0.05, graphs: bool = True) -> None:
+                 ship_interval: float = 0.05, graphs: bool = True, compile: bool = False) -> None:
         """fast=False takes the straightforward path (a second pass through W', dW as a matrix) that
         the tests compare the shortcuts with. On CUDA, packed metrics go to the host every `chunk`
         batches or every `ship_interval` seconds, whichever comes first."""
@@ -34,8 +34,9 @@ class Trainer:
         self.cfg = cfg
         self.fast = fast
         self.graphs = graphs
+        self.compile = compile
         self.graph_error: str | None = None
-        self._graph: GraphStep | None = None
+        self._graphs: dict[bool, GraphStep] = {}
         self.chunk = chunk
         self.ship_interval = ship_interval
         self._pending: list = []
@@ -57,7 +58,7 @@ class Trainer:
         self.optimizer = self._new_optimizer()
         self.iteration = 0
         self._pending, self._inflight = [], []
-        self._graph = None
+        self._graphs = {}
 
     def _new_optimizer(self) -> Optimizer:
         c = self.cfg
@@ -70,7 +71,7 @@ class Trainer:
     def apply(self, cfg: Config) -> bool:
         """Take a new configuration from the next batch on. Returns True when it needed a reset."""
         old, self.cfg = self.cfg, cfg
-        self._graph = None  # lr, loss, mode... are baked into a captured step
+        self._graphs = {}  # lr, loss, mode... are baked into a captured step
         if any(getattr(old, f) != getattr(cfg, f) for f in RESET_FIELDS):
             self._build()
             return True
@@ -156,25 +157,28 @@ class Trainer:
     def _advance_graph(self, with_metrics: bool) -> list[MetricsRecord] | None:
         """The CUDA-graph step when it applies to this batch; None means take the eager path."""
         cfg = self.cfg
-        if not (self.graphs and with_metrics and self.device.type == "cuda" and self.fast
+        if not (self.graphs and self.device.type == "cuda" and self.fast
                 and self.optimizer.is_plain_sgd and not cfg.weight_decay):
             return None
         n = cfg.batch_size
         if self.batcher.remaining() < n:
             return None  # the last, partial batch of an epoch: eager
         with torch.inference_mode():
-            if self._graph is None or self._graph.batch_size != n:
+            graph = self._graphs.get(with_metrics)
+            if graph is None or graph.batch_size != n:
                 try:
-                    self._graph = GraphStep(self, n)
+                    graph = self._graphs[with_metrics] = GraphStep(self, n, with_metrics)
                 except Exception as exc:  # capture unsupported here: remember it, stay eager
-                    self._graph = None
+                    self._graphs.clear()
                     self.graphs = False
                     self.graph_error = f"CUDA graphs off: {type(exc).__name__}: {exc}".splitlines()[0]
                     return None
             idx = self.batcher.next_indices(n)
             epoch = self.batcher.epoch + 1
-            packed = self._graph.run(idx)
+            packed = graph.run(idx)
             self.iteration += 1
+            if not with_metrics:
+                return []
             return self._queue_packed(packed, n, 2 * n if cfg.mode == "ff" else n, epoch)
 
     def _queue_packed(self, packed: torch.Tensor, n_pos: int, batch: int, epoch: int) -> list[MetricsRecord]:
