@@ -77,6 +77,10 @@ def headless(cfg: Config, dataset, warmup: float, seconds: float) -> float:
         runner.stop()
 
 
+def screen_text(app) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[int, int],
              keys: list[str]) -> dict:
     from fftui.app import FFApp
@@ -97,6 +101,15 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 await asyncio.sleep(seconds)
                 elapsed = time.perf_counter() - t0
             ui_cpu = time.thread_time() - c0
+            latencies = []
+            for _ in range(4):
+                want = "smoothing off" if app.view_options.smoothing else "smoothing on"
+                t_key = time.perf_counter()
+                app.simulate_key("s")
+                while want not in screen_text(app) and time.perf_counter() - t_key < 2:
+                    await asyncio.sleep(0.005)
+                latencies.append(time.perf_counter() - t_key)
+                await asyncio.sleep(0.3)
             out = {
                 "rate": (app.runner.iteration - i0) / elapsed,
                 "builds": app.plot_builds - b0,
@@ -104,6 +117,7 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 "elapsed": elapsed,
                 "dropped": app.runner.dropped,
                 "ui_cpu": ui_cpu,
+                "latency": max(latencies),
                 "foreign": foreign.seconds / elapsed,
             }
             await pilot.press("q")
@@ -147,7 +161,7 @@ def main() -> None:
               f"({result['rate'] / h['rate']:.0%}); {result['builds']} plot builds, {per:.1f} ms each, "
               f"{100 * result['build_seconds'] / result['elapsed']:.1f} % of wall time; "
               f"UI thread CPU {100 * result['ui_cpu'] / result['elapsed']:.1f} % of a core; other processes "
-              f"{h['foreign']:.2f} / {result['foreign']:.2f} cores" + ("  [set aside]" if disturbed else ""),
+              f"{h['foreign']:.2f} / {result['foreign']:.2f} cores; slowest key {1000 * result['latency']:.0f} ms" + ("  [set aside]" if disturbed else ""),
               flush=True)
         if disturbed:
             continue
@@ -167,6 +181,7 @@ def main() -> None:
     print(f"TUI:      {statistics.median(tui):.2f} batches/s (median)")
     print(f"ratio:    {statistics.median(ratios):.1%} (median of the kept pairs)")
     print(f"UI:       {100 * total_ui / total_elapsed:.1f} % of one core on the UI thread")
+    print(f"keys:     slowest key press to screen {1000 * max(b['latency'] for b in kept):.0f} ms")
     if total_builds:
         print(f"plots:    {total_builds / total_elapsed:.2f} builds/s, "
               f"{1000 * total_secs / total_builds:.1f} ms per build, "

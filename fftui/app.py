@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -80,7 +81,8 @@ class FFApp(App):
     BINDINGS = [_binding(k, a, t) for k, a, t, _, _ in KEYS]
 
     DRAIN_INTERVAL = 0.1      # seconds between queue drains and status updates
-    PLOT_INTERVAL = 0.5       # at least this long between two plot redraws
+    PLOT_INTERVAL = 0.5       # after redrawing everything at once, wait this long
+    PLOT_GAP = 0.2            # at least this long between two plot builds
     STATUS_INTERVAL = 0.25    # the status line follows the run at most this often
     PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
     WIDE = (120, 36)          # from this size on, all panes at once
@@ -115,6 +117,7 @@ class FFApp(App):
         self._editor: EditorScreen | None = None
         self._text_at = 0.0
         self._text_marks: tuple = ()
+        self._banner_text = ""
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -206,9 +209,9 @@ class FFApp(App):
     def _on_event(self, event) -> None:
         if event.kind == "error":
             self._error = event.message
-            self.notify(event.message, title="engine error: paused", severity="error", timeout=8)
+            self.notify(event.message, title="engine error: paused", severity="error", timeout=8, markup=False)
         elif event.kind == "warning":
-            self.notify(event.message, severity="warning")
+            self.notify(event.message, severity="warning", markup=False)
         self._set_message(event.message, event.kind)
 
     def _update_rate(self) -> None:
@@ -267,8 +270,9 @@ class FFApp(App):
         if state == "error":
             text = (f" engine error: {self._error or 'see the message above'} — the run is paused; "
                     "[ halves lr, r resets, space resumes")
-            if not banner.display or str(banner.render()) != text:
-                banner.update(text)
+            if text != self._banner_text:
+                self._banner_text = text
+                banner.update(Text(text))
             banner.display = True
         elif banner.display:
             banner.display = False
@@ -283,21 +287,32 @@ class FFApp(App):
         return (self.history.version, self.view_options, pane.size.width, pane.size.height)
 
     def _maybe_draw(self, force: bool = False) -> None:
+        """Fill the panes with new data and publish their plots, one plot per call, so that no frame
+        waits on more than one plotext build and building takes about PLOT_BUDGET of the time."""
         if len(self.screen_stack) > 1 and not force:
             return
-        stale = [p for p in self.panes if p.display and p.stale(self._pane_key(p))]
-        if not stale:
-            return
+        visible = [p for p in self.panes if p.display]
         now = time.monotonic()
         if not force and now < self._next_draw:
             return
-        targets = stale if force else [min(stale, key=lambda p: p.drawn_at)]
-        cost = 0.0
-        for pane in targets:
-            pane.draw(self.history, self.view_options)
-            pane.drawn = self._pane_key(pane)
-            cost += pane.cost
-        self._next_draw = now + max(self.PLOT_INTERVAL, cost / self.PLOT_BUDGET)
+        waiting = [plot for pane in visible for plot in pane.plots if plot.pending and plot.display]
+        if not waiting:
+            stale = [p for p in visible if p.stale(self._pane_key(p))]
+            if not stale:
+                return
+            for pane in (stale if force else [min(stale, key=lambda p: p.drawn_at)]):
+                pane.draw(self.history, self.view_options)
+                pane.drawn = self._pane_key(pane)
+            waiting = [plot for pane in visible for plot in pane.plots if plot.pending and plot.display]
+        if force:
+            for plot in waiting:
+                plot.publish()
+            self._next_draw = now + self.PLOT_INTERVAL
+            return
+        if waiting:
+            plot = waiting[0]
+            plot.publish()
+            self._next_draw = now + max(self.PLOT_GAP, plot.last_build / self.PLOT_BUDGET)
 
     def draw_now(self) -> None:
         """Redraw every visible pane whose data changed, whatever the rate limit."""
@@ -311,7 +326,7 @@ class FFApp(App):
             new = runner.set_params(**changes)
         except ConfigError as exc:
             self._set_message(f"not applied: {exc}", "error")
-            self.notify(str(exc), title="not applied", severity="error")
+            self.notify(str(exc), title="not applied", severity="error", markup=False)
             self._refresh_text()
             return
         self._report_change(old, new, list(changes))
@@ -323,7 +338,7 @@ class FFApp(App):
         text = f"{', '.join(parts)}: {when}"
         self._set_message(text, "warning" if resets else "info")
         if resets:
-            self.notify(text, title="reset", severity="warning", timeout=3)
+            self.notify(text, title="reset", severity="warning", timeout=3, markup=False)
         self._refresh_text()
 
     def action_toggle(self) -> None:
@@ -381,7 +396,7 @@ class FFApp(App):
         self.view_options = View(smoothing=on, window=self.view_options.window)
         self._set_message(f"smoothing {'on, ' + str(self.view_options.window) + ' iterations' if on else 'off'}")
         self._refresh_text()
-        self.draw_now()
+        self.call_after_refresh(self.draw_now)
 
     def action_view(self, view: str) -> None:
         if view in VIEWS:
@@ -421,7 +436,7 @@ class FFApp(App):
         except OSError:
             path = self.save_screenshot(path=os.getcwd())
         self._set_message(f"screenshot saved: {path}")
-        self.notify(path, title="SVG screenshot saved", timeout=8)
+        self.notify(path, title="SVG screenshot saved", timeout=8, markup=False)
         self._refresh_text()
 
     async def action_quit(self) -> None:

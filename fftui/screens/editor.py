@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -109,7 +110,7 @@ class EditorScreen(ModalScreen[dict | None]):
         label = self.query_one(f"#note-{name}", Label)
         row = self.query_one(f"#row-{name}")
         if error:
-            label.update(error)
+            label.update(Text(error))
             row.add_class("-invalid")
         else:
             label.update(self._note(name))
@@ -152,7 +153,7 @@ class EditorScreen(ModalScreen[dict | None]):
         error = self.query_one("#editor-error", Static)
         if self.errors:
             name, message = next(iter(self.errors.items()))
-            error.update(f"not applied: {message}")
+            error.update(Text(f"not applied: {message}"))
             return
         changes = self.changes()
         if not changes:
@@ -161,7 +162,7 @@ class EditorScreen(ModalScreen[dict | None]):
         try:
             self._apply(changes)
         except ConfigError as exc:
-            error.update(f"not applied: {exc}")
+            error.update(Text(f"not applied: {exc}"))
             return
         self.dismiss(changes)
 

@@ -60,14 +60,20 @@ class FigurePlot(PlotextPlot):
         self._on_build = on_build
         self.builds = 0
         self.last_build = 0.0
+        self.pending = False
 
     @property
     def figure(self) -> Figure:
         return self._figure
 
     def show(self, figure: Figure) -> None:
+        """Take a new figure; it is drawn when ``publish`` is called (the app spreads the cost)."""
         self._figure = figure
         self._figure_version += 1
+        self.pending = True
+
+    def publish(self) -> None:
+        self.pending = False
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
