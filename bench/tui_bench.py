@@ -8,7 +8,8 @@ pilot (``App.run_test``) at the given terminal size, drawing as it would in a te
 The two alternate in pairs so that both see the same machine load; each measures iterations
 over ``--seconds`` after a warm-up. While a measurement runs, the CPU time that other processes
 take is read from /proc/stat; a pair in which they took more than ``--max-foreign`` of a core is
-set aside and run again (other work on a 2-core machine slows torch's threads out of proportion).
+set aside and run again: other work on a 2-core machine, even niced, slows torch's threads out of
+proportion (about tenfold here).
 Prints batches/s of each, the median ratio of the kept pairs, and how often and how long the app
 built plots."""
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.runner import Runner, wait_for  # noqa: E402
 
 
 class Foreign:
-    """CPU seconds that processes other than this one used while the block ran (Linux only)."""
+    """CPU seconds that other processes (niced ones too) used while the block ran (Linux only)."""
 
     def __enter__(self) -> "Foreign":
         self.seconds = float("nan")
