@@ -503,3 +503,34 @@ async def test_real_engine_error_pauses_and_app_survives(small_sample):
         await pilot.press("r")
         assert await wait_until(pilot, lambda: runner.state == "paused", 5)
         assert app.is_running
+
+
+@run_async
+async def test_theme_change_redraws_and_dropped_records_show(small_sample):
+    app = fake_app(small_sample, records=make_records(30))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        plot = app.panes[0].plots[0]
+        builds = plot.builds
+        app.theme = "textual-light"
+        await pilot.pause(0.2)
+        assert plot.builds > builds
+        app.runner.dropped = 7
+        await pilot.pause(0.35)
+        assert "dropped 7" in screen_text(app)
+
+
+@run_async
+async def test_mode_switch_clears_the_panes(small_sample):
+    app = fake_app(small_sample, records=make_records(30))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        assert app.history.groups == ("pos", "neg")
+        await pilot.press("m")
+        app.runner.apply()
+        app.runner.feed(make_records(3, mode="descent"))
+        await pilot.pause(0.2)
+        app.draw_now()
+        await pilot.pause(0.1)
+        assert app.history.groups == ("all",) and len(app.history) == 3
+        assert "Theorem 1, all samples" in screen_text(app)
