@@ -5,7 +5,7 @@
 Headless: the engine's Runner trains while this thread drains its queue ten times a second and
 throws the records away. TUI: the same Runner inside FFApp, run headless through Textual's
 pilot (``App.run_test``) at the given terminal size, drawing as it would in a terminal.
-The two alternate in pairs so that both see the same machine load; each measures iterations
+The two alternate in pairs, in turn first and second, so that both see the same machine load; each measures iterations
 over ``--seconds`` after a warm-up. While a measurement runs, the CPU time that other processes
 take is read from /proc/stat; a pair in which they took more than ``--max-foreign`` of a core is
 set aside and run again: other work on a 2-core machine, even niced, slows torch's threads out of
@@ -83,11 +83,13 @@ def screen_text(app) -> str:
 
 
 def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[int, int],
-             keys: list[str]) -> dict:
+             keys: list[str], switch: float | None = None) -> dict:
     from fftui.app import FFApp
 
     async def go() -> dict:
         app = FFApp(config=cfg, dataset=dataset)
+        if switch is not None:
+            app.SWITCH_INTERVAL = switch or None
         async with app.run_test(size=size) as pilot:
             for key in keys:
                 await pilot.press(key)
@@ -102,6 +104,8 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 await asyncio.sleep(seconds)
                 elapsed = time.perf_counter() - t0
             ui_cpu = time.thread_time() - c0
+            builds, build_seconds = app.plot_builds - b0, app.plot_seconds - s0
+            rate = (app.runner.iteration - i0) / elapsed
             latencies = []
             for _ in range(4):
                 want = "smoothing off" if app.view_options.smoothing else "smoothing on"
@@ -112,9 +116,9 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 latencies.append(time.perf_counter() - t_key)
                 await asyncio.sleep(0.3)
             out = {
-                "rate": (app.runner.iteration - i0) / elapsed,
-                "builds": app.plot_builds - b0,
-                "build_seconds": app.plot_seconds - s0,
+                "rate": rate,
+                "builds": builds,
+                "build_seconds": build_seconds,
                 "elapsed": elapsed,
                 "dropped": app.runner.dropped,
                 "ui_cpu": ui_cpu,
@@ -137,6 +141,8 @@ def main() -> None:
                    help="cores other processes may use during a pair before it is set aside")
     p.add_argument("--size", default="80x24", help="terminal size, COLSxROWS (e.g. 200x50)")
     p.add_argument("--keys", default="", help="keys pressed first, comma separated (e.g. 2,s)")
+    p.add_argument("--switch", type=float, default=None,
+                   help="GIL switch interval the app sets, in seconds (0: leave Python's default)")
     p.add_argument("--mode", default="ff")
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=128)
@@ -154,8 +160,12 @@ def main() -> None:
     attempts = 0
     while len(kept) < args.rounds and attempts < args.rounds * args.max_attempts:
         attempts += 1
-        h = headless(cfg, dataset, args.warmup, args.seconds)
-        result = with_tui(cfg, dataset, args.warmup, args.seconds, (cols, rows), keys)
+        if attempts % 2:
+            h = headless(cfg, dataset, args.warmup, args.seconds)
+            result = with_tui(cfg, dataset, args.warmup, args.seconds, (cols, rows), keys, args.switch)
+        else:
+            result = with_tui(cfg, dataset, args.warmup, args.seconds, (cols, rows), keys, args.switch)
+            h = headless(cfg, dataset, args.warmup, args.seconds)
         per = 1000 * result["build_seconds"] / result["builds"] if result["builds"] else float("nan")
         disturbed = max(h["foreign"], result["foreign"]) > args.max_foreign
         print(f"pair {attempts}: headless {h['rate']:.2f} batches/s, TUI {result['rate']:.2f} batches/s "

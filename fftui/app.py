@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from functools import partial
@@ -87,6 +88,7 @@ class FFApp(App):
     PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
     WIDE = (120, 36)          # from this size on, all panes at once
     SIDEBAR = 150             # from this width on, the parameters beside the panes
+    SWITCH_INTERVAL: float | None = 0.001  # hand the GIL to the training thread this often (s)
 
     def __init__(self, config: Config | None = None, dataset: Dataset | None = None,
                  runner_factory: Callable[[Config, Dataset], Any] | None = None, *,
@@ -111,6 +113,7 @@ class FFApp(App):
         self._error = ""
         self._rates: deque[tuple[float, int]] = deque()
         self._next_draw = 0.0
+        self._hurry_since: float | None = None
         self.plot_builds = 0
         self.plot_seconds = 0.0
         self._stopped = False
@@ -118,6 +121,7 @@ class FFApp(App):
         self._text_at = 0.0
         self._text_marks: tuple = ()
         self._banner_text = ""
+        self._switch_interval = sys.getswitchinterval()
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -134,6 +138,9 @@ class FFApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._switch_interval = sys.getswitchinterval()
+        if self.SWITCH_INTERVAL:
+            sys.setswitchinterval(self.SWITCH_INTERVAL)
         self.panes: list[Pane] = list(self.query(Pane))
         self._status = self.query_one(StatusBar)
         self._banner = self.query_one("#banner", Static)
@@ -179,7 +186,7 @@ class FFApp(App):
             pane.display = grid or pane.id == view
         self._panes_box.display = grid or view != "params"
         self._params.display = (grid and self.size.width >= self.SIDEBAR) or view == "params"
-        self.call_after_refresh(self.draw_now)
+        self._hurry()
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         view = (event.tab.id or "").removeprefix("tab-")
@@ -293,9 +300,13 @@ class FFApp(App):
             return
         visible = [p for p in self.panes if p.display]
         now = time.monotonic()
-        if not force and now < self._next_draw:
-            return
         waiting = [plot for pane in visible for plot in pane.plots if plot.pending and plot.display]
+        if self._hurry_since is not None:
+            behind = [p for p in visible if p.drawn_at < self._hurry_since and p.stale(self._pane_key(p))]
+            if not behind and not waiting:
+                self._hurry_since = None
+        if not force and self._hurry_since is None and now < self._next_draw:
+            return
         if not waiting:
             stale = [p for p in visible if p.stale(self._pane_key(p))]
             if not stale:
@@ -313,6 +324,10 @@ class FFApp(App):
             plot = waiting[0]
             plot.publish()
             self._next_draw = now + max(self.PLOT_GAP, plot.last_build / self.PLOT_BUDGET)
+
+    def _hurry(self) -> None:
+        """Bring every visible pane up to date soon, still one plot build per tick."""
+        self._hurry_since = time.monotonic()
 
     def draw_now(self) -> None:
         """Redraw every visible pane whose data changed, whatever the rate limit."""
@@ -396,7 +411,7 @@ class FFApp(App):
         self.view_options = View(smoothing=on, window=self.view_options.window)
         self._set_message(f"smoothing {'on, ' + str(self.view_options.window) + ' iterations' if on else 'off'}")
         self._refresh_text()
-        self.call_after_refresh(self.draw_now)
+        self._hurry()
 
     def action_view(self, view: str) -> None:
         if view in VIEWS:
@@ -450,6 +465,7 @@ class FFApp(App):
 
     def on_unmount(self) -> None:
         self._stop_runner()
+        sys.setswitchinterval(self._switch_interval)
 
     # -- command palette ------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
