@@ -90,20 +90,30 @@ def theorem1_at_init(dataset: Dataset, cfg: Config, batch_size: int,
     w = init_weights(cfg.width, table.shape[1], cfg.init, wgen, device, dtype)
     order = torch.randperm(table.shape[0], generator=dgen, device=device)
     lhs_parts, rhs_parts, pred_parts = [], [], []
-    batches = math.ceil(table.shape[0] / batch_size)
+    total = table.shape[0]
+    # Many batches at once: a block of consecutive batches of N is one (batches, N, m) tensor, and
+    # every batch's kernel is a slice of one batched product; a final partial batch goes alone.
+    per_block = batch_size * max(1, 4096 // batch_size)
+    start = 0
     with torch.inference_mode():
-        for b in range(batches):
-            x = unit_rows(table[order[b * batch_size:(b + 1) * batch_size]])
+        while start < total:
+            size = min(per_block, total - start)
+            if size >= batch_size:
+                size -= size % batch_size
+            rows = table[order[start:start + size]]
+            x = unit_rows(rows).view(-1, min(batch_size, size), rows.shape[1])
             _, h = forward(w, x)
-            c = torch.ones(x.shape[0], dtype=dtype, device=device)
+            c = torch.ones(x.shape[:-1], dtype=dtype, device=device)
             p, q_scaled = theory.kernel_sums(theory.kernel_drive(theory.input_kernel(x), c, h), h)
-            l1, l2 = h.sum(dim=1), goodness(h).sqrt()
+            g = goodness(h)
+            l1, l2 = h.sum(dim=-1), g.sqrt()
             lhs, rhs = theory.theorem1_sides(p, q_scaled, l1, l2)
-            lhs_parts.append(lhs)
-            rhs_parts.append(rhs)
-            pred_parts.append(theory.kernel_prediction(p, q_scaled, l1, goodness(h)))
+            lhs_parts.append(lhs.reshape(-1))
+            rhs_parts.append(rhs.reshape(-1))
+            pred_parts.append(theory.kernel_prediction(p, q_scaled, l1, g).reshape(-1))
+            start += size
             if progress is not None:
-                progress(b + 1, batches)
+                progress(start, total)
     lhs_all = torch.cat(lhs_parts).cpu().numpy().astype(np.float64)
     rhs_all = torch.cat(rhs_parts).cpu().numpy().astype(np.float64)
     pred = torch.cat(pred_parts).cpu().numpy()

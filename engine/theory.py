@@ -35,13 +35,13 @@ def hoyer_sparsity(h: Tensor) -> Tensor:
 
 def input_kernel(x: Tensor) -> Tensor:
     """K = X X^T; K_ik = cos(x_k, x_i) for unit-length inputs (assumption 4, eq. 27)."""
-    return x @ x.T
+    return x @ x.transpose(-1, -2)
 
 
 def kernel_drive(kernel: Tensor, c: Tensor, h: Tensor) -> Tensor:
     """E = (K * c^T) H: row i is sum_k c_k cos(x_k, x_i) h_k, the update direction of eq. 25 / 52
     before the mask m_i and the factor -2 lr."""
-    return (kernel * c.unsqueeze(0)) @ h
+    return (kernel * c.unsqueeze(-2)) @ h
 
 
 def kernel_sums(drive: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:

@@ -44,8 +44,8 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
         results = []
         with open(out / "metrics.jsonl", "w", encoding="utf-8") as fh:
             for n in sizes:
-                bar = None if quiet else ProgressBar(1, sys.stderr)
-                res = theorem1_at_init(dataset, cfg, n, progress=(lambda d, t: bar.update(d / t * 1, f"N = {n}"))
+                bar = None if quiet else ProgressBar(dataset.size, sys.stderr)
+                res = theorem1_at_init(dataset, cfg, n, progress=(lambda d, t, b=bar, n=n: b.update(d, f"N = {n}"))
                                        if bar else None)
                 if bar:
                     bar.close()

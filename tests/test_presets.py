@@ -101,3 +101,33 @@ def test_fig1b_csv_has_one_row_per_batch_size(tmp_path):
     assert rows[0] == ["batch_size", "ratio", "satisfied", "samples"]
     assert [int(r[0]) for r in rows[1:]] == [2, 4, 8, 16, 32, 64, 128]
     assert all(int(r[3]) == 5000 for r in rows[1:])
+
+
+def test_fig1_batched_evaluation_equals_literal_per_batch(sample):
+    """44 digits in batches of 8 (five full batches and one of 4), against the report's sums."""
+    import math
+
+    import torch
+
+    from engine import reference
+    from engine.data import Dataset
+    from engine.inputs import pixel_table, unit_rows
+    from engine.layer import init_weights
+
+    ds = Dataset(images=sample.images[:44].clone(), labels=sample.labels[:44].clone(), source="sample",
+                 description="44 digits", note=None)
+    cfg = Config(mode="descent", width=64, batch_size=8, dtype="float64", seed=2)
+    res = theorem1_at_init(ds, cfg, 8)
+    table = pixel_table(ds.images, torch.float64, False)
+    w = init_weights(64, 784, "report", torch.Generator().manual_seed(2), "cpu", torch.float64)
+    order = torch.randperm(44, generator=torch.Generator().manual_seed(2 + 1_000_003))
+    lhs, rhs = [], []
+    for b in range(0, 44, 8):
+        x = unit_rows(table[order[b:b + 8]])
+        for row in reference.literal_theorem1(x, torch.relu(x @ w.T)):
+            lhs.append(row["lhs"])
+            rhs.append(row["rhs"])
+    assert res.samples == 44
+    for got, want in ((res.lhs, lhs), (res.rhs, rhs)):
+        for g, v in zip(got, want):
+            assert (math.isnan(g) and math.isnan(v)) or g == pytest.approx(v, rel=1e-9)
