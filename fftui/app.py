@@ -86,6 +86,7 @@ class FFApp(App):
     PLOT_GAP = 0.2            # at least this long between two plot builds
     STATUS_INTERVAL = 0.25    # the status line follows the run at most this often
     PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
+    PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
     WIDE = (120, 36)          # from this size on, all panes at once
     SIDEBAR = 150             # from this width on, the parameters beside the panes
     SWITCH_INTERVAL: float | None = 0.001  # hand the GIL to the training thread this often (s)
@@ -114,6 +115,8 @@ class FFApp(App):
         self._rates: deque[tuple[float, int]] = deque()
         self._next_draw = 0.0
         self._hurry_since: float | None = None
+        self._tokens = self.PLOT_BURST
+        self._tokens_at = time.monotonic()
         self.plot_builds = 0
         self.plot_seconds = 0.0
         self._stopped = False
@@ -289,13 +292,15 @@ class FFApp(App):
     def _built(self, seconds: float) -> None:
         self.plot_builds += 1
         self.plot_seconds += seconds
+        self._tokens -= seconds
 
     def _pane_key(self, pane: Pane) -> tuple:
         return (self.history.version, self.view_options, pane.size.width, pane.size.height)
 
     def _maybe_draw(self, force: bool = False) -> None:
         """Fill the panes with new data and publish their plots, one plot per call, so that no frame
-        waits on more than one plotext build and building takes about PLOT_BUDGET of the time."""
+        waits on more than one plotext build. Every build (timed where it happens) spends from a
+        budget that refills at PLOT_BUDGET seconds per second; a draw waits while it is spent."""
         if len(self.screen_stack) > 1 and not force:
             return
         visible = [p for p in self.panes if p.display]
@@ -305,7 +310,9 @@ class FFApp(App):
             behind = [p for p in visible if p.drawn_at < self._hurry_since and p.stale(self._pane_key(p))]
             if not behind and not waiting:
                 self._hurry_since = None
-        if not force and self._hurry_since is None and now < self._next_draw:
+        self._tokens = min(self.PLOT_BURST, self._tokens + (now - self._tokens_at) * self.PLOT_BUDGET)
+        self._tokens_at = now
+        if not force and self._hurry_since is None and (now < self._next_draw or self._tokens < 0):
             return
         if not waiting:
             stale = [p for p in visible if p.stale(self._pane_key(p))]
@@ -321,9 +328,8 @@ class FFApp(App):
             self._next_draw = now + self.PLOT_INTERVAL
             return
         if waiting:
-            plot = waiting[0]
-            plot.publish()
-            self._next_draw = now + max(self.PLOT_GAP, plot.last_build / self.PLOT_BUDGET)
+            waiting[0].publish()
+            self._next_draw = now + self.PLOT_GAP
 
     def _hurry(self) -> None:
         """Bring every visible pane up to date soon, still one plot build per tick."""
