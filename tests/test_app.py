@@ -143,6 +143,17 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
+async def settle(pilot, wait: float = 0.05) -> None:
+    """Let the app drain the fake engine, then draw every visible pane at once."""
+    app = pilot.app
+    deadline = time.monotonic() + 5
+    while app.runner is None or (app.runner._records and time.monotonic() < deadline):
+        await pilot.pause(0.02)
+    await pilot.pause(wait)
+    app.draw_now()
+    await pilot.pause(0.05)
+
+
 def fake_app(dataset, cfg: Config | None = None, records=(), state: str = "running", **kwargs):
     holder = {}
 
@@ -245,12 +256,12 @@ async def test_a_refused_value_changes_nothing(small_sample):
 async def test_panes_tabs_and_grid(small_sample):
     app = fake_app(small_sample, records=make_records(40))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
+        await settle(pilot)
         shown = [p.id for p in app.panes if p.display]
         assert shown == ["lhs"]
         assert "Theorem 2, positives" in screen_text(app)
         await pilot.press("2")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert [p.id for p in app.panes if p.display] == ["sparsening"]
         assert "positives: fraction sparser" in screen_text(app)
         await pilot.press("5")
@@ -258,10 +269,10 @@ async def test_panes_tabs_and_grid(small_sample):
         text = screen_text(app)
         assert "batch_size" in text and "standardize" in text
         await pilot.press("3")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert "Hoyer sparsity" in screen_text(app)
         await pilot.press("4")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert "agreement" in screen_text(app)
         await pilot.press("g")
         await pilot.pause(0.1)
@@ -272,9 +283,7 @@ async def test_panes_tabs_and_grid(small_sample):
 async def test_large_terminal_shows_every_pane(small_sample):
     app = fake_app(small_sample, records=make_records(40))
     async with app.run_test(size=(200, 50)) as pilot:
-        await pilot.pause(0.2)
-        app.draw_now()
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert all(p.display for p in app.panes)
         assert app.query_one("#params").display
         text = screen_text(app)
@@ -287,10 +296,10 @@ async def test_smoothing_toggle_redraws(small_sample):
     app = fake_app(small_sample, records=make_records(60))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert "raw, per batch" in screen_text(app)
         await pilot.press("s")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert app.view_options.smoothing
         assert "smoothed over 25 iterations" in screen_text(app)
 
@@ -300,7 +309,7 @@ async def test_descent_mode_has_one_group(small_sample):
     app = fake_app(small_sample, cfg=Config(mode="descent", width=64, batch_size=16),
                    records=make_records(20, mode="descent"))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
+        await settle(pilot)
         text = screen_text(app)
         assert "Theorem 1, all samples" in text
         assert "positives" not in text
@@ -338,10 +347,10 @@ async def test_nan_and_silenced_are_shown_honestly(small_sample):
                            "groups": {"pos": blank, "neg": rec.groups["neg"]}})
     app = fake_app(small_sample, records=[rec])
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert "every sample silenced" in screen_text(app)
         await pilot.press("2")
-        await pilot.pause(0.15)
+        await settle(pilot)
         text = screen_text(app)
         assert "pos  sparser – · theorem – · general – · valid 0 · silenced 64" in text
 
@@ -529,8 +538,6 @@ async def test_mode_switch_clears_the_panes(small_sample):
         await pilot.press("m")
         app.runner.apply()
         app.runner.feed(make_records(3, mode="descent"))
-        await pilot.pause(0.2)
-        app.draw_now()
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert app.history.groups == ("all",) and len(app.history) == 3
         assert "Theorem 1, all samples" in screen_text(app)

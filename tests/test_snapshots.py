@@ -4,13 +4,7 @@ Update after an intended change with: pytest tests/test_snapshots.py --snapshot-
 from __future__ import annotations
 
 from engine.config import Config
-from test_app import fake_app, make_records
-
-
-async def settle(pilot) -> None:
-    await pilot.pause(0.3)
-    pilot.app.draw_now()
-    await pilot.pause(0.2)
+from test_app import fake_app, make_records, settle
 
 
 def test_main_screen_small(snap_compare, small_sample):
