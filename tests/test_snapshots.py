@@ -14,7 +14,12 @@ def test_main_screen_small(snap_compare, small_sample):
 
 def test_sparsening_smoothed_small(snap_compare, small_sample):
     app = fake_app(small_sample, cfg=Config(width=64, batch_size=16), records=make_records(120))
-    assert snap_compare(app, terminal_size=(80, 24), press=["2", "s"], run_before=settle)
+    async def keys_then_settle(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("2", "s")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=keys_then_settle)
 
 
 def test_main_screen_large(snap_compare, small_sample):
