@@ -84,7 +84,7 @@ class FFApp(App):
     DRAIN_INTERVAL = 0.1      # seconds between queue drains and status updates
     PLOT_INTERVAL = 0.5       # after redrawing everything at once, wait this long
     PLOT_GAP = 0.2            # at least this long between two plot builds
-    STATUS_INTERVAL = 0.25    # the status line follows the run at most this often
+    STATUS_INTERVAL = 0.5     # the status line follows the run at most this often
     PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
     WIDE = (120, 36)          # from this size on, all panes at once

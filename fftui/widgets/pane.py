@@ -38,6 +38,7 @@ class Pane(Vertical):
         self.drawn: tuple | None = None
         self.drawn_at = 0.0
         self._summary_lines = -1
+        self._plots: list[FigurePlot] = []
         self.border_title = f"{self.KEY} {self.TITLE}" if self.KEY else self.TITLE
 
     def compose(self) -> ComposeResult:
@@ -46,9 +47,12 @@ class Pane(Vertical):
             for i in range(self.PLOTS):
                 yield FigurePlot(on_build=self._on_build, id=f"{self.id}-plot{i}")
 
+    def on_mount(self) -> None:
+        self._plots = list(self.query(FigurePlot))
+
     @property
     def plots(self) -> list[FigurePlot]:
-        return list(self.query(FigurePlot))
+        return self._plots
 
     @property
     def cost(self) -> float:
