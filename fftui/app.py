@@ -85,7 +85,7 @@ class FFApp(App):
     PLOT_INTERVAL = 0.5       # after redrawing everything at once, wait this long
     PLOT_GAP = 0.2            # at least this long between two plot builds
     STATUS_INTERVAL = 0.5     # the status line follows the run at most this often
-    PLOT_BUDGET = 0.03        # plot building may take at most this fraction of wall time
+    PLOT_BUDGET = 0.03        # plot building may take at most this much CPU time per second
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
     WIDE = (120, 36)          # from this size on, all panes at once
     SIDEBAR = 150             # from this width on, the parameters beside the panes
@@ -119,6 +119,7 @@ class FFApp(App):
         self._tokens_at = time.monotonic()
         self.plot_builds = 0
         self.plot_seconds = 0.0
+        self.plot_wall = 0.0
         self._stopped = False
         self._editor: EditorScreen | None = None
         self._text_at = 0.0
@@ -289,18 +290,20 @@ class FFApp(App):
         self._params.show(runner.config, runner.pending_config)
 
     # -- plots ----------------------------------------------------------------------------------
-    def _built(self, seconds: float) -> None:
+    def _built(self, cpu: float, wall: float) -> None:
         self.plot_builds += 1
-        self.plot_seconds += seconds
-        self._tokens -= seconds
+        self.plot_seconds += cpu
+        self.plot_wall += wall
+        self._tokens -= cpu
 
     def _pane_key(self, pane: Pane) -> tuple:
         return (self.history.version, self.view_options, pane.size.width, pane.size.height)
 
     def _maybe_draw(self, force: bool = False) -> None:
         """Fill the panes with new data and publish their plots, one plot per call, so that no frame
-        waits on more than one plotext build. Every build (timed where it happens) spends from a
-        budget that refills at PLOT_BUDGET seconds per second; a draw waits while it is spent."""
+        waits on more than one plotext build. Every build spends its CPU time (measured where it
+        happens) from a budget that refills at PLOT_BUDGET seconds per second; a draw waits while
+        the budget is spent."""
         if len(self.screen_stack) > 1 and not force:
             return
         visible = [p for p in self.panes if p.display]

@@ -32,7 +32,7 @@ class Pane(Vertical):
     KEY = ""
     PLOTS = 2
 
-    def __init__(self, *, on_build: Callable[[float], None] | None = None, **kwargs) -> None:
+    def __init__(self, *, on_build: Callable[[float, float], None] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self._on_build = on_build
         self.drawn: tuple | None = None
@@ -56,8 +56,8 @@ class Pane(Vertical):
 
     @property
     def cost(self) -> float:
-        """Seconds the last build of every shown plot took."""
-        return sum(p.last_build for p in self.plots if p.display)
+        """CPU seconds the last build of every shown plot took."""
+        return sum(p.last_cpu for p in self.plots if p.display)
 
     def stale(self, key: tuple) -> bool:
         return self.drawn != key

@@ -45,13 +45,14 @@ def points_for(width: int) -> int:
 
 
 class FigurePlot(PlotextPlot):
-    """Shows a ``Figure``. Builds with plotext at most once per (figure, size, theme)."""
+    """Shows a ``Figure``. Builds with plotext at most once per (figure, size, theme), and reports
+    each build's CPU and wall seconds to ``on_build``."""
 
     DEFAULT_CSS = """
     FigurePlot { width: 1fr; height: 1fr; }
     """
 
-    def __init__(self, *, on_build: Callable[[float], None] | None = None, **kwargs) -> None:
+    def __init__(self, *, on_build: Callable[[float, float], None] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self._figure = Figure(note="waiting for the first batch")
         self._figure_version = 0
@@ -60,6 +61,7 @@ class FigurePlot(PlotextPlot):
         self._on_build = on_build
         self.builds = 0
         self.last_build = 0.0
+        self.last_cpu = 0.0
         self.pending = False
 
     @property
@@ -88,7 +90,7 @@ class FigurePlot(PlotextPlot):
         key = (width, height, self._figure_version, theme)
         if key == self._cache_key and self._strips is not None:
             return self._strips
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         fig = self._figure
         base = self.visual_style.rich_style
         if width < 8 or height < 3:
@@ -105,9 +107,10 @@ class FigurePlot(PlotextPlot):
             segments = list(line.render(console))
             strips.append(Strip(segments).adjust_cell_length(width, base))
         self.last_build = time.perf_counter() - start
+        self.last_cpu = time.thread_time() - start_cpu
         self.builds += 1
         if self._on_build is not None:
-            self._on_build(self.last_build)
+            self._on_build(self.last_cpu, self.last_build)
         self._cache_key, self._strips = key, strips
         return strips
 
