@@ -86,7 +86,7 @@ class FFApp(App):
     PLOT_INTERVAL = 0.5       # after redrawing everything at once, wait this long
     PLOT_GAP = 0.2            # at least this long between two plot builds
     STATUS_INTERVAL = 0.5     # the status line follows the run at most this often
-    PLOT_BUDGET = 0.03        # plot building may take at most this much CPU time per second
+    PLOT_BUDGET = 0.02        # plot building may take at most this much CPU time per second
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
     WIDE = (120, 36)          # from this size on, all panes at once
     SIDEBAR = 150             # from this width on, the parameters beside the panes
