@@ -22,7 +22,9 @@ from engine.data import Dataset
 
 from .history import History
 from .screens.editor import EditorScreen
+from .screens.figure1 import Figure1Screen
 from .screens.help import HelpScreen
+from .screens.presets import PresetScreen
 from .widgets.assumptions import AssumptionsPane
 from .widgets.lhs_rhs import LhsRhsPane
 from .widgets.pane import Pane, View
@@ -56,6 +58,7 @@ KEYS: tuple[tuple[str, str, str, str, str], ...] = (
     ("4", "view('assumptions')", "Assumptions", "Show assumptions", "Agreement, sign flips, remainder"),
     ("5", "view('params')", "Params", "Show parameters", "Every parameter of the run"),
     ("g", "grid", "All panes", "Show all panes", "All panes at once, or back to one"),
+    ("p", "presets", "Presets", "Run a preset of the report", "fig1a, fig1b, fig2 or fig3 with the report's parameters"),
     ("ctrl+s", "svg", "SVG", "Save an SVG screenshot", "Write the screen to an SVG file"),
     ("f1,question_mark", "help", "Help", "Help", "Every key and what each pane shows"),
     ("q", "quit", "Quit", "Quit", "Stop training and leave"),
@@ -95,11 +98,12 @@ class FFApp(App):
     def __init__(self, config: Config | None = None, dataset: Dataset | None = None,
                  runner_factory: Callable[[Config, Dataset], Any] | None = None, *,
                  clock: Callable[[], float] = time.monotonic,
-                 screenshot_dir: str | os.PathLike[str] | None = None) -> None:
+                 screenshot_dir: str | os.PathLike[str] | None = None, preset: str | None = None) -> None:
         super().__init__()
         if dataset is None:
             raise ValueError("FFApp needs a dataset")
         self.config = config or Config()
+        self.preset = preset
         self.dataset = dataset
         self._factory = runner_factory
         self.runner: Any = None
@@ -166,6 +170,8 @@ class FFApp(App):
         self.runner.start()
         self.set_interval(self.DRAIN_INTERVAL, self._tick, name="drain")
         self._tick()
+        if self.preset in ("fig1a", "fig1b"):
+            self.push_screen(Figure1Screen(self.preset, self.dataset))
 
     def on_resize(self, event) -> None:
         if self.runner is not None:
@@ -452,6 +458,42 @@ class FFApp(App):
     def _apply_changes(self, changes: dict[str, Any]) -> Config:
         return self.runner.set_params(**changes)
 
+    def action_presets(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.action_preset(name)
+
+        self.push_screen(PresetScreen(), chosen)
+
+    def action_preset(self, name: str) -> None:
+        """fig1a, fig1b: Theorem 1 at initialisation over the whole data set, in its own screen.
+        fig2, fig3: the report's parameters for the run, from a fresh layer at iteration 0."""
+        from engine.presets import PRESETS
+        from engine.runner import FIXED_FIELDS
+
+        if name in ("fig1a", "fig1b"):
+            self.push_screen(Figure1Screen(name, self.dataset))
+            return
+        target = PRESETS[name].config
+        current = self.runner.pending_config
+        changes = {f: getattr(target, f) for f in target.as_dict()
+                   if f not in FIXED_FIELDS and getattr(target, f) != getattr(current, f)}
+        try:
+            if changes:
+                self.runner.set_params(**changes)
+        except ConfigError as exc:
+            self._set_message(f"preset {name} not applied: {exc}", "error")
+            self._refresh_text()
+            return
+        self.runner.reset()
+        if self.runner.state != "running":
+            self.runner.resume()
+        self.preset = name
+        text = f"preset {name}: {PRESETS[name].title}; the layer was reset"
+        self._set_message(text, "warning")
+        self.notify(text, title="preset", severity="information", timeout=4, markup=False)
+        self._refresh_text()
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
@@ -497,3 +539,7 @@ class FFApp(App):
             else:
                 callback = getattr(self, f"action_{action}")
             yield SystemCommand(title, help_text, callback)
+        from engine.presets import PRESETS
+
+        for name, preset in PRESETS.items():
+            yield SystemCommand(f"Preset {name}", preset.title, partial(self.action_preset, name))

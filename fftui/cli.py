@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -168,12 +169,16 @@ def format_summary(summary: dict, out) -> str:
     return "\n".join(lines)
 
 
-def _app(cfg: Config) -> int:
+def _app(cfg: Config, preset: str | None) -> int:
     dataset = _load(cfg, False)
     from fftui.app import FFApp
 
-    FFApp(config=cfg, dataset=dataset).run()
-    return 0
+    FFApp(config=cfg, dataset=dataset, preset=preset).run()
+    # The app has stopped the engine and restored the terminal; skip the interpreter's slow
+    # teardown of torch so that quitting returns to the shell at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_from_args(args)
         if args.headless:
             return _headless(args, cfg)
-        return _app(cfg)
+        return _app(cfg, args.preset)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2

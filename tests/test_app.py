@@ -541,3 +541,74 @@ async def test_mode_switch_clears_the_panes(small_sample):
         await settle(pilot)
         assert app.history.groups == ("all",) and len(app.history) == 3
         assert "Theorem 1, all samples" in screen_text(app)
+
+
+# -- the report's experiments from the app ------------------------------------------------------
+@run_async
+async def test_preset_key_applies_the_reports_parameters(small_sample):
+    from engine.presets import PRESETS
+    from fftui.screens.presets import PresetScreen
+
+    app = fake_app(small_sample, records=make_records(5))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PresetScreen)
+        await pilot.press("down", "down", "down", "enter")  # fig3
+        await pilot.pause()
+        runner = app.runner
+        target = PRESETS["fig3"].config
+        for field in ("mode", "loss", "optimizer", "lr", "momentum", "width", "batch_size", "iters"):
+            assert getattr(runner.pending_config, field) == getattr(target, field), field
+        assert "reset" in runner.calls
+        assert "preset fig3" in app._message[0]
+
+
+@run_async
+async def test_preset_fig2_from_the_palette(small_sample):
+    app = fake_app(small_sample)
+    async with app.run_test(size=(100, 30)) as pilot:
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Preset fig2")
+        command.callback()
+        await pilot.pause()
+        cfg = app.runner.pending_config
+        assert (cfg.mode, cfg.width, cfg.batch_size, cfg.iters) == ("descent", 2000, 128, 938)
+        assert "reset" in app.runner.calls
+
+
+@run_async
+async def test_fig1a_screen_counts_every_sample(small_sample):
+    from fftui.screens.figure1 import Figure1Screen
+
+    app = fake_app(small_sample)
+    async with app.run_test(size=(120, 40)) as pilot:
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Preset fig1a")
+        command.callback()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, Figure1Screen)
+        deadline = time.monotonic() + 20
+        while not screen.results and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        result = screen.results[0]
+        assert result.samples == small_sample.size
+        summary = str(screen.query_one("#fig1-summary").render())
+        assert f"of {small_sample.size:,}" in summary
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, Figure1Screen)
+
+
+@run_async
+async def test_fig1b_screen_from_the_command_line_preset(small_sample):
+    from fftui.screens.figure1 import Figure1Screen
+
+    app = fake_app(small_sample, preset="fig1b")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, Figure1Screen)
+        deadline = time.monotonic() + 30
+        while not screen.results and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert [r.batch_size for r in screen.results] == [2, 4, 8, 16, 32, 64, 128]
