@@ -28,15 +28,14 @@ from engine.runner import Runner  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 
-_initial: dict[int, torch.Tensor] = {}
-
-
 def rate(trainer: Trainer, with_metrics: bool, seconds: float) -> float:
     """Batches per second over about `seconds`, counting only batches whose metrics reached the host.
     Starts from the initial weights (copied into place, so a captured step stays valid): the report's
     linear loss is unbounded, and a layer trained for tens of thousands of batches at lr 1e-3 overflows."""
     trainer.flush()
-    start = _initial.setdefault(id(trainer), trainer.w.clone())
+    if not hasattr(trainer, "bench_initial_w"):
+        trainer.bench_initial_w = trainer.w.clone()
+    start = trainer.bench_initial_w
     trainer.w.copy_(start)
     for _ in range(8):  # a first capture (and compilation) stays out of the time
         trainer.advance(with_metrics)
