@@ -56,10 +56,13 @@ class Config:
         parsed = {k: parse_value(k, v) for k, v in changes.items()}
         return dataclasses.replace(self, **parsed)
 
-    def total_iters(self, dataset_size: int) -> int:
-        """Batches in the run: iters when given, else epochs times batches per epoch."""
+    def total_iters(self, dataset_size: int) -> int | None:
+        """Batches in the run: iters when given, else epochs times batches per epoch; None when
+        epochs is 0 and iters is not given (the run goes on until it is stopped)."""
         if self.iters is not None:
             return self.iters
+        if self.epochs == 0:
+            return None
         return self.epochs * batches_per_epoch(dataset_size, self.batch_size)
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,8 +169,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"batch_size must be between 1 and 65536, not {cfg.batch_size}")
     if not 2 <= cfg.width <= 1_000_000:
         raise ConfigError(f"width must be between 2 and 1000000, not {cfg.width}")
-    if cfg.epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, not {cfg.epochs}")
+    if cfg.epochs < 0:
+        raise ConfigError(f"epochs must be at least 1 (or 0: until stopped), not {cfg.epochs}")
     if cfg.iters is not None and cfg.iters < 1:
         raise ConfigError(f"iters must be at least 1, not {cfg.iters}")
     if cfg.seed < 0:

@@ -142,6 +142,8 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     stream = stream or sys.stderr
     trainer = Trainer(cfg, dataset, graphs=graphs)
     total = trainer.total_iters
+    if total is None:
+        raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")
     bar = ProgressBar(total, stream) if progress else None
     metrics_file = None
     if out_dir is not None:

@@ -114,12 +114,13 @@ class Trainer:
         return batches_per_epoch(self.batcher.size, self.cfg.batch_size)
 
     @property
-    def total_iters(self) -> int:
+    def total_iters(self) -> int | None:
         return self.cfg.total_iters(self.batcher.size)
 
     @property
     def finished(self) -> bool:
-        return self.iteration >= self.total_iters
+        total = self.total_iters
+        return total is not None and self.iteration >= total
 
     def _sync(self) -> None:
         if self.device.type == "cuda":

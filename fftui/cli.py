@@ -135,6 +135,9 @@ def _load(cfg: Config, quiet: bool):
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
     from engine.headless import OutputError, prepare_out_dir, run_headless
 
+    if cfg.iters is None and cfg.epochs == 0:
+        raise UsageError("fftui run: --epochs 0 (until stopped) is for the live app; a headless run "
+                         "needs --iters or --epochs of at least 1")
     if args.preset:
         import time
 
@@ -190,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_from_args(args)
         if args.headless:
             return _headless(args, cfg)
+        if args.epochs is None and args.iters is None and not args.preset:
+            cfg = cfg.replace(epochs=0)  # the live app trains until it is stopped
         return _app(cfg, args.preset)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -522,11 +522,9 @@ async def test_theme_change_redraws_and_dropped_records_show(small_sample):
         plot = app.panes[0].plots[0]
         builds = plot.builds
         app.theme = "textual-light"
-        await pilot.pause(0.2)
-        assert plot.builds > builds
+        assert await wait_until(pilot, lambda: plot.builds > builds, 5)
         app.runner.dropped = 7
-        await pilot.pause(0.35)
-        assert "dropped 7" in screen_text(app)
+        assert await wait_until(pilot, lambda: "dropped 7" in screen_text(app), 5)
 
 
 @run_async

@@ -53,6 +53,8 @@ def test_existing_run_is_never_overwritten(tmp_path, capsys):
     (["--momentum", "1"], "momentum must be in"),
     (["--no-such-flag"], "unrecognized arguments"),
     (["--iters", "-3"], "iters must be at least 1"),
+    (["--epochs", "0"], "needs --iters or --epochs"),
+    (["--epochs", "-1"], "epochs must be at least 1"),
 ])
 def test_bad_flags_one_line_exit_2(args, needle, capsys):
     assert main(FAST + args) == 2

@@ -136,3 +136,13 @@ def test_engine_imports_no_textual():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_epochs_zero_runs_until_stopped(small_sample):
+    r = Runner(Config(width=32, batch_size=64, epochs=0), small_sample).start()
+    try:
+        # 512 digits in batches of 64: 8 a epoch; well past two epochs it is still running
+        assert wait_for(lambda: r.iteration >= 20, timeout=30)
+        assert r.state == "running"
+    finally:
+        r.stop()

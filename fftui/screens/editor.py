@@ -27,6 +27,7 @@ HINTS = {
     "batch_size": "N per group",
     "width": "n, hidden units",
     "iters": "blank: epochs decide",
+    "epochs": "0: until stopped",
 }
 
 

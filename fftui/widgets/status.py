@@ -29,7 +29,7 @@ class StatusInfo:
     device: str
     epoch: int | None
     iteration: int
-    total: int
+    total: int | None
     rate: float | None
     dropped: int
     message: str = ""
@@ -51,7 +51,8 @@ def status_text(info: StatusInfo, styles: dict[str, str]) -> Text:
         text.append(f"→ {info.requested} ", style="bold")
     epoch = "–" if info.epoch is None else str(info.epoch)
     rate = "–" if info.rate is None else f"{info.rate:.1f}"
-    text.append(f" epoch {epoch} · it {info.iteration:,}/{info.total:,} · {rate} batch/s · dropped ")
+    total = "" if info.total is None else f"/{info.total:,}"
+    text.append(f" epoch {epoch} · it {info.iteration:,}{total} · {rate} batch/s · dropped ")
     text.append(f"{info.dropped:,}", style=styles.get("bold $warning", "bold") if info.dropped else "")
     text.append("\n ")
     c, p = info.config, info.pending
