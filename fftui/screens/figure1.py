@@ -39,10 +39,9 @@ def fig1b_figure(results: list[InitResult]) -> Figure:
 
 
 def describe(results: list[InitResult], dataset: Dataset) -> str:
-    sample = " (the shipped sample)" if dataset.source == "sample" else ""
     parts = [f"N = {r.batch_size}: {r.satisfied:,} of {r.samples:,} ({100 * r.ratio:.2f} %)"
              + (f", {r.silenced} silenced" if r.silenced else "") for r in results]
-    return f"{dataset.description}{sample}; n = 128 at initialisation. " + "; ".join(parts)
+    return f"{dataset.description}; n = 128 at initialisation. " + "; ".join(parts)
 
 
 class Figure1Screen(ModalScreen[None]):
