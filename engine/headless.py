@@ -136,11 +136,11 @@ SUMMARY_KEYS = ("sparser", "theorem", "general", "agree_theorem", "agree_general
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
                  progress: bool = True, stream: IO[str] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
-                 extra_config: dict | None = None, graphs: bool = True) -> dict:
+                 extra_config: dict | None = None, graphs: bool = True, compile: bool = False) -> dict:
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
     KeyboardInterrupt stops after the batch in hand; what was written stays."""
     stream = stream or sys.stderr
-    trainer = Trainer(cfg, dataset, graphs=graphs)
+    trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:
         raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add(d, *spec)
     d.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                    help="on CUDA, run every step eagerly instead of replaying a captured graph")
+    d.add_argument("--compile", action="store_true",
+                   help="on CUDA, fuse the captured step with torch.compile (headless; the first batch "
+                   "after each change waits for compilation)")
     o = run.add_argument_group("output (headless)")
     o.add_argument("--out", default=None, metavar="DIR",
                    help="write DIR/config.json and DIR/metrics.jsonl (one record a line, flushed as it goes); "
@@ -152,7 +155,7 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
     print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
           f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
     summary = run_headless(cfg, dataset, out, per_sample=not args.summary_only, progress=not args.quiet,
-                           graphs=args.cuda_graphs)
+                           graphs=args.cuda_graphs, compile=args.compile)
     print(format_summary(summary, out))
     return 130 if summary["interrupted"] else 0
 
