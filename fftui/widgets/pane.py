@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from ..history import History, downsample, smooth
-from .plot import FigurePlot, points_for
+from .plot import Figure, FigurePlot, Series, points_for
 
 GROUP_LABEL = {"pos": "positives", "neg": "negatives", "all": "all samples"}
 GROUP_SHORT = {"pos": "pos", "neg": "neg", "all": "all"}
@@ -74,6 +74,27 @@ class Pane(Vertical):
         lines = str(text).count("\n") + 1 if str(text) else 0
         summary.update(text, layout=lines != self._summary_lines)
         self._summary_lines = lines
+
+    def waiting(self, history: History) -> bool:
+        """With no record yet, put the waiting note in every plot and say so."""
+        if len(history):
+            return False
+        for plot in self.plots:
+            plot.show(Figure(note="waiting for the first batch"))
+        self.set_summary("")
+        return True
+
+    def paired_series(self, history: History, view: View, fields: tuple[str, str],
+                      labels: tuple[str, str], colors: dict[str, tuple[str, str]]) -> tuple[np.ndarray, list[Series]]:
+        """Two per-group fields over iterations, each group in its own pair of colours, for plot 0."""
+        keys = [f"{g}.{f}" for g in history.groups for f in fields]
+        x, ys = time_series(history, keys, self.plot_width(0), view)
+        series = []
+        for j, g in enumerate(history.groups):
+            c1, c2 = colors.get(g, colors["all"])
+            series.append(Series(x, ys[2 * j], f"{labels[0]} {g}", c1))
+            series.append(Series(x, ys[2 * j + 1], f"{labels[1]} {g}", c2))
+        return x, series
 
     def plot_width(self, index: int = 0) -> int:
         plots = self.plots

@@ -16,21 +16,10 @@ class SparsityPane(Pane):
 
     def fill(self, history: History, view: View) -> None:
         left, right = self.plots
-        if not len(history):
-            left.show(Figure(note="waiting for the first batch"))
-            right.show(Figure(note="waiting for the first batch"))
-            self.set_summary("")
+        if self.waiting(history):
             return
         groups = history.groups
-        keys = []
-        for g in groups:
-            keys += [f"{g}.sparsity", f"{g}.silenced"]
-        x, ys = time_series(history, keys, self.plot_width(0), view)
-        series = []
-        for j, g in enumerate(groups):
-            c1, c2 = COLORS.get(g, ("green", "cyan"))
-            series.append(Series(x, ys[2 * j], f"S {g}", c1))
-            series.append(Series(x, ys[2 * j + 1], f"silenced {g}", c2))
+        x, series = self.paired_series(history, view, ("sparsity", "silenced"), ("S", "silenced"), COLORS)
         left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=x_range(x),
                          title="Hoyer sparsity, silenced fraction"))
 
