@@ -380,11 +380,12 @@ async def test_every_action_is_in_the_palette_and_footer(small_sample):
         for title in ("Pause or resume", "Step one batch", "Reset", "Switch mode", "Switch loss",
                       "Double the learning rate", "Halve the learning rate", "Double the batch size",
                       "Halve the batch size", "Double the width", "Halve the width", "Edit parameters",
-                      "Toggle smoothing", "Save an SVG screenshot", "Help", "Show all panes"):
+                      "Toggle smoothing", "Save an SVG screenshot", "Help", "Show all panes",
+                      "Run a preset of the report", "Preset fig1a", "Preset fig1b", "Preset fig2", "Preset fig3"):
             assert title in titles
         shown = {b.binding.key for b in app.active_bindings.values() if b.binding.show}
         for key in ("space", "n", "r", "m", "l", "right_square_bracket", "left_square_bracket", "b", "B",
-                    "w", "W", "e", "s", "ctrl+s", "q", "1", "2", "3", "4", "5", "g"):
+                    "w", "W", "e", "s", "p", "ctrl+s", "q", "1", "2", "3", "4", "5", "g"):
             assert key in shown
 
 
