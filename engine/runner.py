@@ -230,7 +230,14 @@ class Runner:
             except queue.Empty:
                 cmd = None
             if cmd is not None:
-                if not self._handle(cmd):
+                try:
+                    keep_going = self._handle(cmd)
+                except Exception as exc:  # e.g. no memory for a wider layer: pause and report
+                    self._state = "error"
+                    self._steps_wanted = 0
+                    self._event("error", f"{cmd.name} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+                    continue
+                if not keep_going:
                     self._state = "stopped"
                     return
                 continue

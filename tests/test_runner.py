@@ -146,3 +146,24 @@ def test_epochs_zero_runs_until_stopped(small_sample):
         assert r.state == "running"
     finally:
         r.stop()
+
+
+def test_a_failing_command_pauses_with_a_message_and_the_thread_lives(small_sample, monkeypatch):
+    r = Runner(Config(**SMALL), small_sample, start_paused=True).start()
+    try:
+        assert wait_for(lambda: r._trainer is not None)
+
+        def no_memory(cfg):
+            raise MemoryError("cannot allocate the wider layer")
+
+        monkeypatch.setattr(r._trainer, "apply", no_memory)
+        r.set_params(width=4096)
+        assert wait_for(lambda: r.state == "error")
+        errors = [e.message for e in r.drain_events() if e.kind == "error"]
+        assert errors and "cannot allocate" in errors[0]
+        assert r.alive
+        monkeypatch.undo()
+        r.step()
+        assert wait_for(lambda: r.iteration == 1)
+    finally:
+        r.stop()
