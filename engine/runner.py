@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .config import RESET_FIELDS, Config, ConfigError
+from .config import Config, ConfigError
 from .data import Dataset
 from .metrics import MetricsRecord
 from .trainer import EngineError, Trainer
@@ -103,10 +103,6 @@ class Runner:
             self._pending = new
         self.commands.put(Command("set", dict(changes)))
         return new
-
-    @staticmethod
-    def needs_reset(old: Config, new: Config) -> bool:
-        return any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS)
 
     @property
     def pending_config(self) -> Config:
