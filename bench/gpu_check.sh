@@ -18,3 +18,4 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 python3 -m pytest tests/test_cuda.py tests/test_fast_path.py tests/test_runner.py -q -p no:cacheprovider 2>&1 | tee "$OUT/tests.log"
 python3 bench/bench_engine.py --device cuda --seconds 4 --compile 2>&1 | tee "$OUT/bench-compile.log"
 python3 bench/bench_engine.py --device cuda --seconds 4 --scaling 2>&1 | tee "$OUT/bench.log"
+python3 bench/tui_bench.py --device cuda --data sample --rounds 2 --seconds 10 2>&1 | tee "$OUT/tui.log"

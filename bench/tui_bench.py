@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import Config  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
+from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.runner import Runner, wait_for  # noqa: E402
 
 
@@ -149,11 +149,12 @@ def main() -> None:
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--data", default="auto")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto: where the dataset and the layer live")
     args = p.parse_args()
 
     cols, rows = (int(v) for v in args.size.lower().split("x"))
     cfg = Config(mode=args.mode, width=args.width, batch_size=args.batch_size, iters=10_000_000)
-    dataset = load_dataset(args.data)
+    dataset = load_dataset(args.data, device=resolve_device(args.device))
     keys = [k for k in args.keys.split(",") if k]
     print(f"data: {dataset.description}; {cfg.mode} mode, n={cfg.width}, N={cfg.batch_size}; "
           f"terminal {cols}x{rows}; {args.rounds} rounds of {args.seconds:g} s each")
