@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks in one go, for a machine with a GPU and its own PyTorch (no network):
 # the CUDA tests, then the engine benchmark with the scaling table. Logs go to $OUT when set.
-# UI packages missing there can travel as wheels in .whl/ (see README, "CUDA").
+# UI packages missing there can travel as wheels in .whl/ (see README, section CUDA).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/fftui-gpu}
