@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.headless import run_headless  # noqa: E402
 from engine.presets import SeriesSummary, figure_columns, figure_row, preset_config  # noqa: E402
-from engine.trainer import EngineError  # noqa: E402
 
 VARIANTS = (
     ("fig2", {}),
@@ -56,12 +55,9 @@ def main() -> None:
         cfg = preset_config(name, **over)
         series = SeriesSummary(figure_columns(cfg))
         t0 = time.perf_counter()
-        diverged = ""
-        try:
-            run_headless(cfg, ds, None, progress=False,
-                         on_record=lambda r, c=cfg, s=series: s.rows.append(figure_row(r, c)))
-        except EngineError as exc:
-            diverged = f" [stopped: {exc}]"
+        outcome = run_headless(cfg, ds, None, progress=False,
+                               on_record=lambda r, c=cfg, s=series: s.rows.append(figure_row(r, c)))
+        diverged = f" [stopped: {outcome['error']}]" if outcome["error"] else ""
         if not series.rows:
             print(f"{name} {change}: no iteration completed{diverged}")
             continue

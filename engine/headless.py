@@ -16,7 +16,7 @@ import torch
 from .config import Config
 from .data import Dataset
 from .metrics import MetricsRecord, record_to_json
-from .trainer import Trainer
+from .trainer import EngineError, Trainer
 
 
 class OutputError(Exception):
@@ -151,6 +151,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")
     series: dict[str, dict[str, list[float]]] = {}
     interrupted = False
+    error: str | None = None
     started = time.perf_counter()
     last = None
     try:
@@ -175,6 +176,8 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
                 bar.update(record.iteration, short_status(record))
     except KeyboardInterrupt:
         interrupted = True
+    except EngineError as exc:  # a loss that overflowed: stop, keep what was written, say why
+        error = str(exc)
     finally:
         if metrics_file is not None:
             metrics_file.close()
@@ -186,6 +189,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         "iterations": trainer.iteration,
         "planned": total,
         "interrupted": interrupted,
+        "error": error,
         "seconds": elapsed,
         "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
         "final_loss": last.loss if last is not None else math.nan,

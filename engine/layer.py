@@ -100,7 +100,6 @@ class Optimizer:
         if self._m is None:
             self._m = torch.zeros_like(grad)
             self._v = torch.zeros_like(grad)
-            self.steps = 1
         assert self._v is not None
         self._m.mul_(self.beta1).add_(grad, alpha=1.0 - self.beta1)
         self._v.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)

@@ -61,8 +61,8 @@ class MetricsRecord:
     groups: dict[str, GroupStats]
     sign_flip: float         # fraction of pre-activations whose sign changed in the step
     l2_remainder: float      # sum |actual d|h|_2 - first-order d|h|_2| / sum |first-order| over valid samples
-    step_time: float         # seconds for the training step
-    metrics_time: float      # seconds for the metrics on top of it
+    step_time: float         # seconds for the training step (CUDA: the whole batch, averaged over its chunk)
+    metrics_time: float      # seconds for the metrics on top of it (CUDA: 0, counted in step_time)
 
     @property
     def batch_time(self) -> float:

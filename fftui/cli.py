@@ -157,6 +157,9 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
     summary = run_headless(cfg, dataset, out, per_sample=not args.summary_only, progress=not args.quiet,
                            graphs=args.cuda_graphs, compile=args.compile)
     print(format_summary(summary, out))
+    if summary["error"]:
+        print(f"fftui: stopped: {summary['error']}", file=sys.stderr)
+        return 1
     return 130 if summary["interrupted"] else 0
 
 

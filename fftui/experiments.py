@@ -72,8 +72,13 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
                                on_record=lambda rec: series.rows.append(figure_row(rec, cfg)),
                                extra_config=extra)
         _csv(out / f"{name}.csv", series.columns, series.rows)
-        plot = render_series(series, preset.title)
-        summary_text = summarise_series(series, cfg, preset.claim, _source(dataset))
+        if not series.rows:
+            plot, summary_text = "", f"The run stopped before its first iteration: {outcome['error']}"
+        else:
+            plot = render_series(series, preset.title)
+            summary_text = summarise_series(series, cfg, preset.claim, _source(dataset))
+            if outcome["error"]:
+                summary_text += f" The run stopped early: {outcome['error']}"
         measured = {"stats": series.stats(), "run": outcome}
     (out / f"{name}.txt").write_text(plot + "\n" + summary_text + "\n", encoding="utf-8")
     print(plot)

@@ -150,8 +150,9 @@ async def settle(pilot, wait: float = 0.05) -> None:
     while app.runner is None or (app.runner._records and time.monotonic() < deadline):
         await pilot.pause(0.02)
     await pilot.pause(wait)
-    app.draw_now()
-    await pilot.pause(0.05)
+    for _ in range(2):  # a loaded machine may repaint late: draw, let it land, draw what is left
+        app.draw_now()
+        await pilot.pause(0.1)
 
 
 def fake_app(dataset, cfg: Config | None = None, records=(), state: str = "running", **kwargs):

@@ -84,3 +84,23 @@ def test_help_names_every_flag_via_module():
                  "--batch-size", "--width", "--epochs", "--iters", "--seed", "--device", "--data",
                  "--data-dir", "--out"]:
         assert flag in res.stdout
+
+
+def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path, capsys, monkeypatch):
+    from engine.trainer import EngineError, Trainer
+
+    original = Trainer._check
+
+    def overflow_at_4(self, record):
+        if record.iteration == 4:
+            raise EngineError("the loss became inf at iteration 4; lower the learning rate and reset")
+        original(self, record)
+
+    monkeypatch.setattr(Trainer, "_check", overflow_at_4)
+    out = tmp_path / "over"
+    assert main(FAST + ["--iters", "10", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == ("fftui: stopped: the loss became inf at iteration 4; "
+                                            "lower the learning rate and reset")
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
