@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+
+from . import theory
 
 @dataclass(frozen=True)
 class GroupStats:
@@ -113,17 +116,22 @@ def record_to_json(record: MetricsRecord, per_sample: bool = True) -> dict[str, 
 
 
 # -- the packed form: one vector per batch, made on the device, unpacked on the host -------------
-HEAD = ("loss", "sign_flip", "l2_remainder")
-GROUP_FIELDS = ("goodness", "sparsity", "silenced", "newly_silenced", "valid", "sparser", "theorem",
-                "general", "agree_theorem", "agree_general")
-SAMPLE_FIELDS = ("lhs", "rhs", "actual", "predicted_theorem", "predicted_general")
+# The device ships only what needs the B x n activations: per sample the norms before and after the
+# step and the theorem's sums. Every decision, side and count is derived on the host in float64,
+# for a whole chunk of batches at once, so a batch costs the device a few dozen kernels.
+HEAD = ("loss", "sign_flip")
+ROWS = ("goodness", "l1", "goodness_after", "l1_after", "p", "q_scaled")
+FIRST_ORDER_ROWS = ("fo_dl1", "fo_l2_scaled")
 
 
 @dataclass(frozen=True)
 class PackMeta:
     """What the host knows of a batch without asking the device: enough to unpack its vector.
-    Layout: HEAD, then GROUP_FIELDS for each group (counts, except the first three), then
-    SAMPLE_FIELDS rows of `batch` values each."""
+
+    Layout: HEAD, then each of ROWS (and FIRST_ORDER_ROWS unless fo_scale is set) as `batch` values.
+    fo_scale set means the applied pre-activation change is fo_scale * E (plain SGD, linear loss):
+    the generalised first-order changes are then fo_scale * (P, |h|_2 Q) and its prediction is the
+    theorem's."""
 
     iteration: int
     epoch: int
@@ -132,37 +140,106 @@ class PackMeta:
     groups: tuple[str, ...]
     n_pos: int
     batch: int
+    width: int = 0
+    fo_scale: float | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(ROWS) + (0 if self.fo_scale is not None else len(FIRST_ORDER_ROWS))
+
+    def layout(self) -> tuple:
+        """Batches with equal layouts unpack together."""
+        return (self.mode, self.loss_name, self.groups, self.n_pos, self.batch, self.width, self.fo_scale)
 
 
 def packed_size(meta: PackMeta) -> int:
-    return len(HEAD) + len(meta.groups) * len(GROUP_FIELDS) + len(SAMPLE_FIELDS) * meta.batch
+    return len(HEAD) + meta.rows * meta.batch
 
 
 def unpack(vec: np.ndarray, meta: PackMeta, step_time: float, metrics_time: float) -> MetricsRecord:
     """Turn one packed vector back into a MetricsRecord; ratios are counts over valid samples."""
-    vec = np.asarray(vec, dtype=np.float64)
-    head = dict(zip(HEAD, vec[:len(HEAD)]))
-    n_groups = len(meta.groups)
-    stats = vec[len(HEAD):len(HEAD) + n_groups * len(GROUP_FIELDS)].reshape(n_groups, len(GROUP_FIELDS))
-    rows = vec[len(HEAD) + n_groups * len(GROUP_FIELDS):].reshape(len(SAMPLE_FIELDS), meta.batch)
+    return unpack_many(vec, [meta], step_time, metrics_time)[0]
+
+
+def unpack_many(flat: np.ndarray, metas: list[PackMeta], step_time: float,
+                metrics_time: float) -> list[MetricsRecord]:
+    """The records of consecutive packed vectors laid end to end in `flat`, one per meta.
+    Runs of equal layout are derived together, as arrays with one row per batch."""
+    flat = np.asarray(flat)
+    expected = sum(packed_size(m) for m in metas)
+    if expected != flat.size:
+        raise ValueError(f"packed metrics hold {flat.size} values, the batches describe {expected}")
+    out: list[MetricsRecord] = []
+    offset, i = 0, 0
+    while i < len(metas):
+        j = i + 1
+        while j < len(metas) and metas[j].layout() == metas[i].layout():
+            j += 1
+        size = packed_size(metas[i])
+        block = flat[offset:offset + size * (j - i)].reshape(j - i, size)
+        out.extend(_derive(block, metas[i:j], step_time, metrics_time))
+        offset += size * (j - i)
+        i = j
+    return out
+
+
+def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
+            metrics_time: float) -> list[MetricsRecord]:
+    """Records for batches of one layout; block has one packed vector per row."""
+    meta = metas[0]
+    r, n_groups = len(metas), len(meta.groups)
     per = meta.batch // n_groups
-    groups = {}
-    for gi, name in enumerate(meta.groups):
-        st = dict(zip(GROUP_FIELDS, stats[gi]))
-        r = rows[:, gi * per:(gi + 1) * per]
-        valid = int(round(st["valid"]))
+    t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float64))
+    rows = t[:, len(HEAD):].reshape(r, meta.rows, meta.batch)
+    g, l1, g_after, l1_after, p, q_scaled = rows[:, :len(ROWS)].unbind(1)
+    l2, l2_after = g.sqrt(), g_after.sqrt()
+    active = l2 > 0
+    alive_after = l2_after > 0
+    valid = active & alive_after
+    # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
+    sparser = (l1_after * l2 < l1 * l2_after) & valid
+    sparsity = theory.hoyer_from_norms(l1, l2, meta.width)
+    predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active
+    if meta.fo_scale is not None:
+        fo_l2_scaled = q_scaled * meta.fo_scale
+        predicted_general = predicted_theorem
+    else:
+        fo_dl1, fo_l2_scaled = rows[:, len(ROWS):].unbind(1)
+        predicted_general = theory.predicts_sparser(fo_dl1, fo_l2_scaled, l1, g) & active
+    sides = theory.theorem2_sides if meta.mode == "ff" else theory.theorem1_sides
+    lhs, rhs = sides(p, q_scaled, l1, l2)
+    remainder = theory.l2_remainder(l2, l2_after, fo_l2_scaled, valid)
 
-        def ratio(key: str) -> float:
-            return st[key] / valid if valid else math.nan
+    # per group: counts of active, newly silenced, valid, sparser, predicted (x2), agreeing (x2)
+    flags = torch.stack([active, active & ~alive_after, valid, sparser, predicted_theorem & valid,
+                         predicted_general & valid, ~(predicted_theorem ^ sparser) & valid,
+                         ~(predicted_general ^ sparser) & valid], dim=1)
+    counts = flags.view(r, 8, n_groups, per).sum(dim=3).numpy()
+    sums = torch.stack([g, torch.where(active, sparsity, 0.0)], dim=1).view(r, 2, n_groups, per).sum(dim=3).numpy()
+    actual = torch.where(valid, sparser.to(torch.int8), -1).numpy()
+    lhs32, rhs32 = lhs.to(torch.float32).numpy(), rhs.to(torch.float32).numpy()
+    pt, pg = predicted_theorem.numpy(), predicted_general.numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_sparsity = (sums[:, 1] / counts[:, 0]).tolist()
+        counts_valid = counts[:, 2]
+        ratios = (counts[:, 3:] / counts_valid[:, None]).transpose(0, 2, 1).tolist()  # NaN where nothing is valid
+    goodness = (sums[:, 0] / per).tolist()
+    n_active, newly, n_valid = counts[:, 0].tolist(), counts[:, 1].tolist(), counts_valid.tolist()
+    head = t[:, :len(HEAD)].tolist()
+    remainder_list = remainder.tolist()
+    cuts = [slice(gi * per, (gi + 1) * per) for gi in range(n_groups)]
 
-        groups[name] = GroupStats(
-            name=name, count=per, goodness=float(st["goodness"]), sparsity=float(st["sparsity"]),
-            silenced=float(st["silenced"]), newly_silenced=int(round(st["newly_silenced"])), valid=valid,
-            sparser=ratio("sparser"), theorem=ratio("theorem"), general=ratio("general"),
-            agree_theorem=ratio("agree_theorem"), agree_general=ratio("agree_general"),
-            lhs=r[0].astype(np.float32), rhs=r[1].astype(np.float32), actual=r[2].astype(np.int8),
-            predicted_theorem=r[3] > 0.5, predicted_general=r[4] > 0.5)
-    return MetricsRecord(
-        iteration=meta.iteration, epoch=meta.epoch, mode=meta.mode, loss_name=meta.loss_name,
-        loss=float(head["loss"]), groups=groups, sign_flip=float(head["sign_flip"]),
-        l2_remainder=float(head["l2_remainder"]), step_time=step_time, metrics_time=metrics_time)
+    records = []
+    for k, m in enumerate(metas):
+        groups = {}
+        for gi, name in enumerate(m.groups):
+            cut = cuts[gi]
+            sparser_r, theorem_r, general_r, agree_t, agree_g = ratios[k][gi]
+            groups[name] = GroupStats(
+                name, per, goodness[k][gi], mean_sparsity[k][gi], 1.0 - n_active[k][gi] / per,
+                newly[k][gi], n_valid[k][gi], sparser_r, theorem_r, general_r, agree_t, agree_g,
+                lhs32[k, cut], rhs32[k, cut], actual[k, cut], pt[k, cut], pg[k, cut])
+        loss, flips = head[k]
+        records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, loss, groups, flips,
+                                     remainder_list[k], step_time, metrics_time))
+    return records

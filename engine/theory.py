@@ -68,15 +68,27 @@ def kernel_prediction(p: Tensor, q_scaled: Tensor, l1: Tensor, g: Tensor) -> Ten
     return predicts_sparser(-p, -q_scaled, l1, g)
 
 
+def first_order_changes(delta_z: Tensor, h: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """From the pre-activation change dW x_i actually applied (any optimiser), d_i = (dW x_i) * m_i:
+    dl1 ~ sum(d_i) and |h_i|_2 dl2 ~ h_i . d_i (eq. 19, 36)."""
+    dl1 = torch.linalg.vecdot(active_mask(h) if mask is None else mask, delta_z)
+    return dl1, torch.linalg.vecdot(h, delta_z)
+
+
 def change_prediction(delta_z: Tensor, h: Tensor, l1: Tensor, g: Tensor,
                       mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """First-order predictor from the pre-activation change dW x_i actually applied (any optimiser):
-    d_i = (dW x_i) * m_i, dl1 ~ sum(d_i), |h_i|_2 dl2 ~ h_i . d_i (eq. 19, 36).
+    """First-order predictor of sparsening from the applied change dW x_i (eq. 11 with eq. 19, 36).
 
     Returns (predicted sparser, first-order dl1, first-order |h_i|_2 dl2)."""
-    dl1 = torch.linalg.vecdot(active_mask(h) if mask is None else mask, delta_z)
-    dl2_scaled = torch.linalg.vecdot(h, delta_z)
+    dl1, dl2_scaled = first_order_changes(delta_z, h, mask)
     return predicts_sparser(dl1, dl2_scaled, l1, g), dl1, dl2_scaled
+
+
+def l2_remainder(l2: Tensor, l2_after: Tensor, fo_l2_scaled: Tensor, valid: Tensor) -> Tensor:
+    """Over valid samples, sum |d|h|_2 - first-order d|h|_2| / sum |first-order d|h|_2| (eq. 36's neglected terms)."""
+    fo_dl2 = fo_l2_scaled / torch.where(l2 > 0, l2, torch.ones_like(l2))
+    vf = valid.to(l2.dtype)
+    return ((l2_after - l2 - fo_dl2).abs() * vf).sum(dim=-1) / (fo_dl2.abs() * vf).sum(dim=-1)
 
 
 def theorem1_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,7 @@ from .data import Dataset
 from .inputs import Batcher, pixel_table
 from .graphs import GraphStep
 from .layer import Optimizer, forward, gradient, goodness, init_weights, loss_and_weights, theorem_weights
-from .metrics import MetricsRecord, PackMeta, packed_size, unpack
+from .metrics import MetricsRecord, PackMeta, unpack, unpack_many
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -154,7 +154,8 @@ class Trainer:
 
     def _meta(self, n_pos: int, batch: int, epoch: int) -> PackMeta:
         groups = ("pos", "neg") if self.cfg.mode == "ff" else ("all",)
-        return PackMeta(self.iteration, epoch, self.cfg.mode, self.cfg.loss, groups, n_pos, batch)
+        return PackMeta(self.iteration, epoch, self.cfg.mode, self.cfg.loss, groups, n_pos, batch,
+                        self.cfg.width, self.general_scale())
 
     def advance(self, with_metrics: bool = True) -> list[MetricsRecord]:
         """Train on the next batch. On the CPU returns its record. On CUDA the packed metrics stay on
@@ -262,12 +263,7 @@ class Trainer:
             elif not done.query():
                 break
             self._inflight.pop(0)
-            arr = host.numpy()
-            offset = 0
-            for meta in metas:
-                size = packed_size(meta)
-                record = unpack(arr[offset:offset + size], meta, per_batch, 0.0)
-                offset += size
+            for record in unpack_many(host.numpy(), metas, per_batch, 0.0):
                 try:
                     self._check(record)
                 except EngineError:
@@ -282,17 +278,26 @@ class Trainer:
         ready, self._ready = self._ready, []
         return ready
 
+    def general_scale(self) -> float | None:
+        """The factor s with dZ = s E when the applied change is the theorem's direction (plain SGD,
+        linear loss, no weight decay, fast path); None when the generalised predictor needs dZ itself."""
+        cfg = self.cfg
+        if self.fast and cfg.loss == "linear" and self.optimizer.is_plain_sgd and not cfg.weight_decay:
+            return -2.0 * cfg.lr
+        return None
+
     def measure(self, x, n_pos, z, h, g, loss, c, dw) -> torch.Tensor:
-        """Every metric of one batch as one packed vector on the device (see PackMeta)."""
+        """What the metrics need from the B x n activations, as one packed vector on the device
+        (see PackMeta): per sample |h|^2, |h|_1, |h'|^2, |h'|_1, P, |h|_2 Q (and the generalised
+        first-order changes when they are not a multiple of P and Q), the loss and the sign flips."""
         cfg = self.cfg
         batch = x.shape[0]
-        groups = 2 if cfg.mode == "ff" else 1
         kernel = theory.input_kernel(x)
         drive = theory.kernel_drive(kernel, c, h)
         # Post-step pre-activations: for plain SGD from the batch kernel (SPEC.md's Z' shortcut),
         # cheaper than a pass through W' while the batch is smaller than the input.
+        dz = None
         if self.fast and (dw is None or (self.optimizer.is_plain_sgd and batch < self.inputs)):
-            dz = None
             if cfg.weight_decay:
                 dz = drive.mul(-2.0 * cfg.lr).add_(z, alpha=-cfg.lr * cfg.weight_decay)
                 h_new = torch.add(z, dz).relu_()
@@ -305,55 +310,16 @@ class Trainer:
             h_new = torch.add(z, dz).relu_()
         mask = theory.active_mask(h)
 
-        l1, l2 = h.sum(dim=1), g.sqrt()
-        l1n, l2n = theory.norms(h_new)
-        sparsity = theory.hoyer_from_norms(l1, l2, h.shape[1])
-        active = l2 > 0
-        alive_after = l2n > 0
-        valid = active & alive_after
-        # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
-        sparser = (l1n * l2 < l1 * l2n) & valid
-
         if cfg.loss == "linear":
             drive_theorem = drive
         else:
             drive_theorem = theory.kernel_drive(kernel, theorem_weights(cfg.mode, batch, n_pos, g), h)
         p, q_scaled = theory.kernel_sums(drive_theorem, h, mask)
-        predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active
-        if self.fast and drive_theorem is drive and self.optimizer.is_plain_sgd and not cfg.weight_decay:
-            # dz = -2 lr E: the generalised first-order changes are the theorem's sums, scaled
-            fo_l2_scaled = q_scaled * (-2.0 * cfg.lr)
-            predicted_general = predicted_theorem
-        else:
+        rows = [g, h.sum(dim=1), goodness(h_new), h_new.sum(dim=1), p, q_scaled]
+        if self.general_scale() is None:
             if dz is None:  # plain SGD, other loss weights than the theorem's: dz = -2 lr E
                 dz = drive.mul(-2.0 * cfg.lr)
-            predicted_general, _fo_l1, fo_l2_scaled = theory.change_prediction(dz, h, l1, g, mask)
-            predicted_general = predicted_general & active
-        sides = theory.theorem2_sides if cfg.mode == "ff" else theory.theorem1_sides
-        lhs, rhs = sides(p, q_scaled, l1, l2)
-
-        fo_dl2 = fo_l2_scaled / torch.where(active, l2, torch.ones_like(l2))
-        vf = valid.to(g.dtype)
-        remainder = ((l2n - l2 - fo_dl2).abs() * vf).sum() / (fo_dl2.abs() * vf).sum()
-        flips = theory.sign_flips_between(mask, theory.active_mask(h_new)).to(g.dtype)
-
-        def per_group(t: torch.Tensor) -> torch.Tensor:
-            return t.to(g.dtype).view(groups, -1)
-
-        n_active = per_group(active).sum(dim=1)
-        stats = torch.stack([
-            per_group(g).mean(dim=1),
-            per_group(torch.where(active, sparsity, torch.zeros_like(sparsity))).sum(dim=1) / n_active,
-            1.0 - n_active / (batch // groups),
-            per_group(active & ~alive_after).sum(dim=1),
-            per_group(valid).sum(dim=1),
-            per_group(sparser).sum(dim=1),
-            per_group(predicted_theorem & valid).sum(dim=1),
-            per_group(predicted_general & valid).sum(dim=1),
-            per_group((predicted_theorem == sparser) & valid).sum(dim=1),
-            per_group((predicted_general == sparser) & valid).sum(dim=1),
-        ], dim=1)
-        actual = torch.where(valid, sparser.to(g.dtype), torch.full_like(g, -1.0))
-        rows = torch.stack([lhs, rhs, actual, predicted_theorem.to(g.dtype), predicted_general.to(g.dtype)])
-        head = torch.stack([loss.to(g.dtype), flips, remainder])
-        return torch.cat([head, stats.flatten(), rows.flatten()])
+            rows += theory.first_order_changes(dz, h, mask)
+        flips = theory.sign_flips_between(mask, theory.active_mask(h_new))
+        head = torch.stack([loss.to(g.dtype), flips])
+        return torch.cat([head, torch.stack(rows).flatten()])

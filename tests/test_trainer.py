@@ -167,3 +167,86 @@ def test_nan_loss_raises_engine_error(small_sample):
     t.w.fill_(float("nan"))
     with pytest.raises(EngineError, match="loss became"):
         t.step()
+
+
+@pytest.mark.parametrize("mode,loss,opt", [("ff", "linear", "sgd"), ("ff", "logistic", "adam"),
+                                           ("descent", "linear", "sgd")])
+def test_every_scalar_of_a_record_matches_a_per_sample_loop(small_sample, mode, loss, opt):
+    cfg = Config(mode=mode, loss=loss, optimizer=opt, lr=0.02, width=120, batch_size=16,
+                 dtype="float64", theta=1.0, seed=8)
+    trainer = Trainer(cfg, small_sample)
+    for rec, x, w0, w1, n_pos in capture_steps(trainer, 3):
+        batch = x.shape[0]
+        h0 = [torch.relu(w0 @ x[i]) for i in range(batch)]
+        h1 = [torch.relu(w1 @ x[i]) for i in range(batch)]
+        g = [float(hi @ hi) for hi in h0]
+        if loss == "linear":
+            expect_loss = sum(g[n_pos:]) - sum(g[:n_pos]) if mode == "ff" else sum(g) - cfg.theta
+        else:
+            signs = [-1.0 if (mode == "ff" and i < n_pos) else 1.0 for i in range(batch)]
+            expect_loss = sum(math.log1p(math.exp(s * (gi - cfg.theta))) for s, gi in zip(signs, g))
+        assert rec.loss == pytest.approx(expect_loss, rel=1e-9)
+        flips = sum(int(((w0 @ x[i]) > 0).ne((w1 @ x[i]) > 0).sum()) for i in range(batch))
+        assert rec.sign_flip == pytest.approx(flips / (batch * cfg.width), abs=1e-12)
+        # first-order |h|_2 change from the applied dZ: h . (dW x) / |h|_2 over samples alive before and after
+        num = den = 0.0
+        for i in range(batch):
+            l2a, l2b = float(h0[i].norm()), float(h1[i].norm())
+            if l2a > 0 and l2b > 0:
+                fo = float(h0[i] @ ((w1 - w0) @ x[i])) / l2a
+                num += abs(l2b - l2a - fo)
+                den += abs(fo)
+        assert rec.l2_remainder == pytest.approx(num / den, rel=1e-6)
+        names = ["pos", "neg"] if mode == "ff" else ["all"]
+        per = batch // len(names)
+        for gi, name in enumerate(names):
+            grp = rec.groups[name]
+            rows = range(gi * per, (gi + 1) * per)
+            active = [i for i in rows if g[i] > 0]
+            assert grp.count == per
+            assert grp.goodness == pytest.approx(sum(g[i] for i in rows) / per, rel=1e-9)
+            hoyer = [reference.literal_hoyer(h0[i]) for i in active]
+            assert grp.sparsity == pytest.approx(sum(hoyer) / len(hoyer) if hoyer else math.nan, rel=1e-9, nan_ok=True)
+            assert grp.silenced == pytest.approx(1 - len(active) / per)
+            assert grp.newly_silenced == sum(1 for i in active if float(h1[i].norm()) == 0)
+            outcome = reference.literal_outcome(w0, w1, x[gi * per:(gi + 1) * per])
+            valid = [k for k, o in enumerate(outcome) if o >= 0]
+            assert grp.valid == len(valid)
+            if valid:
+                pt, pg = grp.predicted_theorem, grp.predicted_general
+                assert grp.sparser == pytest.approx(sum(outcome[k] for k in valid) / len(valid))
+                assert grp.theorem == pytest.approx(sum(bool(pt[k]) for k in valid) / len(valid))
+                assert grp.general == pytest.approx(sum(bool(pg[k]) for k in valid) / len(valid))
+                assert grp.agree_theorem == pytest.approx(
+                    sum(bool(pt[k]) == (outcome[k] == 1) for k in valid) / len(valid))
+                assert grp.agree_general == pytest.approx(
+                    sum(bool(pg[k]) == (outcome[k] == 1) for k in valid) / len(valid))
+
+
+def test_chunk_of_mixed_layouts_unpacks_like_each_batch_alone(small_sample):
+    from engine.metrics import packed_size, unpack, unpack_many
+
+    trainers = [Trainer(Config(mode="ff", width=60, batch_size=8, dtype="float64"), small_sample),
+                Trainer(Config(mode="descent", loss="logistic", width=70, batch_size=12, dtype="float64"),
+                        small_sample)]
+    vectors, metas = [], []
+    for t in (trainers[0], trainers[0], trainers[1], trainers[0]):
+        with torch.inference_mode():
+            x, n_pos = t.next_batch()
+            out = t.train_step(x, n_pos)
+            vec = t.measure(x, n_pos, *out).numpy()
+        meta = t._meta(n_pos, x.shape[0], 1)
+        assert vec.size == packed_size(meta)
+        vectors.append(vec)
+        metas.append(meta)
+    together = unpack_many(np.concatenate(vectors), metas, 0.0, 0.0)
+    assert [r.mode for r in together] == ["ff", "ff", "descent", "ff"]
+    for vec, meta, rec in zip(vectors, metas, together):
+        alone = unpack(vec, meta, 0.0, 0.0)
+        assert rec.loss == alone.loss and rec.iteration == alone.iteration
+        for name, grp in alone.groups.items():
+            np.testing.assert_array_equal(rec.groups[name].actual, grp.actual)
+            np.testing.assert_array_equal(rec.groups[name].lhs, grp.lhs)
+            assert rec.groups[name].sparser == pytest.approx(grp.sparser, nan_ok=True)
+    with pytest.raises(ValueError, match="packed metrics"):
+        unpack_many(np.concatenate(vectors)[:-1], metas, 0.0, 0.0)
