@@ -35,7 +35,7 @@ class Command:
 class Runner:
     """Trains in a daemon thread. States: paused, running, finished, error, stopped."""
 
-    def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 1024,
+    def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 8192,
                  start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
                  compile: bool = False) -> None:
         self.metrics: queue.Queue[MetricsRecord] = queue.Queue(maxsize=metrics_size)
