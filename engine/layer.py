@@ -36,16 +36,17 @@ def theorem_weights(mode: str, batch: int, n_pos: int, like: Tensor) -> Tensor:
     return c
 
 
-def loss_and_weights(mode: str, loss: str, g: Tensor, n_pos: int, theta: float) -> tuple[Tensor, Tensor]:
+def loss_and_weights(mode: str, loss: str, g: Tensor, n_pos: int, theta: float,
+                     signs: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """The batch loss L = sum_k l_k(g_k) and its per-sample weights c_k = dL/dg_k.
 
-    linear: descent L = sum g - theta (eq. 3); ff L = G(H-) - G(H+) (eq. 5).
+    linear: descent L = sum g - theta (eq. 3); ff L = G(H-) - G(H+) = sum c_k g_k (eq. 5).
     logistic (Hinton 2022): softplus(theta - g) for positives, softplus(g - theta) for negatives
-    (and for every sample in descent mode)."""
-    c = theorem_weights(mode, g.shape[0], n_pos, g)
+    (and for every sample in descent mode). `signs` may pass theorem_weights made beforehand."""
+    c = theorem_weights(mode, g.shape[0], n_pos, g) if signs is None else signs
     if loss == "linear":
         if mode == "ff":
-            value = g[n_pos:].sum() - g[:n_pos].sum()
+            value = torch.dot(c, g)
         else:
             value = g.sum() - theta
         return value, c

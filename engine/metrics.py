@@ -119,7 +119,7 @@ def record_to_json(record: MetricsRecord, per_sample: bool = True) -> dict[str, 
 # The device ships only what needs the B x n activations: per sample the norms before and after the
 # step and the theorem's sums. Every decision, side and count is derived on the host in float64,
 # for a whole chunk of batches at once, so a batch costs the device a few dozen kernels.
-HEAD = ("loss", "sign_flip")
+HEAD = ("loss", "sign_flips")  # the sign flips as a count over the batch
 ROWS = ("goodness", "l1", "goodness_after", "l1_after", "p", "q_scaled")
 FIRST_ORDER_ROWS = ("fo_dl1", "fo_l2_scaled")
 
@@ -228,6 +228,7 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     head = t[:, :len(HEAD)].tolist()
     remainder_list = remainder.tolist()
     cuts = [slice(gi * per, (gi + 1) * per) for gi in range(n_groups)]
+    entries = meta.batch * meta.width
 
     records = []
     for k, m in enumerate(metas):
@@ -240,6 +241,6 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
                 newly[k][gi], n_valid[k][gi], sparser_r, theorem_r, general_r, agree_t, agree_g,
                 lhs32[k, cut], rhs32[k, cut], actual[k, cut], pt[k, cut], pg[k, cut])
         loss, flips = head[k]
-        records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, loss, groups, flips,
+        records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, loss, groups, flips / entries,
                                      remainder_list[k], step_time, metrics_time))
     return records

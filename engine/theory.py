@@ -119,6 +119,11 @@ def sign_flip_fraction(z_before: Tensor, z_after: Tensor) -> Tensor:
 
 
 def sign_flips_between(mask_before: Tensor, mask_after: Tensor) -> Tensor:
-    """Fraction of entries where two 0/1 masks of equal shape differ (float arithmetic: on the CPU
-    it is several times faster than comparing booleans)."""
-    return torch.sub(mask_before, mask_after).abs_().sum() / mask_before.numel()
+    """Fraction of entries where two 0/1 masks of equal shape differ."""
+    return sign_flip_count(mask_before, mask_after) / mask_before.numel()
+
+
+def sign_flip_count(mask_before: Tensor, mask_after: Tensor) -> Tensor:
+    """Entries where two 0/1 masks differ, by float arithmetic (on the CPU several times faster
+    than comparing booleans); the count behind the sign-flip fraction of eq. 23's assumption."""
+    return torch.sub(mask_before, mask_after).abs_().sum()

@@ -85,6 +85,7 @@ class Trainer:
         self.w = init_weights(cfg.width, self.inputs, cfg.init, self.weight_gen, self.device, self.dtype)
         self.optimizer = self._new_optimizer()
         self.iteration = 0
+        self._signs: dict[tuple[str, int, int], torch.Tensor] = {}
         self._pending, self._inflight = [], []
         self._graphs = {}
 
@@ -142,7 +143,7 @@ class Trainer:
         cfg = self.cfg
         z, h = forward(self.w, x)
         g = goodness(h)
-        loss, c = loss_and_weights(cfg.mode, cfg.loss, g, n_pos, cfg.theta)
+        loss, c = loss_and_weights(cfg.mode, cfg.loss, g, n_pos, cfg.theta, self.signs(x.shape[0], n_pos))
         if self.optimizer.is_plain_sgd and not cfg.weight_decay and self.fast:
             # W' = W - lr * 2 (c H)^T X in one fused product; dW is never needed as a matrix
             self.w.addmm_((h * c.unsqueeze(1)).T, x, alpha=-2.0 * cfg.lr)
@@ -278,6 +279,14 @@ class Trainer:
         ready, self._ready = self._ready, []
         return ready
 
+    def signs(self, batch: int, n_pos: int) -> torch.Tensor:
+        """The theorem's c_k (+-1) for a batch layout, made once: never written to."""
+        key = (self.cfg.mode, batch, n_pos)
+        c = self._signs.get(key)
+        if c is None:
+            c = self._signs[key] = theorem_weights(self.cfg.mode, batch, n_pos, self.w)
+        return c
+
     def general_scale(self) -> float | None:
         """The factor s with dZ = s E when the applied change is the theorem's direction (plain SGD,
         linear loss, no weight decay, fast path); None when the generalised predictor needs dZ itself."""
@@ -288,8 +297,8 @@ class Trainer:
 
     def measure(self, x, n_pos, z, h, g, loss, c, dw) -> torch.Tensor:
         """What the metrics need from the B x n activations, as one packed vector on the device
-        (see PackMeta): per sample |h|^2, |h|_1, |h'|^2, |h'|_1, P, |h|_2 Q (and the generalised
-        first-order changes when they are not a multiple of P and Q), the loss and the sign flips."""
+        (see PackMeta): the loss, the number of sign flips, then per sample |h|^2, |h|_1, |h'|^2,
+        |h'|_1, P, |h|_2 Q (and the generalised first-order changes when they are not a multiple of P and Q)."""
         cfg = self.cfg
         batch = x.shape[0]
         kernel = theory.input_kernel(x)
@@ -313,13 +322,12 @@ class Trainer:
         if cfg.loss == "linear":
             drive_theorem = drive
         else:
-            drive_theorem = theory.kernel_drive(kernel, theorem_weights(cfg.mode, batch, n_pos, g), h)
+            drive_theorem = theory.kernel_drive(kernel, self.signs(batch, n_pos), h)
         p, q_scaled = theory.kernel_sums(drive_theorem, h, mask)
         rows = [g, h.sum(dim=1), goodness(h_new), h_new.sum(dim=1), p, q_scaled]
         if self.general_scale() is None:
             if dz is None:  # plain SGD, other loss weights than the theorem's: dz = -2 lr E
                 dz = drive.mul(-2.0 * cfg.lr)
             rows += theory.first_order_changes(dz, h, mask)
-        flips = theory.sign_flips_between(mask, theory.active_mask(h_new))
-        head = torch.stack([loss.to(g.dtype), flips])
-        return torch.cat([head, torch.stack(rows).flatten()])
+        flips = theory.sign_flip_count(mask, theory.active_mask(h_new))
+        return torch.cat([loss.reshape(1), flips.reshape(1), *rows])
