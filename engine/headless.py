@@ -15,7 +15,7 @@ import torch
 
 from .config import Config
 from .data import Dataset
-from .metrics import MetricsRecord, record_to_json
+from .metrics import MetricsRecord, record_to_line
 from .trainer import EngineError, Trainer
 
 
@@ -167,8 +167,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
                 for k in SUMMARY_KEYS:
                     s[k].append(getattr(g, k))
             if metrics_file is not None:
-                metrics_file.write(json.dumps(record_to_json(record, per_sample=per_sample),
-                                              separators=(",", ":")) + "\n")
+                metrics_file.write(record_to_line(record, per_sample) + "\n")
                 metrics_file.flush()
             if on_record is not None:
                 on_record(record)

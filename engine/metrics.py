@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,47 +73,46 @@ class MetricsRecord:
         return self.step_time + self.metrics_time
 
 
-def _significant(values: np.ndarray, digits: int = 7) -> np.ndarray:
-    """Round to a number of significant digits, so that the JSON stays short; NaN stays NaN."""
-    v = values.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.floor(np.log10(np.abs(v)))
-        mag = np.where(np.isfinite(mag), mag, 0.0)
-        scale = 10.0 ** (digits - 1 - mag)
-        return np.round(v * scale) / scale
+_GROUP_ARRAYS = ("lhs", "rhs", "actual", "predicted_theorem", "predicted_general")
+_OF_BATCH = ("sparser_of_batch", "theorem_of_batch", "general_of_batch")
+_seven = "{:.7g}".format
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f":
-            return [None if v != v else v for v in _significant(value).tolist()]
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def _scalar(value: Any) -> Any:
+    """A number for JSON: NaN and infinities become null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def record_to_json(record: MetricsRecord, per_sample: bool = True) -> dict[str, Any]:
-    """A JSON-ready dict: NaN becomes null; per-sample arrays are kept unless per_sample is False."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(record):
-        if f.name == "groups":
-            continue
-        out[f.name] = _plain(getattr(record, f.name))
-    groups = {}
+def _array_text(values: np.ndarray) -> str:
+    """A per-sample array as JSON text: floats to 7 significant digits, NaN and infinities as null."""
+    items = values.tolist()
+    if values.dtype.kind != "f":
+        return json.dumps(items, separators=(",", ":"))
+    text = ",".join(map(_seven, items))
+    if "n" in text:  # only "nan" and "inf" spell an n
+        text = ",".join(_seven(v) if math.isfinite(v) else "null" for v in items)
+    return "[" + text + "]"
+
+
+def record_to_line(record: MetricsRecord, per_sample: bool = True) -> str:
+    """One line of metrics.jsonl: every field of the record and of its groups, NaN as null, the
+    per-sample arrays (floats to 7 significant digits) unless per_sample is False."""
+    head = {name: _scalar(getattr(record, name)) for name in _RECORD_FIELDS}
+    parts = []
     for name, grp in record.groups.items():
-        d = {}
-        for f in dataclasses.fields(grp):
-            if not per_sample and isinstance(getattr(grp, f.name), np.ndarray):
-                continue
-            d[f.name] = _plain(getattr(grp, f.name))
-        for name_ in ("sparser_of_batch", "theorem_of_batch", "general_of_batch"):
-            d[name_] = _plain(getattr(grp, name_))
-        groups[name] = d
-    out["groups"] = groups
-    return out
+        fields = {key: _scalar(getattr(grp, key)) for key in _GROUP_SCALARS}
+        for key in _OF_BATCH:
+            fields[key] = _scalar(getattr(grp, key))
+        text = json.dumps(fields, separators=(",", ":"))
+        if per_sample:
+            arrays = ",".join(f'"{key}":{_array_text(getattr(grp, key))}' for key in _GROUP_ARRAYS)
+            text = f"{text[:-1]},{arrays}}}"
+        parts.append(f"{json.dumps(name)}:{text}")
+    return json.dumps(head, separators=(",", ":"))[:-1] + ',"groups":{' + ",".join(parts) + "}}"
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(MetricsRecord) if f.name != "groups")
+_GROUP_SCALARS = tuple(f.name for f in dataclasses.fields(GroupStats) if f.name not in _GROUP_ARRAYS)
 
 
 # -- the packed form: one vector per batch, made on the device, unpacked on the host -------------
