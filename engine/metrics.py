@@ -140,7 +140,7 @@ class PackMeta:
     groups: tuple[str, ...]
     n_pos: int
     batch: int
-    width: int = 0
+    width: int
     fo_scale: float | None = None
 
     @property
