@@ -119,16 +119,18 @@ _GROUP_SCALARS = tuple(f.name for f in dataclasses.fields(GroupStats) if f.name 
 # The device ships only what needs the B x n activations: per sample the norms before and after the
 # step and the theorem's sums. Every decision, side and count is derived on the host in float64,
 # for a whole chunk of batches at once, so a batch costs the device a few dozen kernels.
-HEAD = ("loss", "sign_flips")  # the sign flips as a count over the batch
+HEAD = ("loss",)
 ROWS = ("goodness", "l1", "goodness_after", "l1_after", "p", "q_scaled")
 FIRST_ORDER_ROWS = ("fo_dl1", "fo_l2_scaled")
+COUNT_ROWS = ("units", "units_after", "units_both")  # active units before, after, in both
 
 
 @dataclass(frozen=True)
 class PackMeta:
     """What the host knows of a batch without asking the device: enough to unpack its vector.
 
-    Layout: HEAD, then each of ROWS (and FIRST_ORDER_ROWS unless fo_scale is set) as `batch` values.
+    Layout: HEAD, then each of ROWS, FIRST_ORDER_ROWS (unless fo_scale is set) and COUNT_ROWS as
+    `batch` values.
     fo_scale set means the applied pre-activation change is fo_scale * E (plain SGD, linear loss):
     the generalised first-order changes are then fo_scale * (P, |h|_2 Q) and its prediction is the
     theorem's."""
@@ -145,7 +147,7 @@ class PackMeta:
 
     @property
     def rows(self) -> int:
-        return len(ROWS) + (0 if self.fo_scale is not None else len(FIRST_ORDER_ROWS))
+        return len(ROWS) + len(COUNT_ROWS) + (0 if self.fo_scale is not None else len(FIRST_ORDER_ROWS))
 
     def layout(self) -> tuple:
         """Batches with equal layouts unpack together."""
@@ -192,20 +194,24 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float64))
     rows = t[:, len(HEAD):].reshape(r, meta.rows, meta.batch)
     g, l1, g_after, l1_after, p, q_scaled = rows[:, :len(ROWS)].unbind(1)
+    units, units_after, units_both = rows[:, -len(COUNT_ROWS):].unbind(1)
     l2, l2_after = g.sqrt(), g_after.sqrt()
     active = l2 > 0
     alive_after = l2_after > 0
     valid = active & alive_after
+    # One active unit: S = 1, the ratios below are ties that only rounding would break.
+    single = theory.one_active_unit(units)
+    unchanged = single & theory.one_active_unit(units_after)
     # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
-    sparser = (l1_after * l2 < l1 * l2_after) & valid
+    sparser = (l1_after * l2 < l1 * l2_after) & valid & ~unchanged
     sparsity = theory.hoyer_from_norms(l1, l2, meta.width)
-    predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active
+    predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~single
     if meta.fo_scale is not None:
         fo_l2_scaled = q_scaled * meta.fo_scale
         predicted_general = predicted_theorem
     else:
-        fo_dl1, fo_l2_scaled = rows[:, len(ROWS):].unbind(1)
-        predicted_general = theory.predicts_sparser(fo_dl1, fo_l2_scaled, l1, g) & active
+        fo_dl1, fo_l2_scaled = rows[:, len(ROWS):len(ROWS) + len(FIRST_ORDER_ROWS)].unbind(1)
+        predicted_general = theory.predicts_sparser(fo_dl1, fo_l2_scaled, l1, g) & active & ~single
     sides = theory.theorem2_sides if meta.mode == "ff" else theory.theorem1_sides
     lhs, rhs = sides(p, q_scaled, l1, l2)
     remainder = theory.l2_remainder(l2, l2_after, fo_l2_scaled, valid)
@@ -227,8 +233,8 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     n_active, newly, n_valid = counts[:, 0].tolist(), counts[:, 1].tolist(), counts_valid.tolist()
     head = t[:, :len(HEAD)].tolist()
     remainder_list = remainder.tolist()
+    flips = theory.sign_flips_from_counts(units, units_after, units_both, meta.batch * meta.width).tolist()
     cuts = [slice(gi * per, (gi + 1) * per) for gi in range(n_groups)]
-    entries = meta.batch * meta.width
 
     records = []
     for k, m in enumerate(metas):
@@ -240,7 +246,6 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
                 name, per, goodness[k][gi], mean_sparsity[k][gi], 1.0 - n_active[k][gi] / per,
                 newly[k][gi], n_valid[k][gi], sparser_r, theorem_r, general_r, agree_t, agree_g,
                 lhs32[k, cut], rhs32[k, cut], actual[k, cut], pt[k, cut], pg[k, cut])
-        loss, flips = head[k]
-        records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, loss, groups, flips / entries,
+        records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, head[k][0], groups, flips[k],
                                      remainder_list[k], step_time, metrics_time))
     return records

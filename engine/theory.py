@@ -119,11 +119,18 @@ def sign_flip_fraction(z_before: Tensor, z_after: Tensor) -> Tensor:
 
 
 def sign_flips_between(mask_before: Tensor, mask_after: Tensor) -> Tensor:
-    """Fraction of entries where two 0/1 masks of equal shape differ."""
-    return sign_flip_count(mask_before, mask_after) / mask_before.numel()
+    """Fraction of entries where two 0/1 masks of equal shape differ (float arithmetic: on the CPU
+    it is several times faster than comparing booleans)."""
+    return torch.sub(mask_before, mask_after).abs_().sum() / mask_before.numel()
 
 
-def sign_flip_count(mask_before: Tensor, mask_after: Tensor) -> Tensor:
-    """Entries where two 0/1 masks differ, by float arithmetic (on the CPU several times faster
-    than comparing booleans); the count behind the sign-flip fraction of eq. 23's assumption."""
-    return torch.sub(mask_before, mask_after).abs_().sum()
+def sign_flips_from_counts(units: Tensor, units_after: Tensor, units_both: Tensor, entries: int) -> Tensor:
+    """The same fraction from per-sample counts of active units before, after and in both: a unit
+    flips when it is active on one side only (the assumption behind eq. 23). Sums the last axis."""
+    return (units + units_after - 2.0 * units_both).sum(dim=-1) / entries
+
+
+def one_active_unit(units: Tensor) -> Tensor:
+    """Samples with a single active unit: |h|_1 = |h|_2, so S(h) = 1 exactly (eq. 4), and the
+    first-order changes of |h|_1 and |h|_2 are equal (eq. 11 holds with equality: not sparser)."""
+    return units == 1

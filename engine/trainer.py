@@ -297,8 +297,9 @@ class Trainer:
 
     def measure(self, x, n_pos, z, h, g, loss, c, dw) -> torch.Tensor:
         """What the metrics need from the B x n activations, as one packed vector on the device
-        (see PackMeta): the loss, the number of sign flips, then per sample |h|^2, |h|_1, |h'|^2,
-        |h'|_1, P, |h|_2 Q (and the generalised first-order changes when they are not a multiple of P and Q)."""
+        (see PackMeta): the loss, then per sample |h|^2, |h|_1, |h'|^2, |h'|_1, P, |h|_2 Q (and the
+        generalised first-order changes when they are not a multiple of P and Q), and the numbers of
+        units active before, after, and both."""
         cfg = self.cfg
         batch = x.shape[0]
         kernel = theory.input_kernel(x)
@@ -329,5 +330,8 @@ class Trainer:
             if dz is None:  # plain SGD, other loss weights than the theorem's: dz = -2 lr E
                 dz = drive.mul(-2.0 * cfg.lr)
             rows += theory.first_order_changes(dz, h, mask)
-        flips = theory.sign_flip_count(mask, theory.active_mask(h_new))
-        return torch.cat([loss.reshape(1), flips.reshape(1), *rows])
+        mask_new = theory.active_mask(h_new)
+        # active units before and after, and both: the sign flips, and the samples with one active
+        # unit, whose |h|_1 / |h|_2 is exactly 1 (no rounding may call them sparser or not)
+        rows += [mask.sum(dim=1), mask_new.sum(dim=1), torch.linalg.vecdot(mask, mask_new)]
+        return torch.cat([loss.reshape(1), *rows])

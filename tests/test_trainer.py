@@ -250,3 +250,35 @@ def test_chunk_of_mixed_layouts_unpacks_like_each_batch_alone(small_sample):
             assert rec.groups[name].sparser == pytest.approx(grp.sparser, nan_ok=True)
     with pytest.raises(ValueError, match="packed metrics"):
         unpack_many(np.concatenate(vectors)[:-1], metas, 0.0, 0.0)
+
+
+def test_one_active_unit_is_a_tie_not_a_rounding_outcome():
+    """|h|_1 / |h|_2 = 1 for one active unit, before and after the step: never sparser, never
+    predicted sparser, though float32 norms (here rounded so that the comparison would say
+    sparser) do not show the tie."""
+    import struct
+
+    from engine.metrics import PackMeta, unpack
+
+    def f32(v):
+        return struct.unpack("f", struct.pack("f", v))[0]
+
+    h, h_after = f32(1 / 211), f32(1 / 223)
+    g, g_after = f32(h * h), f32(h_after * h_after)
+    assert h_after * math.sqrt(g) < h * math.sqrt(g_after)  # rounding alone says "sparser"
+    e = f32(0.7)  # P = E_j, |h|_2 Q = h_j E_j for the one unit: the theorem's sides are equal
+    p, q_scaled = f32(e), f32(h * e)
+    assert -p * g < h * -q_scaled  # and rounding alone predicts "sparser"
+    # one sample: loss; g, l1, g', l1', P, |h|Q; fo dl1, fo |h|dl2; units before, after, both
+    dz = f32(-0.01)  # the applied change of the unit's pre-activation, for the generalised predictor
+    assert dz * g < h * f32(h * dz)  # which rounding alone also calls "sparser"
+    vec = np.array([0.0, g, h, g_after, h_after, p, q_scaled, dz, f32(h * dz), 1.0, 1.0, 1.0])
+    rec = unpack(vec, PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, None), 0.0, 0.0)
+    grp = rec.groups["all"]
+    assert grp.actual.tolist() == [0] and grp.valid == 1
+    assert not grp.predicted_theorem[0] and not grp.predicted_general[0]
+    assert grp.agree_theorem == 1.0 and rec.sign_flip == 0.0
+    # the same sample with a second unit active after the step is no tie: it became less sparse
+    vec[10], vec[11] = 2.0, 1.0
+    rec = unpack(vec, PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, None), 0.0, 0.0)
+    assert rec.sign_flip == pytest.approx(1 / 50)
