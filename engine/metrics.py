@@ -122,7 +122,7 @@ _GROUP_SCALARS = tuple(f.name for f in dataclasses.fields(GroupStats) if f.name 
 HEAD = ("loss",)
 ROWS = ("goodness", "l1", "goodness_after", "l1_after", "p", "q_scaled")
 FIRST_ORDER_ROWS = ("fo_dl1", "fo_l2_scaled")
-COUNT_ROWS = ("units", "units_after", "units_both")  # active units before, after, in both
+COUNT_ROWS = ("units", "units_after", "units_both", "shared")  # active units; m_i . sum_k m_k
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,7 @@ class PackMeta:
     n_pos: int
     batch: int
     width: int
+    plain_sgd: bool  # the step's dZ is -2 lr E (- lr wd Z): a multiple of h_i on an unshared sample's units
     fo_scale: float | None = None
 
     @property
@@ -151,7 +152,8 @@ class PackMeta:
 
     def layout(self) -> tuple:
         """Batches with equal layouts unpack together."""
-        return (self.mode, self.loss_name, self.groups, self.n_pos, self.batch, self.width, self.fo_scale)
+        return (self.mode, self.loss_name, self.groups, self.n_pos, self.batch, self.width, self.plain_sgd,
+                self.fo_scale)
 
 
 def packed_size(meta: PackMeta) -> int:
@@ -194,24 +196,28 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float64))
     rows = t[:, len(HEAD):].reshape(r, meta.rows, meta.batch)
     g, l1, g_after, l1_after, p, q_scaled = rows[:, :len(ROWS)].unbind(1)
-    units, units_after, units_both = rows[:, -len(COUNT_ROWS):].unbind(1)
+    units, units_after, units_both, shared = rows[:, -len(COUNT_ROWS):].unbind(1)
     l2, l2_after = g.sqrt(), g_after.sqrt()
     active = l2 > 0
     alive_after = l2_after > 0
     valid = active & alive_after
-    # One active unit: S = 1, the ratios below are ties that only rounding would break.
+    # Ties in exact arithmetic, which rounding must not decide: one active unit (S = 1), or no unit
+    # shared with another sample (the theorem's sides are equal; plain SGD scales h_i on its units).
     single = theory.one_active_unit(units)
-    unchanged = single & theory.one_active_unit(units_after)
+    alone = theory.shares_no_unit(shared, units) & active
+    scaled = alone & meta.plain_sgd
+    same_units = (units_after == units) & (units_both == units)
+    unchanged = (single & theory.one_active_unit(units_after)) | (scaled & same_units)
     # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
     sparser = (l1_after * l2 < l1 * l2_after) & valid & ~unchanged
     sparsity = theory.hoyer_from_norms(l1, l2, meta.width)
-    predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~single
+    predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~(single | alone)
     if meta.fo_scale is not None:
         fo_l2_scaled = q_scaled * meta.fo_scale
         predicted_general = predicted_theorem
     else:
         fo_dl1, fo_l2_scaled = rows[:, len(ROWS):len(ROWS) + len(FIRST_ORDER_ROWS)].unbind(1)
-        predicted_general = theory.predicts_sparser(fo_dl1, fo_l2_scaled, l1, g) & active & ~single
+        predicted_general = theory.predicts_sparser(fo_dl1, fo_l2_scaled, l1, g) & active & ~(single | scaled)
     sides = theory.theorem2_sides if meta.mode == "ff" else theory.theorem1_sides
     lhs, rhs = sides(p, q_scaled, l1, l2)
     remainder = theory.l2_remainder(l2, l2_after, fo_l2_scaled, valid)

@@ -130,6 +130,13 @@ def sign_flips_from_counts(units: Tensor, units_after: Tensor, units_both: Tenso
     return (units + units_after - 2.0 * units_both).sum(dim=-1) / entries
 
 
+def shares_no_unit(shared: Tensor, units: Tensor) -> Tensor:
+    """Samples no other sample of the batch is active with on any unit: shared = m_i . sum_k m_k
+    equals |m_i|_0. Then E_i * m_i = c_i K_ii h_i, the theorem's sides are equal (eq. 6, 7), and
+    a plain SGD step only scales h_i on its units (eq. 25): S changes only if other units switch on."""
+    return shared == units
+
+
 def one_active_unit(units: Tensor) -> Tensor:
     """Samples with a single active unit: |h|_1 = |h|_2, so S(h) = 1 exactly (eq. 4), and the
     first-order changes of |h|_1 and |h|_2 are equal (eq. 11 holds with equality: not sparser)."""

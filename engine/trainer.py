@@ -156,7 +156,7 @@ class Trainer:
     def _meta(self, n_pos: int, batch: int, epoch: int) -> PackMeta:
         groups = ("pos", "neg") if self.cfg.mode == "ff" else ("all",)
         return PackMeta(self.iteration, epoch, self.cfg.mode, self.cfg.loss, groups, n_pos, batch,
-                        self.cfg.width, self.general_scale())
+                        self.cfg.width, self.optimizer.is_plain_sgd, self.general_scale())
 
     def advance(self, with_metrics: bool = True) -> list[MetricsRecord]:
         """Train on the next batch. On the CPU returns its record. On CUDA the packed metrics stay on
@@ -298,8 +298,8 @@ class Trainer:
     def measure(self, x, n_pos, z, h, g, loss, c, dw) -> torch.Tensor:
         """What the metrics need from the B x n activations, as one packed vector on the device
         (see PackMeta): the loss, then per sample |h|^2, |h|_1, |h'|^2, |h'|_1, P, |h|_2 Q (and the
-        generalised first-order changes when they are not a multiple of P and Q), and the numbers of
-        units active before, after, and both."""
+        generalised first-order changes when they are not a multiple of P and Q), the numbers of
+        units active before, after and in both, and m_i . sum_k m_k."""
         cfg = self.cfg
         batch = x.shape[0]
         kernel = theory.input_kernel(x)
@@ -331,7 +331,10 @@ class Trainer:
                 dz = drive.mul(-2.0 * cfg.lr)
             rows += theory.first_order_changes(dz, h, mask)
         mask_new = theory.active_mask(h_new)
-        # active units before and after, and both: the sign flips, and the samples with one active
-        # unit, whose |h|_1 / |h|_2 is exactly 1 (no rounding may call them sparser or not)
-        rows += [mask.sum(dim=1), mask_new.sum(dim=1), torch.linalg.vecdot(mask, mask_new)]
+        # Active units before, after and in both (the sign flips), and m_i . sum_k m_k: they find the
+        # samples whose outcome is a tie in exact arithmetic (one active unit, or no unit shared with
+        # another sample), which float sums would otherwise decide by rounding
+        # and m_i . sum_k m_k, which equals the first count for a sample that shares no unit
+        rows += [mask.sum(dim=1), mask_new.sum(dim=1), torch.linalg.vecdot(mask, mask_new),
+                 torch.mv(mask, mask.sum(dim=0))]
         return torch.cat([loss.reshape(1), *rows])

@@ -269,16 +269,54 @@ def test_one_active_unit_is_a_tie_not_a_rounding_outcome():
     e = f32(0.7)  # P = E_j, |h|_2 Q = h_j E_j for the one unit: the theorem's sides are equal
     p, q_scaled = f32(e), f32(h * e)
     assert -p * g < h * -q_scaled  # and rounding alone predicts "sparser"
-    # one sample: loss; g, l1, g', l1', P, |h|Q; fo dl1, fo |h|dl2; units before, after, both
     dz = f32(-0.01)  # the applied change of the unit's pre-activation, for the generalised predictor
     assert dz * g < h * f32(h * dz)  # which rounding alone also calls "sparser"
-    vec = np.array([0.0, g, h, g_after, h_after, p, q_scaled, dz, f32(h * dz), 1.0, 1.0, 1.0])
-    rec = unpack(vec, PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, None), 0.0, 0.0)
+    # one sample: loss; g, l1, g', l1', P, |h|Q; fo dl1, fo |h|dl2; units before, after, both; shared
+    # (the unit is shared with another sample of the batch: only the one-unit rule makes the tie)
+    vec = np.array([0.0, g, h, g_after, h_after, p, q_scaled, dz, f32(h * dz), 1.0, 1.0, 1.0, 2.0])
+    meta = PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, False, None)
+    rec = unpack(vec, meta, 0.0, 0.0)
     grp = rec.groups["all"]
     assert grp.actual.tolist() == [0] and grp.valid == 1
     assert not grp.predicted_theorem[0] and not grp.predicted_general[0]
     assert grp.agree_theorem == 1.0 and rec.sign_flip == 0.0
     # the same sample with a second unit active after the step is no tie: it became less sparse
     vec[10], vec[11] = 2.0, 1.0
-    rec = unpack(vec, PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, None), 0.0, 0.0)
+    rec = unpack(vec, meta, 0.0, 0.0)
     assert rec.sign_flip == pytest.approx(1 / 50)
+
+
+def test_a_sample_sharing_no_unit_is_scaled_by_plain_sgd_a_tie():
+    """No other sample active on its units: E_i * m_i = c_i K_ii h_i, so the theorem's sides are
+    equal, and plain SGD scales h_i there: S is unchanged unless other units switch on. Float32
+    sums (chosen here so that they say "sparser") must not decide it."""
+    from engine.metrics import PackMeta, unpack
+
+    h = np.array([0.6369617, 0.2697867, 0.0409735], dtype=np.float32)
+    h_after = (h * np.float32(0.998)).astype(np.float32)
+    e = h * np.float32(0.9)
+    sums = [np.dot(h, h), h.sum(dtype=np.float32), np.dot(h_after, h_after), h_after.sum(dtype=np.float32),
+            e.sum(dtype=np.float32), np.dot(h, e)]
+    g, l1, g_after, l1_after, p, q_scaled = (float(v) for v in sums)
+    assert l1_after * math.sqrt(g) < l1 * math.sqrt(g_after) and -p * g < l1 * -q_scaled
+    dz = -0.002 * e  # for the generalised predictor (one step of plain SGD)
+    fo = [float(dz.sum(dtype=np.float32)), float(np.dot(h, dz))]
+
+    def record(plain_sgd, units_after=3.0, both=3.0, shared=3.0):
+        vec = np.array([0.0, g, l1, g_after, l1_after, p, q_scaled, *fo, 3.0, units_after, both, shared])
+        return unpack(vec, PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 20, plain_sgd, None),
+                      0.0, 0.0).groups["all"]
+
+    tie = record(plain_sgd=True)
+    assert tie.actual.tolist() == [0]
+    assert not tie.predicted_theorem[0] and not tie.predicted_general[0]
+    # Adam's change is no multiple of h_i: the outcome and the generalised prediction stand, the
+    # theorem's sides are still equal
+    adam = record(plain_sgd=False)
+    assert adam.actual.tolist() == [1] and adam.predicted_general[0] and not adam.predicted_theorem[0]
+    # a unit switched on in the step: no longer a scaling, the measured outcome stands
+    grown = record(plain_sgd=True, units_after=4.0)
+    assert grown.actual.tolist() == [1]
+    # another sample active on one of its units: no tie at all
+    shared = record(plain_sgd=True, shared=4.0)
+    assert shared.actual.tolist() == [1] and shared.predicted_theorem[0]
