@@ -36,6 +36,7 @@ class GroupStats:
     actual: np.ndarray = field(repr=False)     # int8 per sample: 1 sparser, 0 not, -1 not valid
     predicted_theorem: np.ndarray = field(repr=False)  # bool per sample
     predicted_general: np.ndarray = field(repr=False)  # bool per sample
+    unresolved: int = 0      # valid samples whose |h|_1/|h|_2 moved by less than the dtype can tell
 
     @property
     def sparser_of_batch(self) -> float:
@@ -123,6 +124,7 @@ HEAD = ("loss",)
 ROWS = ("goodness", "l1", "goodness_after", "l1_after", "p", "q_scaled")
 FIRST_ORDER_ROWS = ("fo_dl1", "fo_l2_scaled")
 COUNT_ROWS = ("units", "units_after", "units_both", "shared")  # active units; m_i . sum_k m_k
+RESOLUTION_EPS = 64  # a relative change below 64 machine epsilons of the packed dtype is unresolved
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,9 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     unchanged = (single & theory.one_active_unit(units_after)) | (scaled & same_units)
     # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
     sparser = (l1_after * l2 < l1 * l2_after) & valid & ~unchanged
+    # A change of |h|_1/|h|_2 within rounding of the float sums is no measurement (not a tie)
+    resolution = RESOLUTION_EPS * float(np.finfo(block.dtype).eps)
+    unresolved = theory.below_resolution(l1, l2, l1_after, l2_after, resolution) & valid & ~unchanged
     sparsity = theory.hoyer_from_norms(l1, l2, meta.width)
     predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~(single | alone)
     if meta.fo_scale is not None:
@@ -225,8 +230,8 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     # per group: counts of active, newly silenced, valid, sparser, predicted (x2), agreeing (x2)
     flags = torch.stack([active, active & ~alive_after, valid, sparser, predicted_theorem & valid,
                          predicted_general & valid, ~(predicted_theorem ^ sparser) & valid,
-                         ~(predicted_general ^ sparser) & valid], dim=1)
-    counts = flags.view(r, 8, n_groups, per).sum(dim=3).numpy()
+                         ~(predicted_general ^ sparser) & valid, unresolved], dim=1)
+    counts = flags.view(r, 9, n_groups, per).sum(dim=3).numpy()
     sums = torch.stack([g, torch.where(active, sparsity, 0.0)], dim=1).view(r, 2, n_groups, per).sum(dim=3).numpy()
     actual = torch.where(valid, sparser.to(torch.int8), -1).numpy()
     lhs32, rhs32 = lhs.to(torch.float32).numpy(), rhs.to(torch.float32).numpy()
@@ -234,9 +239,10 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_sparsity = (sums[:, 1] / counts[:, 0]).tolist()
         counts_valid = counts[:, 2]
-        ratios = (counts[:, 3:] / counts_valid[:, None]).transpose(0, 2, 1).tolist()  # NaN where nothing is valid
+        ratios = (counts[:, 3:8] / counts_valid[:, None]).transpose(0, 2, 1).tolist()  # NaN where nothing is valid
     goodness = (sums[:, 0] / per).tolist()
     n_active, newly, n_valid = counts[:, 0].tolist(), counts[:, 1].tolist(), counts_valid.tolist()
+    n_unresolved = counts[:, 8].tolist()
     head = t[:, :len(HEAD)].tolist()
     remainder_list = remainder.tolist()
     flips = theory.sign_flips_from_counts(units, units_after, units_both, meta.batch * meta.width).tolist()
@@ -251,7 +257,7 @@ def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
             groups[name] = GroupStats(
                 name, per, goodness[k][gi], mean_sparsity[k][gi], 1.0 - n_active[k][gi] / per,
                 newly[k][gi], n_valid[k][gi], sparser_r, theorem_r, general_r, agree_t, agree_g,
-                lhs32[k, cut], rhs32[k, cut], actual[k, cut], pt[k, cut], pg[k, cut])
+                lhs32[k, cut], rhs32[k, cut], actual[k, cut], pt[k, cut], pg[k, cut], n_unresolved[k][gi])
         records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, head[k][0], groups, flips[k],
                                      remainder_list[k], step_time, metrics_time))
     return records

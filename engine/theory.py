@@ -130,6 +130,13 @@ def sign_flips_from_counts(units: Tensor, units_after: Tensor, units_both: Tenso
     return (units + units_after - 2.0 * units_both).sum(dim=-1) / entries
 
 
+def below_resolution(l1: Tensor, l2: Tensor, l1_after: Tensor, l2_after: Tensor, resolution: float) -> Tensor:
+    """|h|_1/|h|_2 (eq. 4) moved by less than `resolution` of itself: rounding of the sums, not the
+    step, decides whether the sample became sparser."""
+    before = l1 * l2_after
+    return (l1_after * l2 - before).abs() <= resolution * before
+
+
 def shares_no_unit(shared: Tensor, units: Tensor) -> Tensor:
     """Samples no other sample of the batch is active with on any unit: shared = m_i . sum_k m_k
     equals |m_i|_0. Then E_i * m_i = c_i K_ii h_i, the theorem's sides are equal (eq. 6, 7), and

@@ -357,6 +357,23 @@ async def test_nan_and_silenced_are_shown_honestly(small_sample):
 
 
 @run_async
+async def test_outcomes_within_rounding_are_named(small_sample):
+    rec = make_records(1)[0]
+    g = rec.groups["neg"]
+    fuzzy = GroupStats(**{**{f: getattr(g, f) for f in g.__dataclass_fields__}, "unresolved": 7})
+    rec = MetricsRecord(**{**{f: getattr(rec, f) for f in rec.__dataclass_fields__},
+                           "groups": {"pos": rec.groups["pos"], "neg": fuzzy}})
+    app = fake_app(small_sample, records=[rec])
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "7 below rounding" in text
+        assert text.count("below rounding") == 1  # the other group has none
+
+
+@run_async
 async def test_help_screen_lists_every_key(small_sample):
     app = fake_app(small_sample)
     async with app.run_test(size=(100, 40)) as pilot:

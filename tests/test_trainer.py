@@ -320,3 +320,18 @@ def test_a_sample_sharing_no_unit_is_scaled_by_plain_sgd_a_tie():
     # another sample active on one of its units: no tie at all
     shared = record(plain_sgd=True, shared=4.0)
     assert shared.actual.tolist() == [1] and shared.predicted_theorem[0]
+
+
+@pytest.mark.parametrize("dtype,unresolved", [(np.float32, 1), (np.float64, 0)])
+def test_a_change_within_rounding_is_counted_unresolved(dtype, unresolved):
+    """|h|_1/|h|_2 moving by 1e-9 of itself is rounding in float32 sums, a measurement in float64."""
+    from engine.metrics import PackMeta, unpack
+
+    l1, g = 3.0, 2.0
+    tiny = np.array([0.0, g, l1, g, l1 * (1 - 1e-9), 1.0, 1.0, 0.1, 0.1, 5.0, 5.0, 5.0, 9.0], dtype=dtype)
+    meta = PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, True, None)
+    assert unpack(tiny, meta, 0.0, 0.0).groups["all"].unresolved == unresolved
+    clear = tiny.copy()
+    clear[4] = l1 * (1 - 1e-3)
+    grp = unpack(clear, meta, 0.0, 0.0).groups["all"]
+    assert grp.unresolved == 0 and grp.actual.tolist() == [1]

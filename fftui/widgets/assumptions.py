@@ -36,9 +36,12 @@ class AssumptionsPane(Pane):
         parts = []
         for g in groups:
             st = rec.groups[g]
-            parts.append(f"{g}  agree: theorem {fmt(st.agree_theorem, percent=True)}"
-                         f" · general {fmt(st.agree_general, percent=True)}"
-                         f" · valid {st.valid} · newly silenced {st.newly_silenced}")
+            line = (f"{g}  agree: theorem {fmt(st.agree_theorem, percent=True)}"
+                    f" · general {fmt(st.agree_general, percent=True)}"
+                    f" · valid {st.valid} · newly silenced {st.newly_silenced}")
+            if st.unresolved:  # changes within rounding: these outcomes are not measurements
+                line += f" · {st.unresolved} below rounding"
+            parts.append(line)
         parts.append(f"sign flips {fmt(rec.sign_flip * 100, '.3g')} %"
                      f" · second-order remainder of Δ|h|₂ {fmt(rec.l2_remainder, '.3g')}")
         self.set_summary(Text("\n".join(parts)))
