@@ -130,7 +130,8 @@ def summarise(records_by_group: dict[str, dict[str, list[float]]]) -> dict[str, 
     return out
 
 
-SUMMARY_KEYS = ("sparser", "theorem", "general", "agree_theorem", "agree_general", "sparsity", "silenced")
+SUMMARY_KEYS = ("sparser", "theorem", "general", "agree_theorem", "agree_general", "sparsity", "silenced",
+                "valid", "unresolved")
 
 
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,

@@ -172,10 +172,20 @@ def format_summary(summary: dict, out) -> str:
         lines.append(f"  {label:9s} mean over batches: sparser {g['sparser']:.3f}, predicted by the "
                      f"report's theorem {g['theorem']:.3f} (agreement {g['agree_theorem']:.3f}), by the "
                      f"generalised predictor {g['general']:.3f} (agreement {g['agree_general']:.3f}); "
-                     f"Hoyer sparsity {g['sparsity']:.3f}, silenced {g['silenced']:.3f}")
+                     f"Hoyer sparsity {g['sparsity']:.3f}, silenced {g['silenced']:.3f}"
+                     + _rounding_note(g))
     if out is not None:
         lines.append(f"  wrote {out}/config.json and {out}/metrics.jsonl")
     return "\n".join(lines)
+
+
+def _rounding_note(group: dict) -> str:
+    """Say what share of the valid samples changed within rounding, when any did."""
+    unresolved, valid = group.get("unresolved", 0.0), group.get("valid", 0.0)
+    if not unresolved or not valid:
+        return ""
+    return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
+            "(their outcome is not a measurement; try --dtype float64)")
 
 
 def _app(cfg: Config, preset: str | None) -> int:

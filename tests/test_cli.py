@@ -104,3 +104,15 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
     assert err.strip().splitlines()[-1] == ("fftui: stopped: the loss became inf at iteration 4; "
                                             "lower the learning rate and reset")
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_summary_names_outcomes_within_rounding():
+    from fftui.cli import format_summary
+
+    group = {"sparser": 0.5, "theorem": 0.5, "general": 0.5, "agree_theorem": 0.9, "agree_general": 0.9,
+             "sparsity": 0.4, "silenced": 0.0, "valid": 128.0, "unresolved": 32.0}
+    summary = {"iterations": 3, "planned": 3, "seconds": 1.0, "batches_per_second": 3.0, "final_loss": 0.0,
+               "interrupted": False, "groups": {"pos": group, "neg": dict(group, unresolved=0.0)}}
+    text = format_summary(summary, None)
+    assert "25.0 % of valid samples changed within rounding" in text
+    assert text.count("within rounding") == 1
