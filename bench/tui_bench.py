@@ -82,6 +82,20 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
+async def key_latencies(app, presses: int, pause: float) -> list[float]:
+    """Seconds from pressing the smoothing key to the screen showing the new state, `presses` times."""
+    out = []
+    for _ in range(presses):
+        want = "smoothing off" if app.view_options.smoothing else "smoothing on"
+        t_key = time.perf_counter()
+        app.simulate_key("s")
+        while want not in screen_text(app) and time.perf_counter() - t_key < 2:
+            await asyncio.sleep(0.005)
+        out.append(time.perf_counter() - t_key)
+        await asyncio.sleep(pause)
+    return out
+
+
 def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[int, int],
              keys: list[str], switch: float | None = None) -> dict:
     from fftui.app import FFApp
@@ -107,15 +121,7 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
             builds, build_seconds = app.plot_builds - b0, app.plot_seconds - s0
             build_wall = app.plot_wall - w0
             rate = (app.runner.iteration - i0) / elapsed
-            latencies = []
-            for _ in range(4):
-                want = "smoothing off" if app.view_options.smoothing else "smoothing on"
-                t_key = time.perf_counter()
-                app.simulate_key("s")
-                while want not in screen_text(app) and time.perf_counter() - t_key < 2:
-                    await asyncio.sleep(0.005)
-                latencies.append(time.perf_counter() - t_key)
-                await asyncio.sleep(0.3)
+            latencies = await key_latencies(app, 4, 0.3)
             out = {
                 "rate": rate,
                 "builds": builds,

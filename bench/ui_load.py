@@ -28,6 +28,7 @@ from engine.data import load_dataset  # noqa: E402
 from engine.metrics import unpack_many  # noqa: E402
 from engine.runner import Runner  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
+from tui_bench import key_latencies  # noqa: E402  (bench/ is the script's folder)
 
 
 def packed_batches(cfg: Config, dataset, count: int):
@@ -90,10 +91,6 @@ class ReplayRunner(Runner):
         self.wall = time.perf_counter() - t0
 
 
-def screen_text(app) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
-
 def measure(cfg: Config, dataset, rate: float, seconds: float, size: tuple[int, int], vectors, metas) -> dict:
     from fftui.app import FFApp
 
@@ -111,15 +108,7 @@ def measure(cfg: Config, dataset, rate: float, seconds: float, size: tuple[int, 
             i0, h0, d0 = runner.iteration, app.history.total, runner.dropped
             c0, t0 = time.thread_time(), time.perf_counter()
             await asyncio.sleep(seconds)
-            latencies = []
-            for _ in range(8):
-                want = "smoothing off" if app.view_options.smoothing else "smoothing on"
-                t_key = time.perf_counter()
-                app.simulate_key("s")
-                while want not in screen_text(app) and time.perf_counter() - t_key < 2:
-                    await asyncio.sleep(0.005)
-                latencies.append(time.perf_counter() - t_key)
-                await asyncio.sleep(0.25)
+            latencies = await key_latencies(app, 8, 0.25)
             elapsed = time.perf_counter() - t0
             out = {
                 "published": (runner.iteration - i0) / elapsed,
