@@ -80,7 +80,6 @@ def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | N
     if mode == "descent":
         return unit_rows_(pixels)
     labels = labels_table[idx]
-    n = pixels.shape[0]
     x = pixels.repeat(2, 1)
     head = x[:, :LABEL_PIXELS]
     head.zero_()

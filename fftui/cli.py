@@ -126,7 +126,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _load(cfg: Config, quiet: bool):
-    from engine.data import DataError, load_dataset, resolve_device
+    from engine.data import load_dataset, resolve_device
 
     device = resolve_device(cfg.device)
     dataset = load_dataset(cfg.data, cfg.data_dir, device=device)
@@ -136,7 +136,7 @@ def _load(cfg: Config, quiet: bool):
 
 
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.headless import OutputError, prepare_out_dir, run_headless
+    from engine.headless import prepare_out_dir, run_headless
 
     if cfg.iters is None and cfg.epochs == 0:
         raise UsageError("fftui run: --epochs 0 (until stopped) is for the live app; a headless run "

@@ -11,7 +11,7 @@ import pytest
 
 from engine.config import Config, ConfigError
 from engine.metrics import GroupStats, MetricsRecord
-from engine.runner import FIXED_FIELDS, Event, wait_for
+from engine.runner import FIXED_FIELDS, Event
 from fftui.app import FFApp
 from fftui.history import History, downsample, fmt, smooth
 from fftui.screens.editor import EditorScreen

@@ -2,7 +2,6 @@
 against autograd."""
 import math
 
-import numpy as np
 import pytest
 import torch
 
