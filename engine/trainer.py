@@ -331,10 +331,10 @@ class Trainer:
                 dz = drive.mul(-2.0 * cfg.lr)
             rows += theory.first_order_changes(dz, h, mask)
         mask_new = theory.active_mask(h_new)
-        # Active units before, after and in both (the sign flips), and m_i . sum_k m_k: they find the
-        # samples whose outcome is a tie in exact arithmetic (one active unit, or no unit shared with
-        # another sample), which float sums would otherwise decide by rounding
-        # and m_i . sum_k m_k, which equals the first count for a sample that shares no unit
+        # Active units before, after and in both (the sign flips), and m_i . sum_k m_k, which equals
+        # the first count exactly when a sample shares no unit with another: they find the samples
+        # whose outcome is a tie in exact arithmetic (one active unit, or no shared unit), which
+        # float sums would otherwise decide by rounding
         rows += [mask.sum(dim=1), mask_new.sum(dim=1), torch.linalg.vecdot(mask, mask_new),
                  torch.mv(mask, mask.sum(dim=0))]
         return torch.cat([loss.reshape(1), *rows])

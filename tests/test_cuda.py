@@ -1,6 +1,7 @@
 """The CUDA path: the same metrics as on the CPU, records delivered in chunks without loss.
 Skipped where no CUDA device exists."""
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -103,3 +104,30 @@ def test_compiled_graph_step_equals_eager(cuda_sample):
         for name in ra.groups:
             np.testing.assert_allclose(ra.groups[name].lhs, rb.groups[name].lhs, rtol=1e-3, atol=1e-4)
             assert abs(ra.groups[name].sparser - rb.groups[name].sparser) <= 0.05
+
+
+@pytest.mark.parametrize("graphs, extra", [
+    (True, {}),                                            # captured steps, an eager partial batch an epoch
+    (False, {"loss": "logistic", "optimizer": "adam"}),    # the eager path with another optimiser
+])
+def test_training_loop_never_waits_for_the_device(cuda_sample, graphs, extra):
+    # 512 digits in batches of 48: ten full batches and one of 32 an epoch
+    cfg = Config(width=256, batch_size=48, iters=10**6, lr=0.01, **extra)
+    t = Trainer(cfg, cuda_sample, graphs=graphs, chunk=16, ship_interval=10.0)
+    t.advance()  # the first full batch captures the graph, which waits for the device once
+    torch.cuda.synchronize()
+    got = []
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(60):  # five epochs, three chunks shipped and collected
+                got += t.advance()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    waits = [str(w.message).splitlines()[0] for w in caught if "synchroniz" in str(w.message).lower()]
+    assert not waits, waits
+    got += t.flush()
+    assert [r.iteration for r in got][-1] == 61
+    assert t.graph_error is None, t.graph_error
+    assert bool(t._graphs) == graphs
