@@ -1,13 +1,13 @@
 """A whole training step and its metrics captured once as a CUDA graph and replayed per batch.
 
 Eligible: CUDA, plain SGD (no momentum, no weight decay), full batches. The host then does four
-launches per batch (two small copies into the graph's static inputs, the replay, one copy out)
-instead of about fifty. Anything else takes the eager path, which stays the reference."""
+launches per batch (the indices copied and the wrong-label offsets drawn into the graph's static
+inputs, the replay, one copy out) instead of about fifty. Anything else takes the eager path, which stays the reference."""
 from __future__ import annotations
 
 import torch
 
-from .inputs import assemble, label_shift
+from .inputs import assemble, draw_label_shift_
 
 
 def step_math(trainer, batch_size: int, with_metrics: bool = True):
@@ -61,6 +61,6 @@ class GraphStep:
         t = self.trainer
         self.idx.copy_(idx)
         if self.mode == "ff":
-            self.shift.copy_(label_shift(self.batch_size, t.batcher.generator, t.device))
+            draw_label_shift_(self.shift, t.batcher.generator)
         self.graph.replay()
         return self.out.clone() if self.with_metrics else self.out

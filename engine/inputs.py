@@ -69,7 +69,12 @@ class Batcher:
 
 def label_shift(n: int, generator: torch.Generator, device) -> Tensor:
     """Offsets 1..9 drawn uniformly: (label + offset) mod 10 is never the true label."""
-    return torch.randint(1, 10, (n,), generator=generator, device=device)
+    return draw_label_shift_(torch.empty(n, dtype=torch.long, device=device), generator)
+
+
+def draw_label_shift_(out: Tensor, generator: torch.Generator) -> Tensor:
+    """label_shift drawn into an existing tensor (the same numbers from the same generator state)."""
+    return out.random_(1, 10, generator=generator)
 
 
 def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | None, mode: str) -> Tensor:
