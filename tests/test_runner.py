@@ -92,9 +92,11 @@ def test_set_params_applies_between_batches_and_reports_reset(small_sample):
         assert any("width=32" in m and "reset" in m for m in events)
         r.set_params(mode="descent")
         r.step()
-        assert wait_for(lambda: r.iteration == 1)
-        rec = r.drain()[-1]
-        assert rec.mode == "descent" and set(rec.groups) == {"all"}
+        # the iteration counts up before the batch's record is published: wait for the record itself
+        got = []
+        assert wait_for(lambda: got.extend(r.drain()) or any(x.mode == "descent" for x in got))
+        rec = got[-1]
+        assert rec.mode == "descent" and rec.iteration == 1 and set(rec.groups) == {"all"}
     finally:
         r.stop()
 
