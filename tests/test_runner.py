@@ -18,6 +18,7 @@ def test_pause_step_resume_stop(small_sample):
         assert r.state == "paused" and r.iteration == 0 and r.metrics.qsize() == 0
         r.step()
         assert wait_for(lambda: r.iteration == 1)
+        assert wait_for(lambda: r.metrics.qsize() >= 1)  # the count moves before the record lands
         time.sleep(0.2)
         assert r.iteration == 1 and r.state == "paused"
         recs = r.drain()
