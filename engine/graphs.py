@@ -2,7 +2,8 @@
 
 Eligible: CUDA, plain SGD (no momentum, no weight decay), full batches. The host then does four
 launches per batch (the indices copied and the wrong-label offsets drawn into the graph's static
-inputs, the replay, one copy out) instead of about fifty. Anything else takes the eager path, which stays the reference."""
+inputs, the replay, one copy out) instead of about fifty. Anything else takes the eager path, which
+stays the reference."""
 from __future__ import annotations
 
 import torch
