@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine import reference  # noqa: E402
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.layer import forward  # noqa: E402
@@ -133,6 +134,7 @@ def main() -> None:
     p.add_argument("--no-graphs", action="store_true", help="CUDA: eager only")
     p.add_argument("--compile", action="store_true", help="CUDA: torch.compile the captured step")
     args = p.parse_args()
+    keep_freed_blocks_in_heap()  # as the fftui command does on the CPU
 
     device = resolve_device(args.device)
     ds = load_dataset("sample", device=device)

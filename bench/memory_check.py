@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.runner import Runner  # noqa: E402
@@ -38,6 +39,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action="store_true")
     args = p.parse_args()
+    keep_freed_blocks_in_heap()  # as the fftui command does on the CPU
     device = resolve_device(args.device)
     ds = load_dataset("sample", device=device)
     cfg = Config(mode=args.mode, width=args.width, batch_size=args.batch_size, lr=args.lr,

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
@@ -26,6 +27,7 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=40)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
+    keep_freed_blocks_in_heap()  # as the fftui command does on the CPU
     device = resolve_device(args.device)
     trainer = Trainer(Config(width=args.width, batch_size=args.batch_size, iters=10**9, device=args.device),
                       load_dataset("sample", device=device))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.process import APP_SWITCH_INTERVAL, keep_freed_blocks_in_heap, set_switch_interval  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.runner import Runner, wait_for  # noqa: E402
@@ -102,8 +103,8 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
 
     async def go() -> dict:
         app = FFApp(config=cfg, dataset=dataset)
-        if switch is not None:
-            app.SWITCH_INTERVAL = switch or None
+        # the interval the fftui command sets for the app, or the one asked for (0: Python's 5 ms)
+        previous = set_switch_interval(APP_SWITCH_INTERVAL if switch is None else (switch or 0.005))
         async with app.run_test(size=size) as pilot:
             for key in keys:
                 await pilot.press(key)
@@ -134,6 +135,7 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 "foreign": foreign.seconds / elapsed,
             }
             await pilot.press("q")
+        set_switch_interval(previous)
         return out
 
     return asyncio.run(go())
@@ -150,13 +152,14 @@ def main() -> None:
     p.add_argument("--size", default="80x24", help="terminal size, COLSxROWS (e.g. 200x50)")
     p.add_argument("--keys", default="", help="keys pressed first, comma separated (e.g. 2,s)")
     p.add_argument("--switch", type=float, default=None,
-                   help="GIL switch interval the app sets, in seconds (0: leave Python's default)")
+                   help="GIL switch interval while the app runs, in seconds (0: Python's default; unset: the fftui command's)")
     p.add_argument("--mode", default="ff")
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--data", default="auto")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto: where the dataset and the layer live")
     args = p.parse_args()
+    keep_freed_blocks_in_heap()  # as the fftui command does on the CPU
 
     cols, rows = (int(v) for v in args.size.lower().split("x"))
     cfg = Config(mode=args.mode, width=args.width, batch_size=args.batch_size, iters=10_000_000)

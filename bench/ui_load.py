@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.metrics import unpack_many  # noqa: E402
@@ -135,6 +136,7 @@ def main() -> None:
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=128)
     args = p.parse_args()
+    keep_freed_blocks_in_heap()  # as the fftui command does on the CPU
     cols, rows = (int(v) for v in args.size.lower().split("x"))
     cfg = Config(mode=args.mode, width=args.width, batch_size=args.batch_size, iters=10**9)
     dataset = load_dataset("sample")

@@ -17,30 +17,6 @@ from .metrics import MetricsRecord, PackMeta, unpack, unpack_many
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def keep_freed_blocks_in_heap() -> bool:
-    """Ask glibc to serve blocks up to 32 MiB from its heap and keep freed memory there.
-
-    Every batch allocates and frees the same handful of B x n temporaries; by default each one above
-    128 KiB is a fresh mmap, paid again in page faults on every batch, which made the metrics about
-    half again as slow on the CPU. Returns whether the setting took (glibc only)."""
-    global _HEAP_TUNED
-    if _HEAP_TUNED is not None:
-        return _HEAP_TUNED
-    _HEAP_TUNED = False
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        limit = 32 * 1024 * 1024
-        _HEAP_TUNED = bool(libc.mallopt(m_mmap_threshold, limit)) and bool(libc.mallopt(m_trim_threshold, 4 * limit))
-    except (OSError, AttributeError):
-        pass
-    return _HEAP_TUNED
-
-
-_HEAP_TUNED: bool | None = None
 
 
 class EngineError(RuntimeError):
@@ -69,8 +45,6 @@ class Trainer:
         self._inflight: list = []
         self._ready: list[MetricsRecord] = []
         self._last_ship = time.perf_counter()
-        if self.device.type == "cpu":
-            keep_freed_blocks_in_heap()
         self._build()
 
     # -- set-up ---------------------------------------------------------------------------------

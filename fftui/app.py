@@ -1,9 +1,7 @@
 """The live terminal app: trains in the engine's thread and shows the theorems at work."""
 from __future__ import annotations
 
-import gc
 import os
-import sys
 import time
 from collections import deque
 from functools import partial
@@ -93,7 +91,6 @@ class FFApp(App):
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
     WIDE = (120, 36)          # from this size on, all panes at once
     SIDEBAR = 150             # from this width on, the parameters beside the panes
-    SWITCH_INTERVAL: float | None = 0.001  # hand the GIL to the training thread this often (s)
 
     def __init__(self, config: Config | None = None, dataset: Dataset | None = None,
                  runner_factory: Callable[[Config, Dataset], Any] | None = None, *,
@@ -130,8 +127,6 @@ class FFApp(App):
         self._text_at = 0.0
         self._text_marks: tuple = ()
         self._banner_text = ""
-        self._switch_interval = sys.getswitchinterval()
-        self._frozen = False
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -148,9 +143,6 @@ class FFApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._switch_interval = sys.getswitchinterval()
-        if self.SWITCH_INTERVAL:
-            sys.setswitchinterval(self.SWITCH_INTERVAL)
         self.panes: list[Pane] = list(self.query(Pane))
         self._status = self.query_one(StatusBar)
         self._banner = self.query_one("#banner", Static)
@@ -216,11 +208,6 @@ class FFApp(App):
             self.history.clear()
         if records:
             self.history.add(records)
-            if not self._frozen:
-                # Everything alive now (torch, textual, the layer) lives as long as the app: keep
-                # it out of the collector's full passes, which otherwise stall this thread ~0.3 s.
-                gc.freeze()
-                self._frozen = True
         for event in runner.drain_events():
             self._on_event(event)
         self._update_rate()
@@ -523,10 +510,6 @@ class FFApp(App):
 
     def on_unmount(self) -> None:
         self._stop_runner()
-        sys.setswitchinterval(self._switch_interval)
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
 
     # -- command palette ------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

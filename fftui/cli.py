@@ -9,6 +9,8 @@ from typing import Sequence
 from engine.config import (DATA_SOURCES, DEVICES, DTYPES, INITS, LOSSES, MODES, OPTIMIZERS, Config,
                            ConfigError)
 
+from engine.process import tune_for_training
+
 from . import __version__
 
 
@@ -146,12 +148,14 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
 
         out = prepare_out_dir(args.out or f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
         dataset = _load(cfg, args.quiet)
+        tune_for_training(dataset.images.device.type, interactive=False)
         from .experiments import run_preset
 
         run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
         return 0
     out = prepare_out_dir(args.out) if args.out else None
     dataset = _load(cfg, args.quiet)
+    tune_for_training(dataset.images.device.type, interactive=False)
     print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
           f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
     summary = run_headless(cfg, dataset, out, per_sample=not args.summary_only, progress=not args.quiet,
@@ -192,6 +196,7 @@ def _app(cfg: Config, preset: str | None) -> int:
     dataset = _load(cfg, False)
     from fftui.app import FFApp
 
+    tune_for_training(dataset.images.device.type, interactive=True)
     FFApp(config=cfg, dataset=dataset, preset=preset).run()
     # The app has stopped the engine and restored the terminal; skip the interpreter's slow
     # teardown of torch so that quitting returns to the shell at once.
