@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .params import ConfigError, Param, choice, find, integer, number, params_of, path, switch
 
-__all__ = ["Config", "ConfigError", "FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "Param",
+__all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "Config", "ConfigError", "Param",
            "batches_per_epoch", "parse_value", "validate"]
 
 MODES = ("descent", "ff")
@@ -65,7 +66,7 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed; values may be strings as typed by a user. Each changed
         value is parsed and checked once; then the rules that join fields. Raises ConfigError."""
         params = params_of(type(self))
@@ -75,7 +76,7 @@ class Config:
             raise ConfigError(f"unknown parameter {unknown[0]!r}; known: {', '.join(names)}")
         return self._with_parsed({k: names[k].parse(v) for k, v in changes.items()})
 
-    def _with_parsed(self, values: dict[str, Any]) -> "Config":
+    def _with_parsed(self, values: dict[str, Any]) -> Config:
         """A copy with values that are already parsed and checked (Param.parse); only the rules
         that join fields run again. Use ``replace`` for anything else."""
         new = object.__new__(type(self))

@@ -11,11 +11,11 @@ the Parameters pane, the status bar, the help screen) derives from that tuple.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 KINDS = ("choice", "int", "float", "bool", "path")
 GROUPS = ("training", "data")
@@ -254,10 +254,18 @@ def path(help: str, **meta: Any) -> Any:
     return declare("path", None, help, **meta)
 
 
-@functools.cache
+_DECLARED: dict[type, tuple[Param, ...]] = {}
+
+
 def params_of(cls: type) -> tuple[Param, ...]:
     """The declarations of a dataclass's fields, in field order, with name and flag filled in.
     Raises TypeError for a field without a declaration or whose default is out of its own range."""
+    if cls not in _DECLARED:
+        _DECLARED[cls] = _read_declarations(cls)
+    return _DECLARED[cls]
+
+
+def _read_declarations(cls: type) -> tuple[Param, ...]:
     out = []
     for f in dataclasses.fields(cls):
         declared = f.metadata.get("param")
