@@ -1,15 +1,17 @@
-"""Run configuration: every parameter of a run, its default, and its validation."""
+"""Run configuration: every parameter of a run, declared once with its default, range, help and
+behaviour (see engine/params.py for what a declaration holds and what derives from it)."""
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from .params import ConfigError, Param, choice, find, integer, number, params_of, path, switch
 
-class ConfigError(ValueError):
-    """A parameter value that cannot be used; the message is one line meant for the user."""
-
+__all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "Config", "ConfigError", "Param",
+           "batches_per_epoch", "parse_value", "validate"]
 
 MODES = ("descent", "ff")
 LOSSES = ("linear", "logistic")
@@ -22,39 +24,66 @@ DTYPES = ("float32", "float64")
 
 @dataclass(frozen=True)
 class Config:
-    """One run. Defaults are the report's (section 5): ff mode, N = 128, n = 2000, SGD lr 1e-3."""
+    """One run. Defaults are the report's (section 5): ff mode, N = 128, n = 2000, SGD lr 1e-3.
 
-    mode: str = "ff"
-    loss: str = "linear"
-    optimizer: str = "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    theta: float = 2.0
-    batch_size: int = 128
-    width: int = 2000
-    epochs: int = 5
-    iters: int | None = None
-    seed: int = 0
-    init: str = "report"
-    standardize: bool = False
-    device: str = "auto"
-    dtype: str = "float32"
-    data: str = "auto"
-    data_dir: str | None = None
+    Each field is declared here once; constructing a Config checks every field (ConfigError, one
+    line). ``replace`` is the way in for a user's values: it parses and checks only what changes."""
+
+    mode: str = choice(MODES, "ff", "descent: decrease the summed goodness of plain images (Theorem 1); "
+                       "ff: positives and negatives, L = G(H-) - G(H+) (Theorem 2)", resets=True, status="")
+    loss: str = choice(LOSSES, "linear", "linear: the report's loss; logistic: Hinton's softplus loss "
+                       "around --theta", status="")
+    optimizer: str = choice(OPTIMIZERS, "sgd", "sgd (with --momentum) or adam", status="")
+    lr: float = number(1e-3, "learning rate", low=0, low_open=True, high=10, metavar="FLOAT", status="lr")
+    momentum: float = number(0.0, "SGD momentum", low=0, high=1, high_open=True, metavar="FLOAT")
+    weight_decay: float = number(0.0, "L2 weight decay added to the gradient", low=0, metavar="FLOAT")
+    beta1: float = number(0.9, "Adam beta1", low=0, high=1, high_open=True, metavar="FLOAT")
+    beta2: float = number(0.999, "Adam beta2", low=0, high=1, high_open=True, metavar="FLOAT")
+    theta: float = number(2.0, "goodness threshold; only the logistic loss depends on it", metavar="FLOAT",
+                          hint="logistic loss only")
+    batch_size: int = integer(128, "images a batch (per side in ff mode)", low=1, high=65536, unit="images",
+                              metavar="N", status="N", hint="N per group")
+    width: int = integer(2000, "units in the layer", low=2, high=1_000_000, unit="units", metavar="n",
+                         resets=True, status="n", hint="n, hidden units")
+    epochs: int = integer(5, "passes over the data", low=1, special=((0, "until stopped"),), unit="passes",
+                          metavar="E")
+    iters: int | None = integer(None, "number of batches; overrides --epochs (cycles through the data as "
+                                "needed)", low=1, blank="epochs decide", unit="batches", metavar="I")
+    seed: int = integer(0, "seed of the weights, batch order and wrong labels", low=0, metavar="S", resets=True)
+    init: str = choice(INITS, "report", "report: W ~ N(0, 2/n); kaiming: N(0, 2/m) (fan-in)", resets=True)
+    standardize: bool = switch(False, "standardise each pixel over the data set before scaling inputs to "
+                               "unit length", resets=True)
+    device: str = choice(DEVICES, "auto", "auto: CUDA when present, else the CPU", group="data", resets=True,
+                         fixed=True)
+    dtype: str = choice(DTYPES, "float32", "floating point type of the layer and the metrics", resets=True)
+    data: str = choice(DATA_SOURCES, "auto", "auto: MNIST if present or downloadable, else the shipped "
+                       "5,000-digit sample; mnist: MNIST or an error; sample: the shipped sample",
+                       group="data", resets=True, fixed=True)
+    data_dir: str | None = path("a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
+                                "train-labels-idx1-ubyte[.gz]); never downloaded into", metavar="DIR",
+                                group="data", resets=True, fixed=True)
 
     def __post_init__(self) -> None:
         validate(self)
 
-    def replace(self, **changes: Any) -> "Config":
-        """A copy with some fields changed; values may be strings as typed by a user."""
-        unknown = [k for k in changes if k not in FIELD_NAMES]
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed; values may be strings as typed by a user. Each changed
+        value is parsed and checked once; then the rules that join fields. Raises ConfigError."""
+        params = params_of(type(self))
+        names = {p.name: p for p in params}
+        unknown = [k for k in changes if k not in names]
         if unknown:
-            raise ConfigError(f"unknown parameter {unknown[0]!r}; known: {', '.join(FIELD_NAMES)}")
-        parsed = {k: parse_value(k, v) for k, v in changes.items()}
-        return dataclasses.replace(self, **parsed)
+            raise ConfigError(f"unknown parameter {unknown[0]!r}; known: {', '.join(names)}")
+        return self._with_parsed({k: names[k].parse(v) for k, v in changes.items()})
+
+    def _with_parsed(self, values: dict[str, Any]) -> Config:
+        """A copy with values that are already parsed and checked (Param.parse); only the rules
+        that join fields run again. Use ``replace`` for anything else."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(values)
+        check_rules(new)
+        return new
 
     def total_iters(self, dataset_size: int) -> int | None:
         """Batches in the run: iters when given, else epochs times batches per epoch; None when
@@ -69,10 +98,13 @@ class Config:
         return dataclasses.asdict(self)
 
 
-FIELD_NAMES = tuple(f.name for f in fields(Config))
+PARAMS: tuple[Param, ...] = params_of(Config)
+FIELD_NAMES = tuple(p.name for p in PARAMS)
 
 # Changing one of these needs a fresh layer (or fresh data); the others apply at the next batch.
-RESET_FIELDS = frozenset({"mode", "width", "init", "seed", "standardize", "device", "dtype", "data", "data_dir"})
+RESET_FIELDS = frozenset(p.name for p in PARAMS if p.resets)
+# Fixed for the lifetime of a runner: changing them means loading other data or another device.
+FIXED_FIELDS = frozenset(p.name for p in PARAMS if p.fixed)
 
 
 def batches_per_epoch(dataset_size: int, batch_size: int) -> int:
@@ -80,102 +112,21 @@ def batches_per_epoch(dataset_size: int, batch_size: int) -> int:
     return max(1, math.ceil(dataset_size / batch_size))
 
 
-_CHOICES = {
-    "mode": MODES,
-    "loss": LOSSES,
-    "optimizer": OPTIMIZERS,
-    "init": INITS,
-    "device": DEVICES,
-    "dtype": DTYPES,
-    "data": DATA_SOURCES,
-}
-_INTS = ("batch_size", "width", "epochs", "iters", "seed")
-_FLOATS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "theta")
-
-
-def parse_value(name: str, value: Any) -> Any:
-    """Turn a user's value (often a string) into the field's type, or raise ConfigError."""
-    if name in _CHOICES:
-        text = str(value).strip().lower()
-        if text not in _CHOICES[name]:
-            raise ConfigError(f"{name} must be one of {', '.join(_CHOICES[name])}, not {value!r}")
-        return text
-    if name in _INTS:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-            if name == "iters":
-                return None
-            raise ConfigError(f"{name} needs a whole number")
-        if isinstance(value, bool):
-            raise ConfigError(f"{name} must be a whole number, not {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value).strip().replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
-    if name in _FLOATS:
-        if isinstance(value, bool):
-            raise ConfigError(f"{name} must be a number, not {value!r}")
-        try:
-            number = float(str(value).strip()) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number, not {value!r}") from None
-        return number
-    if name == "standardize":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"standardize must be on or off, not {value!r}")
-    if name == "data_dir":
-        if value is None or str(value).strip() == "":
-            return None
-        return str(value)
-    raise ConfigError(f"unknown parameter {name!r}")
+def parse_value(name: str, value: Any, params: Sequence[Param] = PARAMS) -> Any:
+    """Turn a user's value (often a string) into the field's type, checked against the field's
+    range, or raise ConfigError with a one-line message."""
+    return find(params, name).parse(value)
 
 
 def validate(cfg: Config) -> None:
-    """Raise ConfigError with a one-line message for the first value out of range."""
-    for name, choices in _CHOICES.items():
-        if getattr(cfg, name) not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {getattr(cfg, name)!r}")
-    for name in _FLOATS:
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise ConfigError(f"{name} must be a finite number, not {v!r}")
-    for name in _INTS:
-        v = getattr(cfg, name)
-        if v is None and name == "iters":
-            continue
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ConfigError(f"{name} must be a whole number, not {v!r}")
-    if not cfg.lr > 0:
-        raise ConfigError(f"lr must be positive, not {cfg.lr:g}")
-    if cfg.lr > 10:
-        raise ConfigError(f"lr must be at most 10, not {cfg.lr:g}")
-    if not 0 <= cfg.momentum < 1:
-        raise ConfigError(f"momentum must be in [0, 1), not {cfg.momentum:g}")
-    if cfg.weight_decay < 0:
-        raise ConfigError(f"weight_decay must be >= 0, not {cfg.weight_decay:g}")
-    for name in ("beta1", "beta2"):
-        if not 0 <= getattr(cfg, name) < 1:
-            raise ConfigError(f"{name} must be in [0, 1), not {getattr(cfg, name):g}")
-    if not 1 <= cfg.batch_size <= 65536:
-        raise ConfigError(f"batch_size must be between 1 and 65536, not {cfg.batch_size}")
-    if not 2 <= cfg.width <= 1_000_000:
-        raise ConfigError(f"width must be between 2 and 1000000, not {cfg.width}")
-    if cfg.epochs < 0:
-        raise ConfigError(f"epochs must be at least 1 (or 0: until stopped), not {cfg.epochs}")
-    if cfg.iters is not None and cfg.iters < 1:
-        raise ConfigError(f"iters must be at least 1, not {cfg.iters}")
-    if cfg.seed < 0:
-        raise ConfigError(f"seed must be >= 0, not {cfg.seed}")
-    if not isinstance(cfg.standardize, bool):
-        raise ConfigError(f"standardize must be true or false, not {cfg.standardize!r}")
+    """Raise ConfigError with a one-line message for the first value out of its declared type or
+    range, then for the rules that join fields."""
+    for p in params_of(type(cfg)):
+        p.check(getattr(cfg, p.name))
+    check_rules(cfg)
+
+
+def check_rules(cfg: Config) -> None:
+    """The rules that join several fields (each field's own range is checked by its declaration)."""
     if cfg.data_dir is not None and cfg.data == "sample":
         raise ConfigError("data_dir cannot be used with data=sample")

@@ -8,13 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Config, ConfigError
+from .config import FIXED_FIELDS, Config, ConfigError
 from .data import Dataset
 from .metrics import MetricsRecord
 from .trainer import EngineError, Trainer
-
-# Fixed for the lifetime of a runner: changing them means loading other data or another device.
-FIXED_FIELDS = frozenset({"device", "data", "data_dir"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +27,7 @@ class Event:
 class Command:
     name: str  # pause, resume, step, set, reset, stop
     changes: dict[str, Any] | None = None
+    config: Config | None = None  # set: the configuration built (parsed and checked) by set_params
 
 
 class Runner:
@@ -101,7 +99,7 @@ class Runner:
         with self._lock:
             new = self._pending.replace(**changes)
             self._pending = new
-        self.commands.put(Command("set", dict(changes)))
+            self.commands.put(Command("set", dict(changes), new))
         return new
 
     @property
@@ -194,12 +192,8 @@ class Runner:
                 self._state = "paused"
             self._event("info", "reset: a fresh layer from the seed, iteration 0")
         elif cmd.name == "set":
-            assert self._trainer is not None and cmd.changes is not None
-            try:
-                new = self._config.replace(**cmd.changes)
-            except ConfigError as exc:  # validated on the caller's side already; kept for safety
-                self._event("error", str(exc))
-                return True
+            assert self._trainer is not None and cmd.changes is not None and cmd.config is not None
+            new = cmd.config  # parsed and checked once, by set_params
             was_reset = self._trainer.apply(new)
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:

@@ -6,8 +6,8 @@ import os
 import sys
 from typing import Sequence
 
-from engine.config import (DATA_SOURCES, DEVICES, DTYPES, INITS, LOSSES, MODES, OPTIMIZERS, Config,
-                           ConfigError)
+from engine.config import PARAMS, Config, ConfigError
+from engine.params import Param, format_value, params_of
 
 from engine.process import tune_for_training
 
@@ -27,47 +27,34 @@ def _choices(values: Sequence[str]) -> str:
     return "|".join(values)
 
 
-TRAINING_FLAGS = (
-    # (flag, field, metavar or choices, help)
-    ("--mode", "mode", MODES, "descent: decrease the summed goodness of plain images (Theorem 1); "
-     "ff: positives and negatives, L = G(H-) - G(H+) (Theorem 2)"),
-    ("--loss", "loss", LOSSES, "linear: the report's loss; logistic: Hinton's softplus loss around --theta"),
-    ("--optimizer", "optimizer", OPTIMIZERS, "sgd (with --momentum) or adam"),
-    ("--lr", "lr", "FLOAT", "learning rate"),
-    ("--momentum", "momentum", "FLOAT", "SGD momentum in [0, 1)"),
-    ("--weight-decay", "weight_decay", "FLOAT", "L2 weight decay added to the gradient"),
-    ("--beta1", "beta1", "FLOAT", "Adam beta1"),
-    ("--beta2", "beta2", "FLOAT", "Adam beta2"),
-    ("--theta", "theta", "FLOAT", "goodness threshold; only the logistic loss depends on it"),
-    ("--batch-size", "batch_size", "N", "images a batch (per side in ff mode)"),
-    ("--width", "width", "n", "units in the layer"),
-    ("--epochs", "epochs", "E", "passes over the data"),
-    ("--iters", "iters", "I", "number of batches; overrides --epochs (cycles through the data as needed)"),
-    ("--seed", "seed", "S", "seed of the weights, batch order and wrong labels"),
-    ("--init", "init", INITS, "report: W ~ N(0, 2/n); kaiming: N(0, 2/m) (fan-in)"),
-    ("--dtype", "dtype", DTYPES, "floating point type of the layer and the metrics"),
-)
-DATA_FLAGS = (
-    ("--data", "data", DATA_SOURCES, "auto: MNIST if present or downloadable, else the shipped "
-     "5,000-digit sample; mnist: MNIST or an error; sample: the shipped sample"),
-    ("--data-dir", "data_dir", "DIR", "a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
-     "train-labels-idx1-ubyte[.gz]); never downloaded into"),
-    ("--device", "device", DEVICES, "auto: CUDA when present, else the CPU"),
-)
-CONFIG_FIELDS = tuple(f[1] for f in TRAINING_FLAGS + DATA_FLAGS) + ("standardize",)
+# The argument group of each parameter group (engine.params.GROUPS).
+GROUP_TITLES = {"training": "training", "data": "data and device"}
 
 
-def _add(group, flag: str, field: str, spec, text: str) -> None:
-    default = getattr(Config(), field)
-    shown = "none" if default is None else (f"{default:g}" if isinstance(default, float) else default)
-    if isinstance(spec, tuple):
-        group.add_argument(flag, dest=field, choices=spec, metavar=_choices(spec), default=None,
-                           help=f"{text} (default {shown})")
+def param_help(p: Param) -> str:
+    """A parameter's --help text: its help, its range, and its default (with the unit)."""
+    text = p.help
+    if p.interval():
+        text += f", in {p.interval()}"
+    text += "".join(f"; {format_value(v)}: {meaning}" for v, meaning in p.special)
+    default = format_value(p.default) + (f" {p.unit}" if p.unit and p.default is not None else "")
+    return f"{text} (default {default})"
+
+
+def add_param_flag(group, p: Param) -> None:
+    """The flag of one parameter; its value stays None when not given, so presets keep theirs."""
+    if p.kind == "bool":
+        group.add_argument(p.flag, dest=p.name, action="store_const", const=True, default=None,
+                           help=param_help(p))
+    elif p.kind == "choice":
+        group.add_argument(p.flag, dest=p.name, choices=p.choices, metavar=_choices(p.choices), default=None,
+                           help=param_help(p))
     else:
-        group.add_argument(flag, dest=field, metavar=spec, default=None, help=f"{text} (default {shown})")
+        group.add_argument(p.flag, dest=p.name, metavar=p.metavar or None, default=None, help=param_help(p))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
+    """The command line; ``params`` declares the configuration flags (the real ones by default)."""
     from engine.presets import PRESETS
 
     top = _Parser(prog="fftui", description="Watch Forward-Forward training make ReLU activations "
@@ -85,14 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
                      + "; ".join(f"{k}: {v.title}" for k, v in PRESETS.items()))
-    g = run.add_argument_group("training")
-    for spec in TRAINING_FLAGS:
-        _add(g, *spec)
-    g.add_argument("--standardize", dest="standardize", action="store_const", const=True, default=None,
-                   help="standardise each pixel over the data set before scaling inputs to unit length")
-    d = run.add_argument_group("data and device")
-    for spec in DATA_FLAGS:
-        _add(d, *spec)
+    groups = {key: run.add_argument_group(title) for key, title in GROUP_TITLES.items()}
+    for key, group in groups.items():
+        for p in params:
+            if p.group == key:
+                add_param_flag(group, p)
+    d = groups["data"]
     d.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                    help="on CUDA, run every step eagerly instead of replaying a captured graph")
     d.add_argument("--compile", action="store_true",
@@ -108,12 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     return top
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
     """The preset's (or the default) configuration with every flag the user gave applied over it."""
     from engine.presets import PRESETS
 
-    base = PRESETS[args.preset].config if args.preset else Config()
-    given = {f: getattr(args, f) for f in CONFIG_FIELDS if getattr(args, f) is not None}
+    base = PRESETS[args.preset].config if args.preset else (default or Config())
+    given = {p.name: getattr(args, p.name) for p in params_of(type(base))
+             if getattr(args, p.name, None) is not None}
     try:
         return base.replace(**given)
     except ConfigError as exc:

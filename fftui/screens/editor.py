@@ -1,7 +1,8 @@
 """The parameter editor: every field, validated as typed; nothing reaches the run until it is valid."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from rich.text import Text
 from textual import on
@@ -12,27 +13,37 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from engine.config import (DATA_SOURCES, DEVICES, DTYPES, FIELD_NAMES, INITS, LOSSES, MODES, OPTIMIZERS,
-                           RESET_FIELDS, Config, ConfigError, parse_value)
-from engine.runner import FIXED_FIELDS
+from engine.config import PARAMS, Config, ConfigError
+from engine.params import Param
 
 from ..widgets.parameters import show_value
 
-CHOICES = {"mode": MODES, "loss": LOSSES, "optimizer": OPTIMIZERS, "init": INITS,
-           "device": DEVICES, "dtype": DTYPES, "data": DATA_SOURCES}
 
-HINTS = {
-    "lr": "> 0 and ≤ 10",
-    "theta": "logistic loss only",
-    "batch_size": "N per group",
-    "width": "n, hidden units",
-    "iters": "blank: epochs decide",
-    "epochs": "0: until stopped",
-}
+@dataclass(frozen=True)
+class EditorRow:
+    """One field of the editor: the text shown for its value, its note, the words it suggests,
+    and whether it is fixed for this run (shown, not editable)."""
+
+    name: str
+    text: str
+    note: str
+    suggestions: tuple[str, ...]
+    fixed: bool
+
+
+def editor_rows(pending: Config, params: Sequence[Param] = PARAMS) -> list[EditorRow]:
+    """The editor's rows for ``pending``, one per declared parameter, in declaration order."""
+    rows = []
+    for p in params:
+        value = getattr(pending, p.name)
+        rows.append(EditorRow(p.name, "" if value is None else show_value(value), p.note(),
+                              p.choice_texts(), p.fixed))
+    return rows
 
 
 class EditorScreen(ModalScreen[dict | None]):
-    """Dismisses with the applied changes, or None when cancelled."""
+    """Dismisses with the applied changes (typed values), or None when cancelled. ``params``
+    declares the fields (the real configuration's by default)."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),
@@ -40,9 +51,12 @@ class EditorScreen(ModalScreen[dict | None]):
         Binding("enter", "apply", "Apply", show=False, id="editor.enter"),
     ]
 
-    def __init__(self, pending: Config, apply: Callable[[dict[str, Any]], Config], **kwargs) -> None:
+    def __init__(self, pending: Config, apply: Callable[[dict[str, Any]], Config],
+                 params: Sequence[Param] = PARAMS, **kwargs) -> None:
         super().__init__(**kwargs)
         self._apply = apply
+        self.params = tuple(params)
+        self._params = {p.name: p for p in self.params}
         self.pending = pending
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
@@ -50,17 +64,17 @@ class EditorScreen(ModalScreen[dict | None]):
 
     def _load_values(self, pending: Config) -> None:
         self.pending = pending
-        self.values = {name: getattr(pending, name) for name in FIELD_NAMES}
+        self.values = {name: getattr(pending, name) for name in self._params}
         self.errors = {}
 
     def load(self, pending: Config) -> None:
         """Show ``pending`` again (the screen is reused between openings)."""
         self._load_values(pending)
-        for name in FIELD_NAMES:
-            field = self.query_one(f"#field-{name}", Input)
+        for row in editor_rows(pending, self.params):
+            field = self.query_one(f"#field-{row.name}", Input)
             with field.prevent(Input.Changed):
-                field.value = self._text(name)
-            self._set_note(name, None)
+                field.value = row.text
+            self._set_note(row.name, None)
         self.query_one("#editor-error", Static).update("")
         first = self.query_one("#field-lr", Input)
         first.focus()
@@ -70,11 +84,14 @@ class EditorScreen(ModalScreen[dict | None]):
             box.border_title = "Parameters"
             box.border_subtitle = "enter/ctrl+s apply · esc cancel"
             with VerticalScroll(id="editor-fields"):
-                for name in FIELD_NAMES:
-                    with Horizontal(classes="field", id=f"row-{name}"):
-                        yield Label(name, classes="field-name")
-                        yield self._input_for(name)
-                        yield Label(self._note(name), classes="field-note", id=f"note-{name}")
+                for row in editor_rows(self.pending, self.params):
+                    with Horizontal(classes="field", id=f"row-{row.name}"):
+                        yield Label(row.name, classes="field-name")
+                        suggester = SuggestFromList(row.suggestions, case_sensitive=False) \
+                            if row.suggestions else None
+                        yield Input(row.text, compact=True, id=f"field-{row.name}", disabled=row.fixed,
+                                    select_on_focus=True, suggester=suggester)
+                        yield Label(row.note, classes="field-note", id=f"note-{row.name}")
             yield Static("", id="editor-error")
             with Horizontal(id="editor-buttons"):
                 yield Button("Apply", id="editor-apply", variant="primary", compact=True)
@@ -84,29 +101,6 @@ class EditorScreen(ModalScreen[dict | None]):
     def on_mount(self) -> None:
         self.query_one("#field-lr", Input).focus()
 
-    def _text(self, name: str) -> str:
-        value = getattr(self.pending, name)
-        return "" if value is None else show_value(value)
-
-    def _input_for(self, name: str) -> Input:
-        fixed = name in FIXED_FIELDS
-        choices = CHOICES.get(name) or (("on", "off") if name == "standardize" else None)
-        suggester = SuggestFromList(choices, case_sensitive=False) if choices else None
-        return Input(self._text(name), compact=True, id=f"field-{name}", disabled=fixed,
-                     select_on_focus=True, suggester=suggester)
-
-    def _note(self, name: str) -> str:
-        if name in FIXED_FIELDS:
-            return "fixed for this run"
-        note = HINTS.get(name, "")
-        if name in CHOICES:
-            note = " | ".join(CHOICES[name]) + (" · " + note if note else "")
-        elif name == "standardize":
-            note = "on | off"
-        if name in RESET_FIELDS:
-            note = ("resets · " + note) if note else "resets the layer"
-        return note
-
     def _set_note(self, name: str, error: str | None) -> None:
         label = self.query_one(f"#note-{name}", Label)
         row = self.query_one(f"#row-{name}")
@@ -114,13 +108,12 @@ class EditorScreen(ModalScreen[dict | None]):
             label.update(Text(error))
             row.add_class("-invalid")
         else:
-            label.update(self._note(name))
+            label.update(self._params[name].note())
             row.remove_class("-invalid")
 
     def _check(self, name: str, raw: Any) -> None:
         try:
-            self.values[name] = parse_value(name, raw)
-            self.pending.replace(**{name: raw})
+            self.values[name] = self._params[name].parse(raw)  # typed and checked, once
         except ConfigError as exc:
             self.errors[name] = str(exc)
             self._set_note(name, str(exc))
@@ -131,7 +124,7 @@ class EditorScreen(ModalScreen[dict | None]):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("field-")
-        if name in FIELD_NAMES:
+        if name in self._params:
             self._check(name, event.value)
 
     @on(Input.Submitted)
@@ -148,7 +141,7 @@ class EditorScreen(ModalScreen[dict | None]):
 
     def changes(self) -> dict[str, Any]:
         return {name: value for name, value in self.values.items()
-                if name not in FIXED_FIELDS and value != getattr(self.pending, name)}
+                if not self._params[name].fixed and value != getattr(self.pending, name)}
 
     def action_apply(self) -> None:
         error = self.query_one("#editor-error", Static)

@@ -9,6 +9,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from engine.config import PARAMS
+from engine.params import reset_sentence
+
 PANES = (
     ("1 LHS / RHS", "histograms of the theorem's two sides per sample over the recent batches (Figure 1A); "
                     "Theorem 1 in descent mode, Theorem 2 in ff mode, positives and negatives apart; "
@@ -61,9 +64,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("\nPanes", style="bold underline"))
             yield Static(panes)
             yield Static(Text(
-                "\nChanges apply at the next batch; a change of mode, width, init, seed, standardize or dtype "
-                "starts a fresh layer. NaN shows as –. An engine error pauses the run: lower lr, reset or resume.",
-                style="dim"))
+                f"\n{reset_sentence(PARAMS)} NaN shows as –. An engine error pauses the run: lower lr, "
+                "reset or resume.", style="dim"))
 
     def action_close(self) -> None:
         self.dismiss(None)

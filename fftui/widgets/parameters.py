@@ -1,39 +1,32 @@
 """Every parameter of the run: the value in use, and a queued value that applies at the next batch."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.config import FIELD_NAMES, RESET_FIELDS, Config
-from engine.runner import FIXED_FIELDS
+from engine.config import PARAMS, Config
+from engine.params import Param
+from engine.params import format_value as show_value  # the name the app and the editor use
 
 
-def show_value(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def parameters_table(config: Config, pending: Config) -> Table:
+def parameters_table(config: Config, pending: Config, params: Sequence[Param] = PARAMS) -> Table:
+    """One row per declared parameter: name, value in use (→ queued value), fixed/resets mark."""
     table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("value", ratio=1)
     table.add_column("", no_wrap=True, style="dim")
-    for name in FIELD_NAMES:
-        now = getattr(config, name)
-        queued = getattr(pending, name)
+    for p in params:
+        now = getattr(config, p.name)
+        queued = getattr(pending, p.name)
         value = Text(show_value(now))
         if queued != now:
             value.append(" → ", style="bold")
             value.append(show_value(queued), style="bold reverse")
-        mark = "fixed" if name in FIXED_FIELDS else ("resets" if name in RESET_FIELDS else "")
-        table.add_row(name, value, mark)
+        table.add_row(p.name, value, p.mark())
     return table
 
 

@@ -1,13 +1,15 @@
 """The status bar: what runs, on what data, how fast, and whether it is running."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import Sequence
 
 from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
 
-from engine.config import Config
+from engine.config import PARAMS, Config
+from engine.params import Param
 
 STATE_STYLE = {
     "running": ("▶ running", "bold $success"),
@@ -36,14 +38,25 @@ class StatusInfo:
     message_kind: str = "info"
 
 
-CFG_FIELDS = (("mode", ""), ("loss", ""), ("optimizer", ""), ("lr", "lr "), ("batch_size", "N "), ("width", "n "))
-
-
 def _value(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def status_text(info: StatusInfo, styles: dict[str, str]) -> Text:
+def config_line(config: Config, pending: Config, params: Sequence[Param] = PARAMS) -> tuple[str, str]:
+    """The status bar's configuration line as two strings: the parameters that declare a status
+    label, each as label and value; and the queued changes of any parameter ("" when none)."""
+    def shown(p: Param, cfg: Config, label: str | None) -> str:
+        value = _value(getattr(cfg, p.name))
+        return f"{label} {value}" if label else value
+
+    listed = [p for p in params if p.status is not None]
+    changed = [p for p in listed if getattr(pending, p.name) != getattr(config, p.name)]
+    changed += [p for p in params if p.status is None and getattr(pending, p.name) != getattr(config, p.name)]
+    return (" · ".join(shown(p, config, p.status) for p in listed),
+            " · ".join(shown(p, pending, p.status or p.name) for p in changed))
+
+
+def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param] = PARAMS) -> Text:
     label, style = STATE_STYLE.get(info.state, (info.state, "bold"))
     text = Text(no_wrap=False)
     text.append(f" {label} ", style=styles.get(style, style))
@@ -55,15 +68,10 @@ def status_text(info: StatusInfo, styles: dict[str, str]) -> Text:
     text.append(f" epoch {epoch} · it {info.iteration:,}{total} · {rate} batch/s · dropped ")
     text.append(f"{info.dropped:,}", style=styles.get("bold $warning", "bold") if info.dropped else "")
     text.append("\n ")
-    c, p = info.config, info.pending
-    text.append(" · ".join(f"{prefix}{_value(getattr(c, name))}" for name, prefix in CFG_FIELDS))
-    changed = [(name, prefix) for name, prefix in CFG_FIELDS if getattr(p, name) != getattr(c, name)]
-    others = [f.name for f in fields(Config) if getattr(p, f.name) != getattr(c, f.name)
-              and f.name not in dict(CFG_FIELDS)]
-    if changed or others:
-        queued = [f"{prefix or name + ' '}{_value(getattr(p, name))}" for name, prefix in changed]
-        queued += [f"{name} {_value(getattr(p, name))}" for name in others]
-        text.append("  → " + " · ".join(queued), style="bold")
+    now, queued = config_line(info.config, info.pending, params)
+    text.append(now)
+    if queued:
+        text.append("  → " + queued, style="bold")
         text.append(" at next batch", style="dim")
     text.append("\n data ", style="bold")
     text.append(info.data)
