@@ -1,9 +1,11 @@
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("FFTUI_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".cache-never-used"))
+os.environ.setdefault("FFTUI_LOG_DIR", tempfile.mkdtemp(prefix="fftui-test-logs-"))  # not the user's logs
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
