@@ -364,7 +364,7 @@ class _Mirror:
         mirror = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the standard library's name)
+            def do_GET(self):
                 name = self.path.rsplit("/", 1)[-1]
                 mirror.seen.append((name, sys.stdout, socket.getdefaulttimeout()))
                 answer = mirror.routes.get(name, 404)
@@ -461,7 +461,7 @@ def test_failed_download_cleans_up_and_is_one_line(monkeypatch, mirrors, capfd):
     _, _, files = served_pair(monkeypatch)
     forbid_global_state(monkeypatch)
     images_only = {f"{IMAGES}.gz": files[f"{IMAGES}.gz"]}
-    first, second = mirrors(images_only, {f"{LABELS}.gz": "stall"})
+    first, _ = mirrors(images_only, {f"{LABELS}.gz": "stall"})
     start = time.monotonic()
     with pytest.raises(DataError) as err:
         load_dataset("mnist", timeout=0.5)
@@ -519,7 +519,6 @@ def test_failure_reason_reads_the_exception_not_its_text():
     reason = data.failure_reason
     # the class decides, whatever the text says
     assert reason(TimeoutError("no words about it")) == "timed out"
-    assert reason(socket.timeout()) == "timed out"
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "timed out")
     assert reason(refused) == os.strerror(errno.ECONNREFUSED)
     assert reason(urllib.error.URLError(TimeoutError())) == "timed out"

@@ -24,7 +24,7 @@ from .idx import (IMAGE_SIDE, IMAGES_NAME, LABELS_NAME, NUM_CLASSES, PIXELS, fin
 from .loading import SOURCES, Dataset, cache_dir, load_dataset, sample_dir
 
 __all__ = [
-    "DataError", "Dataset", "FILES", "IMAGES_NAME", "IMAGE_SIDE", "LABELS_NAME", "MIRRORS", "NUM_CLASSES",
-    "PIXELS", "SOURCES", "Unavailable", "cache_dir", "download_mnist", "failure_reason", "find_idx_pair",
+    "FILES", "IMAGES_NAME", "IMAGE_SIDE", "LABELS_NAME", "MIRRORS", "NUM_CLASSES", "PIXELS", "SOURCES",
+    "DataError", "Dataset", "Unavailable", "cache_dir", "download_mnist", "failure_reason", "find_idx_pair",
     "load_dataset", "read_idx", "read_training_pair", "resolve_device", "sample_dir",
 ]

@@ -13,7 +13,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -29,6 +29,8 @@ _IDX_UBYTE = 0x08
 _IDX_MAX_DIMS = 8
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+
+_Stream = IO[bytes] | gzip.GzipFile  # an open file, or the gzip stream over one
 
 
 def find_idx_pair(folder: str | os.PathLike[str]) -> tuple[Path, Path] | None:
@@ -86,7 +88,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"cannot read MNIST file {path}: not enough memory") from None
 
 
-def _parse_idx(stream: BinaryIO, path: Path) -> np.ndarray:
+def _parse_idx(stream: _Stream, path: Path) -> np.ndarray:
     """The array an open IDX stream holds; ``path`` is only for the messages."""
     head = _read_upto(stream, 4)
     if len(head) < 4 or head[0] != 0 or head[1] != 0:
@@ -124,7 +126,7 @@ def _parse_idx(stream: BinaryIO, path: Path) -> np.ndarray:
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
-def _read_upto(stream: BinaryIO, n: int) -> bytes:
+def _read_upto(stream: _Stream, n: int) -> bytes:
     """Up to ``n`` bytes; fewer only when the stream ends first."""
     parts = []
     while n > 0:
@@ -136,7 +138,7 @@ def _read_upto(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _stream_size(stream: BinaryIO) -> int | None:
+def _stream_size(stream: _Stream) -> int | None:
     """The size of an uncompressed file on disk; None for a gzip stream."""
     if isinstance(stream, gzip.GzipFile):
         return None
@@ -146,7 +148,7 @@ def _stream_size(stream: BinaryIO) -> int | None:
         return None
 
 
-def _read_body(stream: BinaryIO, count: int) -> bytearray:
+def _read_body(stream: _Stream, count: int) -> bytearray:
     """Up to ``count`` bytes, read in chunks so that a header claiming too much costs nothing."""
     body = bytearray()
     while len(body) < count:
@@ -157,7 +159,7 @@ def _read_body(stream: BinaryIO, count: int) -> bytearray:
     return body
 
 
-def _count_rest(stream: BinaryIO) -> int:
+def _count_rest(stream: _Stream) -> int:
     """How many bytes are left in ``stream``, read in chunks."""
     total = 0
     while True:
