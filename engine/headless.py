@@ -15,6 +15,7 @@ import torch
 
 from .config import Config
 from .data import Dataset
+from .logs import log_exception
 from .metrics import MetricsRecord, record_to_line
 from .trainer import EngineError, Trainer
 
@@ -139,7 +140,9 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
                  on_record: Callable[[MetricsRecord], None] | None = None,
                  extra_config: dict | None = None, graphs: bool = True, compile: bool = False) -> dict:
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
-    KeyboardInterrupt stops after the batch in hand; what was written stays."""
+    KeyboardInterrupt stops after the batch in hand; what was written stays. An EngineError stops
+    the run too: its one line is the summary's "error", its traceback goes to the log file, whose
+    path is the summary's "log" (None when nothing was logged)."""
     stream = stream or sys.stderr
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
@@ -153,6 +156,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     series: dict[str, dict[str, list[float]]] = {}
     interrupted = False
     error: str | None = None
+    log: Path | None = None
     started = time.perf_counter()
     last = None
     try:
@@ -178,6 +182,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         interrupted = True
     except EngineError as exc:  # a loss that overflowed: stop, keep what was written, say why
         error = str(exc)
+        log = log_exception(f"headless run stopped: {exc}", exc)
     finally:
         if metrics_file is not None:
             metrics_file.close()
@@ -190,6 +195,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         "planned": total,
         "interrupted": interrupted,
         "error": error,
+        "log": log,
         "seconds": elapsed,
         "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
         "final_loss": last.loss if last is not None else math.nan,

@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import FIXED_FIELDS, Config, ConfigError
 from .data import Dataset
+from .logs import details, log_exception
 from .metrics import MetricsRecord
 from .trainer import EngineError, Trainer
 
@@ -154,9 +155,10 @@ class Runner:
                 self._publish(record)
             return True
         except EngineError as exc:
-            message = str(exc)
+            message = str(exc) + details(log_exception(f"training stopped: {exc}", exc))
         except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
             message = f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0]
+            message += details(log_exception(message, exc))
         for record in self._trainer.take_ready():
             self._publish(record)
         self._state = "error"
@@ -209,8 +211,10 @@ class Runner:
         try:
             self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs, compile=self.compile)
         except Exception as exc:  # a device or memory failure while building
+            message = f"could not build the layer: {exc}".splitlines()[0]
+            message += details(log_exception(message, exc))
             self._state = "error"
-            self._event("error", f"could not build the layer: {exc}".splitlines()[0])
+            self._event("error", message)
             return
         while True:
             # Commands apply between batches; while not training, wait on the queue.
@@ -223,9 +227,11 @@ class Runner:
                 try:
                     keep_going = self._handle(cmd)
                 except Exception as exc:  # e.g. no memory for a wider layer: pause and report
+                    message = f"{cmd.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                    message += details(log_exception(message, exc))
                     self._state = "error"
                     self._steps_wanted = 0
-                    self._event("error", f"{cmd.name} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+                    self._event("error", message)
                     continue
                 if not keep_going:
                     self._state = "stopped"

@@ -148,7 +148,9 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
                            graphs=args.cuda_graphs, compile=args.compile)
     print(format_summary(summary, out))
     if summary["error"]:
-        print(f"fftui: stopped: {summary['error']}", file=sys.stderr)
+        from engine.logs import details
+
+        print(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}", file=sys.stderr)
         return 1
     return 130 if summary["interrupted"] else 0
 
@@ -179,16 +181,31 @@ def _rounding_note(group: dict) -> str:
 
 
 def _app(cfg: Config, preset: str | None) -> int:
+    """Run the live app, then end the process at once: status 0 after a quit, the app's return
+    code (1 after a crash, whose traceback Textual has printed) otherwise."""
     dataset = _load(cfg, False)
     from fftui.app import FFApp
 
     tune_for_training(dataset.images.device.type, interactive=True)
-    FFApp(config=cfg, dataset=dataset, preset=preset).run()
+    app = FFApp(config=cfg, dataset=dataset, preset=preset)
+    app.run()
+    status = app_exit_status(app.return_code)
     # The app has stopped the engine and restored the terminal; skip the interpreter's slow
     # teardown of torch so that quitting returns to the shell at once.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
+
+
+def app_exit_status(return_code: int | None) -> int:
+    """The process status for a Textual app's ``return_code``: 0 for 0 or None (the app never set
+    one), the code itself for an error (Textual sets 1 after an unhandled exception), capped to
+    the 1..255 a process can report."""
+    if not return_code:
+        return 0
+    return return_code if 0 < return_code < 256 else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,3 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (`fftui ... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # a fault, not the user's: one line here, the traceback in the log
+        from engine.logs import details, log_exception
+
+        line = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"fftui: {line}{details(log_exception(line, exc))}", file=sys.stderr)
+        return 1

@@ -1,9 +1,15 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("FFTUI_CACHE_DIR", os.path.join(os.path.dirname(__file__), ".cache-never-used"))
+if not os.environ.get("FFTUI_LOG_DIR"):  # failures the tests provoke are logged here, not in the user's logs
+    os.environ["FFTUI_LOG_DIR"] = tempfile.mkdtemp(prefix="fftui-test-logs-")
+    atexit.register(shutil.rmtree, os.environ["FFTUI_LOG_DIR"], ignore_errors=True)
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

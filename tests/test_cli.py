@@ -97,13 +97,17 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
         original(self, record)
 
     monkeypatch.setattr(Trainer, "_check", overflow_at_4)
+    monkeypatch.setenv("FFTUI_LOG_DIR", str(tmp_path / "logs"))
     out = tmp_path / "over"
     assert main(FAST + ["--iters", "10", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
+    log = tmp_path / "logs" / "fftui.log"
     assert err.strip().splitlines()[-1] == ("fftui: stopped: the loss became inf at iteration 4; "
-                                            "lower the learning rate and reset")
+                                            f"lower the learning rate and reset (details: {log})")
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    logged = log.read_text()
+    assert "Traceback (most recent call last)" in logged and "in overflow_at_4" in logged
 
 
 def test_summary_names_outcomes_within_rounding():

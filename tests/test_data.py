@@ -1,12 +1,21 @@
-"""Tests for engine.data: the IDX reader, the folder and cache lookups, the fallback to the
-shipped sample, and device resolution. None of them needs the network."""
+"""Tests for engine.data: the IDX reader, the folder and cache lookups, the download (from local
+stand-in mirrors), the fallback to the shipped sample, and device resolution. None of them needs
+the network."""
 from __future__ import annotations
 
+import errno
 import gzip
+import hashlib
+import http.client
+import http.server
+import os
 import socket
 import struct
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +102,7 @@ def test_sample_dir_holds_the_files():
 
 
 def test_missing_sample_is_a_data_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "__file__", str(tmp_path / "engine" / "data.py"))
+    monkeypatch.setattr(data.loading, "__file__", str(tmp_path / "engine" / "data" / "loading.py"))
     with pytest.raises(DataError, match="sample is missing"):
         data.sample_dir()
 
@@ -340,59 +349,199 @@ def test_corrupt_cache_in_auto_falls_back_naming_the_file(empty_cache):
         load_dataset("mnist", download=False)
 
 
-class _FailingMNIST:
-    """Stands in for torchvision's MNIST: leaves a partial file behind and fails, noisily."""
+class _Mirror:
+    """A local HTTP server standing in for one MNIST mirror.
 
-    seen_timeout: float | None = None
+    ``routes`` maps a file name to the bytes to serve, an HTTP status to answer with, or
+    ``"stall"`` (accept the request and never answer). Each request records what the process
+    looked like while it was served: ``sys.stdout`` and the socket module's default timeout.
+    """
 
-    def __init__(self, root, train=True, download=False):
-        type(self).seen_timeout = socket.getdefaulttimeout()
-        print("Downloading something")
-        raw = Path(root) / "MNIST" / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        (raw / f"{IMAGES}.gz").write_bytes(b"\x1f\x8b partial")
-        (raw / IMAGES).write_bytes(b"")
-        raise RuntimeError(
-            f"Error downloading {IMAGES}.gz:\nTried https://a/, got:\n"
-            "<urlopen error [Errno -2] Name or service not known>\n"
-            "Tried http://b/, got:\n<urlopen error timed out>\n"
-        )
+    def __init__(self, routes: dict) -> None:
+        self.routes = dict(routes)
+        self.release = threading.Event()
+        self.seen: list[tuple[str, object, float | None]] = []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.rsplit("/", 1)[-1]
+                mirror.seen.append((name, sys.stdout, socket.getdefaulttimeout()))
+                answer = mirror.routes.get(name, 404)
+                if answer == "stall":
+                    mirror.release.wait(30)
+                    return
+                if isinstance(answer, int):
+                    self.send_error(answer)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def test_failed_download_cleans_up_and_is_one_line(monkeypatch, capsys):
-    torchvision_datasets = pytest.importorskip("torchvision.datasets")
-    monkeypatch.setattr(torchvision_datasets, "MNIST", _FailingMNIST)
-    previous = socket.getdefaulttimeout()
+@pytest.fixture
+def mirrors(monkeypatch):
+    """Start local mirrors: ``mirrors(routes, ...)`` points the download at them, in order."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    started: list[_Mirror] = []
+
+    def start(*routes: dict) -> list[_Mirror]:
+        servers = [_Mirror(r) for r in routes]
+        started.extend(servers)
+        monkeypatch.setattr(data.download, "MIRRORS", tuple(m.url for m in servers))
+        return servers
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def served_pair(monkeypatch, count: int = 30) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Gzipped IDX files of ``count`` digits, with the download told to expect their MD5 sums."""
+    images, labels = digits(count, seed=5)
+    files = {f"{IMAGES}.gz": gzip.compress(idx_bytes(images)), f"{LABELS}.gz": gzip.compress(idx_bytes(labels))}
+    monkeypatch.setattr(data.download, "FILES", tuple((n, hashlib.md5(b).hexdigest()) for n, b in files.items()))
+    return images, labels, files
+
+
+def forbid_global_state(monkeypatch) -> None:
+    def refuse(*args):
+        raise AssertionError("the download must not set a process-wide socket timeout")
+
+    monkeypatch.setattr(socket, "setdefaulttimeout", refuse)
+
+
+def test_download_fetches_checks_and_loads(monkeypatch, mirrors, capfd):
+    images, labels, files = served_pair(monkeypatch)
+    forbid_global_state(monkeypatch)
+    (server,) = mirrors(files)
+    stdout = sys.stdout
+    ds = load_dataset("mnist", timeout=5)
+    assert ds.source == "mnist" and ds.size == 30 and ds.note is None
+    assert np.array_equal(ds.images.numpy(), images.reshape(30, 784))
+    assert np.array_equal(ds.labels.numpy(), labels.astype(np.int64))
+    raw = data.cache_dir() / "MNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(files)
+    for name, payload in files.items():
+        assert (raw / name).read_bytes() == payload
+    assert [name for name, _, _ in server.seen] == list(files)
+    assert all(out is stdout and timeout is None for _, out, timeout in server.seen)
+    assert capfd.readouterr() == ("", "")
+    # the second time the cache answers: no request
+    assert load_dataset("mnist", download=False).size == 30
+    assert len(server.seen) == 2
+
+
+def test_download_falls_through_to_the_next_mirror(monkeypatch, mirrors):
+    _, _, files = served_pair(monkeypatch, count=12)
+    broken, good = mirrors({}, files)
+    ds = load_dataset("mnist", timeout=5)
+    assert ds.source == "mnist" and ds.size == 12
+    assert [name for name, _, _ in broken.seen] == list(files)
+    assert [name for name, _, _ in good.seen] == list(files)
+
+
+def test_failed_download_cleans_up_and_is_one_line(monkeypatch, mirrors, capfd):
+    _, _, files = served_pair(monkeypatch)
+    forbid_global_state(monkeypatch)
+    images_only = {f"{IMAGES}.gz": files[f"{IMAGES}.gz"]}
+    first, _ = mirrors(images_only, {f"{LABELS}.gz": "stall"})
+    start = time.monotonic()
     with pytest.raises(DataError) as err:
-        load_dataset("mnist", timeout=1.5)
+        load_dataset("mnist", timeout=0.5)
+    elapsed = time.monotonic() - start
     message = str(err.value)
     assert_one_line(message)
-    assert message.startswith(f"MNIST is not in {data.cache_dir()} and could not be downloaded (")
-    assert "Name or service not known" in message and "timed out" in message
-    assert _FailingMNIST.seen_timeout == 1.5
-    assert socket.getdefaulttimeout() == previous
-    assert not data.cache_dir().exists() or list(data.cache_dir().rglob("*")) == []
-    assert "Downloading" not in capsys.readouterr().out
+    assert message == (f"MNIST is not in {data.cache_dir()} and could not be downloaded "
+                       "(HTTP 404 Not Found; timed out)")
+    assert elapsed < 5, f"giving up took {elapsed:.1f} s"
+    assert [name for name, _, _ in first.seen] == [f"{IMAGES}.gz", f"{LABELS}.gz"]
+    assert socket.getdefaulttimeout() is None
+    # the images file had arrived whole; it goes too, with the folders the attempt made
+    assert not data.cache_dir().exists()
+    assert capfd.readouterr() == ("", "")
 
-    ds = load_dataset("auto", timeout=1.5)
+    ds = load_dataset("auto", timeout=0.5)
     assert ds.source == "sample"
     assert ds.note and "could not be downloaded" in ds.note
     assert_one_line(ds.note)
 
 
-def test_failed_download_keeps_files_that_were_there(monkeypatch):
-    torchvision_datasets = pytest.importorskip("torchvision.datasets")
-    monkeypatch.setattr(torchvision_datasets, "MNIST", _FailingMNIST)
+def test_a_file_with_the_wrong_checksum_is_not_kept(monkeypatch, mirrors):
+    _, _, files = served_pair(monkeypatch)
+    damaged = dict(files)
+    good = files[f"{LABELS}.gz"]
+    damaged[f"{LABELS}.gz"] = good[:20] + bytes([good[20] ^ 0xFF]) + good[21:]
+    mirrors(damaged)
+    with pytest.raises(DataError, match=r"could not be downloaded \(checksum mismatch\)$"):
+        load_dataset("mnist", timeout=5)
+    assert not data.cache_dir().exists()
+
+
+def test_failed_download_keeps_files_that_were_there(monkeypatch, mirrors):
+    _, _, files = served_pair(monkeypatch)
+    mirrors({f"{IMAGES}.gz": files[f"{IMAGES}.gz"]})
     keep = data.cache_dir() / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     write(keep, b"kept")
-    with pytest.raises(DataError):
-        load_dataset("mnist")
+    with pytest.raises(DataError, match="HTTP 404"):
+        load_dataset("mnist", timeout=5)
     assert keep.read_bytes() == b"kept"
     assert sorted(p.name for p in keep.parent.iterdir()) == [keep.name]
 
 
+def test_a_cache_that_cannot_be_written_is_one_line(monkeypatch, mirrors, empty_cache):
+    _, _, files = served_pair(monkeypatch)
+    mirrors(files)
+    (empty_cache / "mnist").write_text("a file where the cache folder should be")
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", timeout=5)
+    assert_one_line(str(err.value))
+    assert f"cannot write {empty_cache / 'mnist'}" in str(err.value)
+
+
+def test_failure_reason_reads_the_exception_not_its_text():
+    reason = data.failure_reason
+    # the class decides, whatever the text says
+    assert reason(TimeoutError("no words about it")) == "timed out"
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "timed out")
+    assert reason(refused) == os.strerror(errno.ECONNREFUSED)
+    assert reason(urllib.error.URLError(TimeoutError())) == "timed out"
+    lookup = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert reason(urllib.error.URLError(lookup)) == "name lookup failed: Name or service not known"
+    not_found = urllib.error.HTTPError("http://x/f.gz", 404, "Not Found", None, None)
+    assert reason(not_found) == "HTTP 404 Not Found"
+    assert reason(http.client.IncompleteRead(b"abc", 10)) == "broken HTTP response (IncompleteRead)"
+    # a message that merely looks like a timeout is not taken for one
+    assert reason(RuntimeError("Tried https://a/, got:\n<urlopen error timed out>")) != "timed out"
+    assert "\n" not in reason(RuntimeError("two\nlines"))
+
+
+def test_mirrors_and_checksums_are_mnists():
+    """The files and sums are the published ones (as torchvision, an independent source, lists them)."""
+    mnist = pytest.importorskip("torchvision.datasets").MNIST
+    assert tuple(data.MIRRORS) == tuple(mnist.mirrors)
+    published = dict(mnist.resources)
+    assert {name: published[name] for name, _ in data.FILES} == dict(data.FILES)
+    assert [name for name, _ in data.FILES] == [f"{IMAGES}.gz", f"{LABELS}.gz"]
+
+
 def test_silent_name_server_gives_up_within_timeout(monkeypatch):
-    torchvision_datasets = pytest.importorskip("torchvision.datasets")
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     release = threading.Event()
@@ -401,13 +550,12 @@ def test_silent_name_server_gives_up_within_timeout(monkeypatch):
         release.wait(30)
         raise socket.gaierror("released")
 
-    class NeverCalled(_FailingMNIST):
-        def __init__(self, *args, **kwargs):
-            raise AssertionError("the download should not start when names do not resolve")
+    def never_called(*args, **kwargs):
+        raise AssertionError("the download should not start when names do not resolve")
 
-    NeverCalled.mirrors = ["https://mirror-one.invalid/mnist/", "http://mirror-two.invalid/"]
+    monkeypatch.setattr(data.download, "MIRRORS", ("https://mirror-one.invalid/mnist/", "http://mirror-two.invalid/"))
     monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
-    monkeypatch.setattr(torchvision_datasets, "MNIST", NeverCalled)
+    monkeypatch.setattr(urllib.request, "urlopen", never_called)
     start = time.monotonic()
     try:
         ds = load_dataset("auto", timeout=0.5)
@@ -418,6 +566,7 @@ def test_silent_name_server_gives_up_within_timeout(monkeypatch):
     assert ds.source == "sample"
     assert ds.note and "name server" in ds.note
     assert_one_line(ds.note)
+    assert not data.cache_dir().exists()
 
 
 def _network_reachable() -> bool:
