@@ -71,7 +71,8 @@ def main() -> None:
                    "sparser_first_tenth": st[f"{g}sparser"]["first_tenth"],
                    "sparser_last_tenth": st[f"{g}sparser"]["last_tenth"],
                    "iterations_above_half": st[f"{g}sparser"]["above_half"],
-                   "stopped": diverged.strip(), "theorem_err": series.prediction_error(f"{g}sparser", f"{g}{theorem}")["mean_abs"]}
+                   "stopped": diverged.strip(),
+                   "theorem_err": series.prediction_error(f"{g}sparser", f"{g}{theorem}")["mean_abs"]}
             if f"{g}general" in series.columns:
                 row["general_err"] = series.prediction_error(f"{g}sparser", f"{g}general")["mean_abs"]
             rows.append(row)

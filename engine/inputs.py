@@ -84,6 +84,8 @@ def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | N
     pixels = table[idx]
     if mode == "descent":
         return unit_rows_(pixels)
+    if shift is None:
+        raise ValueError("ff mode needs the wrong-label offsets (shift)")
     labels = labels_table[idx]
     x = pixels.repeat(2, 1)
     head = x[:, :LABEL_PIXELS]

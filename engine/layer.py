@@ -45,10 +45,7 @@ def loss_and_weights(mode: str, loss: str, g: Tensor, n_pos: int, theta: float,
     (and for every sample in descent mode). `signs` may pass theorem_weights made beforehand."""
     c = theorem_weights(mode, g.shape[0], n_pos, g) if signs is None else signs
     if loss == "linear":
-        if mode == "ff":
-            value = torch.dot(c, g)
-        else:
-            value = g.sum() - theta
+        value = torch.dot(c, g) if mode == "ff" else g.sum() - theta
         return value, c
     margin = c * (g - theta)  # theta - g for positives, g - theta for negatives
     return F.softplus(margin).sum(), c * torch.sigmoid(margin)

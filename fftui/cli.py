@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 from engine.config import PARAMS, Config, ConfigError
 from engine.params import Param, format_value, params_of
-
 from engine.process import tune_for_training
 
 from . import __version__
@@ -19,7 +20,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
@@ -139,14 +140,14 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
 
         run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
         return 0
-    out = prepare_out_dir(args.out) if args.out else None
+    out_dir: Path | None = prepare_out_dir(args.out) if args.out else None
     dataset = _load(cfg, args.quiet)
     tune_for_training(dataset.images.device.type, interactive=False)
     print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
           f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
-    summary = run_headless(cfg, dataset, out, per_sample=not args.summary_only, progress=not args.quiet,
+    summary = run_headless(cfg, dataset, out_dir, per_sample=not args.summary_only, progress=not args.quiet,
                            graphs=args.cuda_graphs, compile=args.compile)
-    print(format_summary(summary, out))
+    print(format_summary(summary, out_dir))
     if summary["error"]:
         from engine.logs import details
 

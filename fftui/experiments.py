@@ -56,7 +56,7 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
                 fh.flush()
         if name == "fig1a":
             r = results[0]
-            rows = [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs))]
+            rows = [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs, strict=True))]
             _csv(out / f"{name}.csv", ["sample", "lhs", "rhs"], rows)
             plot = render_fig1a(r)
         else:

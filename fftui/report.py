@@ -1,8 +1,9 @@
 """Text renderings of the report's figures (plotext, no colour) and their one-paragraph summaries."""
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotext as plt
@@ -33,9 +34,9 @@ def downsample(x: np.ndarray, y: np.ndarray, points: int) -> tuple[np.ndarray, n
     if len(x) <= points:
         return x, y
     edges = np.linspace(0, len(x), points + 1).astype(int)
-    xs = np.array([x[a:b].mean() for a, b in zip(edges[:-1], edges[1:]) if b > a])
+    xs = np.array([x[a:b].mean() for a, b in itertools.pairwise(edges) if b > a])
     ys = np.array([np.nanmean(y[a:b]) if np.isfinite(y[a:b]).any() else np.nan
-                   for a, b in zip(edges[:-1], edges[1:]) if b > a])
+                   for a, b in itertools.pairwise(edges) if b > a])
     return xs, ys
 
 
@@ -73,7 +74,7 @@ def render_series(summary: SeriesSummary, title: str, width: int = 100, height: 
         prefix = f"{g}_" if g else ""
         cols = [c for c in summary.columns[1:] if (c.startswith(prefix) if g else "_" not in c)]
         _start(width, height)
-        for col, marker in zip(cols, MARKERS):
+        for col, marker in zip(cols, MARKERS, strict=False):
             x, y = downsample(it, summary.column(col), width - 12)
             plt.plot(x.tolist(), y.tolist(), label=col.removeprefix(prefix), marker=marker)
         plt.ylim(0, 1)
@@ -95,7 +96,7 @@ def summarise_init(results: Sequence[InitResult], claim: str, source: str) -> st
                 f"({_pct(r.ratio)}{sil}). The report: {claim}.")
     pairs = ", ".join(f"N = {r.batch_size}: {_pct(r.ratio)}" for r in results)
     ratios = [r.ratio for r in results]
-    rising = all(b >= a for a, b in zip(ratios, ratios[1:]))
+    rising = all(b >= a for a, b in itertools.pairwise(ratios))
     return (f"On {source}, the share of digits with LHS < RHS at initialisation: {pairs}. "
             f"It {'rises with N at every step' if rising else 'does not rise monotonically with N'}. "
             f"The report: {claim}.")

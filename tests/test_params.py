@@ -159,7 +159,7 @@ def test_reset_and_fixed_fields_are_the_ones_the_engine_always_had():
     from engine import runner
 
     assert FIXED_FIELDS == runner.FIXED_FIELDS == {"device", "data", "data_dir"}
-    assert RESET_FIELDS == {"mode", "width", "init", "seed", "standardize", "device", "dtype", "data", "data_dir"}
+    assert {"mode", "width", "init", "seed", "standardize", "device", "dtype", "data", "data_dir"} == RESET_FIELDS
 
 
 # a value other than the default for every field: (as typed, as the Config holds it)

@@ -32,7 +32,7 @@ def test_preset_configuration_is_the_reports(name):
 def test_fig1b_batch_sizes_and_iteration_counts():
     assert PRESETS["fig1b"].batch_sizes == (2, 4, 8, 16, 32, 64, 128)
     # 938 = 2 MNIST epochs and 2345 = 5 epochs of ceil(60000 / 128) = 469 batches
-    assert 2 * 469 == PRESETS["fig2"].config.iters and 5 * 469 == PRESETS["fig3"].config.iters
+    assert PRESETS["fig2"].config.iters == 2 * 469 and PRESETS["fig3"].config.iters == 5 * 469
 
 
 def test_overrides_apply_over_preset():
@@ -53,7 +53,7 @@ def test_fig1a_counts_every_sample_of_the_sample(sample):
 
 def _agreement(path):
     agree = total = 0
-    for line in open(path):
+    for line in path.read_text().splitlines():
         rec = json.loads(line)
         for g in rec["groups"].values():
             actual = np.array(g["actual"])
@@ -73,7 +73,7 @@ def test_shortened_training_presets_agree_and_write_csv(tmp_path, capsys, name, 
     rc = main(["run", "--headless", "--preset", name, "--data", "sample", "--iters", str(iters),
                "--out", str(out), "--quiet"])
     assert rc == 0
-    rows = list(csv.reader(open(out / f"{name}.csv")))
+    rows = list(csv.reader((out / f"{name}.csv").read_text().splitlines()))
     assert rows[0] == cols
     assert [int(r[0]) for r in rows[1:]] == list(range(1, iters + 1))
     for r in rows[1:]:
@@ -89,7 +89,7 @@ def test_logistic_override_adds_the_generalised_series(tmp_path):
     out = tmp_path / "log"
     assert main(["run", "--headless", "--preset", "fig3", "--loss", "logistic", "--data", "sample",
                  "--iters", "3", "--width", "200", "--out", str(out), "--quiet"]) == 0
-    header = next(csv.reader(open(out / "fig3.csv")))
+    header = next(csv.reader((out / "fig3.csv").read_text().splitlines()))
     assert header == ["iteration", "pos_sparser", "pos_theorem2", "pos_general",
                       "neg_sparser", "neg_theorem2", "neg_general"]
 
@@ -97,7 +97,7 @@ def test_logistic_override_adds_the_generalised_series(tmp_path):
 def test_fig1b_csv_has_one_row_per_batch_size(tmp_path):
     out = tmp_path / "f1b"
     assert main(["run", "--headless", "--preset", "fig1b", "--data", "sample", "--out", str(out), "--quiet"]) == 0
-    rows = list(csv.reader(open(out / "fig1b.csv")))
+    rows = list(csv.reader((out / "fig1b.csv").read_text().splitlines()))
     assert rows[0] == ["batch_size", "ratio", "satisfied", "samples"]
     assert [int(r[0]) for r in rows[1:]] == [2, 4, 8, 16, 32, 64, 128]
     assert all(int(r[3]) == 5000 for r in rows[1:])
@@ -129,5 +129,5 @@ def test_fig1_batched_evaluation_equals_literal_per_batch(sample):
             rhs.append(row["rhs"])
     assert res.samples == 44
     for got, want in ((res.lhs, lhs), (res.rhs, rhs)):
-        for g, v in zip(got, want):
+        for g, v in zip(got, want, strict=True):
             assert (math.isnan(g) and math.isnan(v)) or g == pytest.approx(v, rel=1e-9)

@@ -19,8 +19,7 @@ from __future__ import annotations
 from .devices import resolve_device
 from .download import FILES, MIRRORS, download_mnist, failure_reason
 from .errors import DataError, Unavailable
-from .idx import (IMAGE_SIDE, IMAGES_NAME, LABELS_NAME, NUM_CLASSES, PIXELS, find_idx_pair, read_idx,
-                  read_training_pair)
+from .idx import IMAGE_SIDE, IMAGES_NAME, LABELS_NAME, NUM_CLASSES, PIXELS, find_idx_pair, read_idx, read_training_pair
 from .loading import SOURCES, Dataset, cache_dir, load_dataset, sample_dir
 
 __all__ = [

@@ -145,7 +145,7 @@ def _fetch(url: str, md5: str, target: Path, timeout: float) -> None:
     part = target.with_name(f".{target.name}.{os.getpid()}.part")
     with urllib.request.urlopen(request, timeout=timeout) as response:
         try:
-            out = open(part, "wb")
+            out = open(part, "wb")  # noqa: SIM115 - closed by the `with out:` below
         except OSError as exc:
             raise _WriteError(part, exc) from None
         try:

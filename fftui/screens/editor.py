@@ -1,8 +1,9 @@
 """The parameter editor: every field, validated as typed; nothing reaches the run until it is valid."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rich.text import Text
 from textual import on

@@ -1,7 +1,7 @@
 """Every parameter of the run: the value in use, and a queued value that applies at the next batch."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.table import Table
 from rich.text import Text

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from rich.text import Text
@@ -98,7 +98,7 @@ class FigurePlot(PlotextPlot):
         elif fig.note and not fig.series:
             lines = [Text(fig.note, style="dim", justify="center")]
         else:
-            lines = Text.from_ansi(self._build(fig, width, height, theme)).split("\n", allow_blank=True)
+            lines = list(Text.from_ansi(self._build(fig, width, height, theme)).split("\n", allow_blank=True))
         console = self.app.console
         strips = []
         for line in lines[:height]:
@@ -151,7 +151,7 @@ class FigurePlot(PlotextPlot):
         if fig.ylim is not None:
             plt.ylim(*fig.ylim)
         if fig.ylim_right is not None:
-            plt.ylim(*fig.ylim_right, yside="right")
+            plt.ylim(*fig.ylim_right, yside="right")  # type: ignore[arg-type]  # plotext's default is None, the value a side name
         if fig.xlim is not None and fig.xlim[0] < fig.xlim[1]:
             plt.xlim(*fig.xlim)
         return plt.build()

@@ -1,8 +1,8 @@
 """The status bar: what runs, on what data, how fast, and whether it is running."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rich.text import Text
 from textual.strip import Strip
