@@ -136,7 +136,7 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
         out = prepare_out_dir(args.out or f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
         dataset = _load(cfg, args.quiet)
         tune_for_training(dataset.images.device.type, interactive=False)
-        from .experiments import run_preset
+        from .headless.experiments import run_preset
 
         run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
         return 0

@@ -6,14 +6,17 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.config import Config
 from engine.data import Dataset
-from engine.headless import ProgressBar, run_description, run_headless
+from engine.headless import run_description, run_headless
 from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row, theorem1_at_init
 
-from .report import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
+from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
+from .progress import RunProgress
 
 
 def _source(dataset: Dataset) -> str:
@@ -31,6 +34,13 @@ def _csv(path: Path, columns: list[str], rows: list[list[float]]) -> None:
                         (f"{v:.6g}" if isinstance(v, float) else v) for v in r])
 
 
+def bar_callback(bar: RunProgress | None, text: str) -> Callable[[int, int], None] | None:
+    """A (done, total) callback that moves `bar` and shows `text`; None without a bar."""
+    if bar is None:
+        return None
+    return lambda done, _total: bar.update(done, text)
+
+
 def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bool = False,
                per_sample: bool = True) -> dict:
     """Run one preset; write metrics.jsonl, NAME.csv, NAME.txt (the plot) and config.json in out.
@@ -44,10 +54,9 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
         results = []
         with open(out / "metrics.jsonl", "w", encoding="utf-8") as fh:
             for n in sizes:
-                bar = None if quiet else ProgressBar(dataset.size, sys.stderr)
-                res = theorem1_at_init(dataset, cfg, n, progress=(lambda d, t, b=bar, n=n: b.update(d, f"N = {n}"))
-                                       if bar else None)
-                if bar:
+                bar = None if quiet else RunProgress(dataset.size, sys.stderr, unit="digits")
+                res = theorem1_at_init(dataset, cfg, n, progress=bar_callback(bar, f"N = {n}"))
+                if bar is not None:
                     bar.close()
                 results.append(res)
                 fh.write(json.dumps({"batch_size": n, "samples": res.samples, "satisfied": res.satisfied,
@@ -64,7 +73,7 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
                  [[r.batch_size, r.ratio, r.satisfied, r.samples] for r in results])
             plot = render_fig1b(results)
         summary_text = summarise_init(results, preset.claim, _source(dataset))
-        measured = {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
+        measured: dict[str, Any] = {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
                                  "samples": r.samples, "silenced": r.silenced} for r in results]}
     else:
         series = SeriesSummary(figure_columns(cfg))

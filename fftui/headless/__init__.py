@@ -1,0 +1,1 @@
+"""Headless output: runs and the report's experiments to files, their progress, figures and summaries."""

@@ -1,0 +1,70 @@
+"""Progress of a headless run on standard error: a rich progress bar on a terminal, a plain line
+every tenth of the run on a pipe or a file (so logs stay readable)."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RunProgress:
+    """Shows `done` of `total` steps (batches, or digits for Figure 1) with a short status text.
+
+    `update` may be called on every step: the terminal bar redraws at most ten times a second
+    (rich's refresh), the plain form writes a line only when another tenth is complete."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None, unit: str = "it") -> None:
+        self.total = max(1, int(total))
+        self.stream = stream if stream is not None else sys.stderr
+        self.unit = unit
+        self.start = time.perf_counter()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._tenth = -1
+        self._done = -1
+        self._bar: Progress | None = None
+        if self.tty:
+            console = Console(file=self.stream, stderr=self.stream is sys.stderr)
+            self._bar = Progress(
+                BarColumn(bar_width=28), MofNCompleteColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+                TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                console=console, transient=False, refresh_per_second=10)
+            self._task = self._bar.add_task("run", total=self.total, rate="", status="")
+            self._bar.start()
+
+    def rate(self, done: int) -> float:
+        """Steps per second since the start."""
+        elapsed = time.perf_counter() - self.start
+        return done / elapsed if elapsed > 0 else 0.0
+
+    def update(self, done: int, text: str = "", force: bool = False) -> None:
+        """`done` steps finished; `text` says how the run looks now. `force` writes even when no
+        tenth was completed (the last update of a run that stopped early)."""
+        rate = self.rate(done)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(done, self.total), status=text,
+                             rate=f"{rate:.1f} {self.unit}/s", refresh=force)
+            return
+        fraction = min(1.0, done / self.total)
+        tenth = int(fraction * 10)
+        if tenth != self._tenth or (force and done != self._done):
+            self._tenth, self._done = tenth, done
+            self.stream.write(f"{done}/{self.total} ({fraction:4.0%}) {rate:.1f} {self.unit}/s {text}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Leave the bar's last state on the terminal."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
