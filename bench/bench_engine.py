@@ -77,10 +77,10 @@ def with_consumer(cfg: Config, ds, seconds: float, graphs: bool, compile: bool =
 
     def consume() -> None:
         while not stop.is_set():
-            recs = runner.drain()
-            received[0] += len(recs)
+            chunks = runner.drain()
+            received[0] += sum(len(c) for c in chunks)
             if hist is not None:
-                hist.add(recs)
+                hist.add(chunks)
             time.sleep(0.1)
 
     runner.start()

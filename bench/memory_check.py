@@ -63,7 +63,7 @@ def main() -> None:
             time.sleep(0.05)
         cuda = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
         print(f"{runner.iteration:>10,} {time.perf_counter() - t0:8.0f} {rss_mib():8.1f} {cuda:9.1f} "
-              f"{len(history):>8} {runner.metrics.qsize():>7} {runner.dropped:>8}", flush=True)
+              f"{len(history):>8} {runner.queued:>7} {runner.dropped:>8}", flush=True)
         if runner.state != "running":
             print(f"runner {runner.state}: {[e.message for e in runner.drain_events()][-1:]}")
             break

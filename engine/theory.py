@@ -1,13 +1,27 @@
 """The report's theory in batched form: Hoyer sparsity, the per-sample sides of Theorems 1 and 2,
 and the first-order predictors of sparsening. Every function works on a whole batch at once
-(rows are samples); none loops over samples."""
+(rows are samples); none loops over samples. The functions that only compare and combine values
+element by element take torch tensors or numpy arrays alike (the host derives a chunk of batches
+in numpy)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
+
+
+def _namespace(a: Any) -> Any:
+    """torch for a tensor, numpy for an array: both spell where, full_like and ones_like alike."""
+    return torch if isinstance(a, torch.Tensor) else np
+
+
+def _as_float(mask: Any, like: Any) -> Any:
+    """A boolean mask as 0/1 numbers of like's dtype."""
+    return mask.to(like.dtype) if isinstance(mask, torch.Tensor) else mask.astype(like.dtype)
 
 
 def active_mask(h: Tensor) -> Tensor:
@@ -22,8 +36,9 @@ def norms(h: Tensor) -> tuple[Tensor, Tensor]:
 
 def hoyer_from_norms(l1: Tensor, l2: Tensor, n: int) -> Tensor:
     """S = (sqrt(n) - |h|_1/|h|_2) / (sqrt(n) - 1) (eq. 4); NaN where h is all zero (silenced)."""
+    xp = _namespace(l2)
     root = math.sqrt(n)
-    ratio = l1 / torch.where(l2 > 0, l2, torch.full_like(l2, math.nan))
+    ratio = l1 / xp.where(l2 > 0, l2, xp.full_like(l2, math.nan))
     return (root - ratio) / (root - 1.0)
 
 
@@ -84,31 +99,41 @@ def change_prediction(delta_z: Tensor, h: Tensor, l1: Tensor, g: Tensor,
     return predicts_sparser(dl1, dl2_scaled, l1, g), dl1, dl2_scaled
 
 
+def l2_remainder_terms(l2: Tensor, l2_after: Tensor, fo_l2_scaled: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """Per sample, |d|h|_2 - first-order d|h|_2| and |first-order d|h|_2| (eq. 36), zero where the
+    sample is not valid: l2_remainder is the ratio of their sums over the last axis."""
+    xp = _namespace(l2)
+    fo_dl2 = fo_l2_scaled / xp.where(l2 > 0, l2, xp.ones_like(l2))
+    vf = _as_float(valid, l2)
+    return abs(l2_after - l2 - fo_dl2) * vf, abs(fo_dl2) * vf
+
+
 def l2_remainder(l2: Tensor, l2_after: Tensor, fo_l2_scaled: Tensor, valid: Tensor) -> Tensor:
     """Over valid samples, sum |d|h|_2 - first-order d|h|_2| / sum |first-order d|h|_2| (eq. 36's neglected terms)."""
-    fo_dl2 = fo_l2_scaled / torch.where(l2 > 0, l2, torch.ones_like(l2))
-    vf = valid.to(l2.dtype)
-    return ((l2_after - l2 - fo_dl2).abs() * vf).sum(dim=-1) / (fo_dl2.abs() * vf).sum(dim=-1)
+    remainder, first_order = l2_remainder_terms(l2, l2_after, fo_l2_scaled, valid)
+    return remainder.sum(-1) / first_order.sum(-1)
 
 
 def theorem1_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
     """Theorem 1 as the report writes it (eq. 6): LHS = |h_i|_1 / |h_i|_2, RHS = P_i / Q_i.
     NaN for silenced samples. The comparison LHS < RHS means "sparser" only while Q_i > 0."""
-    nan = torch.full_like(l2, math.nan)
-    safe_l2 = torch.where(l2 > 0, l2, nan)
+    xp = _namespace(l2)
+    nan = xp.full_like(l2, math.nan)
+    safe_l2 = xp.where(l2 > 0, l2, nan)
     lhs = l1 / safe_l2
     q = q_scaled / safe_l2
-    rhs = p / torch.where(q != 0, q, nan)
+    rhs = p / xp.where(q != 0, q, nan)
     return lhs, rhs
 
 
 def theorem2_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
     """Theorem 2 as the report writes it (eq. 7): LHS = |h_i|_2 (A+ - A-), RHS = |h_i|_1 (B+ - B-),
     with A+ - A- = -P_i and B+ - B- = -Q_i for c = -1 on positives, +1 on negatives. NaN if silenced."""
-    nan = torch.full_like(l2, math.nan)
+    xp = _namespace(l2)
+    nan = xp.full_like(l2, math.nan)
     alive = l2 > 0
-    safe_l2 = torch.where(alive, l2, nan)
-    lhs = torch.where(alive, -l2 * p, nan)
+    safe_l2 = xp.where(alive, l2, nan)
+    lhs = xp.where(alive, -l2 * p, nan)
     rhs = -l1 * q_scaled / safe_l2
     return lhs, rhs
 
@@ -127,14 +152,14 @@ def sign_flips_between(mask_before: Tensor, mask_after: Tensor) -> Tensor:
 def sign_flips_from_counts(units: Tensor, units_after: Tensor, units_both: Tensor, entries: int) -> Tensor:
     """The same fraction from per-sample counts of active units before, after and in both: a unit
     flips when it is active on one side only (the assumption behind eq. 23). Sums the last axis."""
-    return (units + units_after - 2.0 * units_both).sum(dim=-1) / entries
+    return (units + units_after - 2.0 * units_both).sum(-1) / entries
 
 
 def below_resolution(l1: Tensor, l2: Tensor, l1_after: Tensor, l2_after: Tensor, resolution: float) -> Tensor:
     """|h|_1/|h|_2 (eq. 4) moved by less than `resolution` of itself: rounding of the sums, not the
     step, decides whether the sample became sparser."""
     before = l1 * l2_after
-    return (l1_after * l2 - before).abs() <= resolution * before
+    return abs(l1_after * l2 - before) <= resolution * before
 
 
 def shares_no_unit(shared: Tensor, units: Tensor) -> Tensor:

@@ -89,14 +89,14 @@ def test_help_names_every_flag_via_module():
 def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path, capsys, monkeypatch):
     from engine.trainer import EngineError, Trainer
 
-    original = Trainer._check
+    original = Trainer._checked
 
-    def overflow_at_4(self, record):
-        if record.iteration == 4:
+    def overflow_at_4(self, chunks):
+        if any(4 in chunk.column("iteration") for chunk in chunks):
             raise EngineError("the loss became inf at iteration 4; lower the learning rate and reset")
-        original(self, record)
+        return original(self, chunks)
 
-    monkeypatch.setattr(Trainer, "_check", overflow_at_4)
+    monkeypatch.setattr(Trainer, "_checked", overflow_at_4)
     out = tmp_path / "over"
     assert main(FAST + ["--iters", "10", "--out", str(out)]) == 1
     err = capsys.readouterr().err
