@@ -7,7 +7,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .metrics import BATCH, BATCH_METRICS, GROUP, GROUP_METRICS, METRICS, SAMPLE, SAMPLE_METRICS, GroupStats, MetricsRecord
+from .metrics import (BATCH, BATCH_METRICS, GROUP, GROUP_METRICS, METRICS, SAMPLE, SAMPLE_METRICS, GroupStats,
+                      MetricsRecord)
 
 
 class MetricsChunk:

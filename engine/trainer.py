@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -11,7 +9,7 @@ from .chunk import MetricsChunk
 from .config import RESET_FIELDS, Config, batches_per_epoch
 from .data import Dataset
 from .derive import derive
-from .graphs import CapturedStep, GraphStep
+from .graphs import CapturedStep, GraphStep, StepFunction
 from .inputs import Batcher, assemble, pixel_table
 from .layer import Optimizer, init_weights, theorem_weights
 from .layout import PackMeta
@@ -135,7 +133,7 @@ class Trainer:
         """The batch's packed vector, laid out as its PackMeta says."""
         return self.pack_meta(x.shape[0]).layout.pack(self.measure(x, n_pos, step))
 
-    def step_function(self, batch_size: int, with_metrics: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def step_function(self, batch_size: int, with_metrics: bool = True) -> StepFunction:
         """One full batch as tensor work only, from the image indices and the wrong-label offsets:
         what a CUDA graph captures (and torch.compile traces). Returns the packed metrics, or the loss."""
         batcher, mode = self.batcher, self.cfg.mode
