@@ -18,7 +18,7 @@ import contextlib
 import ctypes
 import os
 from functools import lru_cache
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -87,10 +87,14 @@ def _group_counts(flags: dict[str, np.ndarray], groups: int, per: int) -> dict[s
     return {name: counts[:, k].astype(np.int64) for k, name in enumerate(flags)}
 
 
+Times = Union[float, Sequence[float]]
+
+
 def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs: Sequence[int],
-           step_time: float, metrics_time: float) -> MetricsChunk:
+           step_time: Times, metrics_time: Times) -> MetricsChunk:
     """The chunk of r batches of one layout; block holds their packed vectors, one per row (r x size).
-    Every metric of engine/metrics.py is computed here, and only here."""
+    The times are seconds, one for all batches or one per batch. Every metric of engine/metrics.py
+    is computed here, and only here."""
     r = block.shape[0]
     n_groups = len(meta.groups)
     per = meta.batch // n_groups
@@ -143,7 +147,8 @@ def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs:
             "loss": q["loss"],
             "sign_flip": theory.sign_flips_from_counts(units, units_after, units_both, meta.batch * meta.width),
             "l2_remainder": _row_sums(remainder_terms) / _row_sums(first_order_terms),
-            "step_time": np.full(r, step_time), "metrics_time": np.full(r, metrics_time),
+            "step_time": np.zeros(r) + np.asarray(step_time, dtype=np.float64),
+            "metrics_time": np.zeros(r) + np.asarray(metrics_time, dtype=np.float64),
             "count": np.full((r, n_groups), per),
             "goodness": _row_sums(g.reshape(by_group)) / per,
             "sparsity": _row_sums(np.where(active, sparsity, 0.0).reshape(by_group)) / n_active,
@@ -166,10 +171,10 @@ def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs:
 
 
 def derive_runs(flat: np.ndarray, metas: Sequence[PackMeta], iterations: Sequence[int], epochs: Sequence[int],
-                step_time: float, metrics_time: float) -> list[MetricsChunk]:
+                step_time: Times, metrics_time: Times) -> list[MetricsChunk]:
     """The chunks of consecutive packed vectors laid end to end in flat, one meta, iteration and
-    epoch per batch: each run of batches with equal metas is derived together. ValueError when
-    flat's size is not what the metas describe."""
+    epoch (and possibly times) per batch: each run of batches with equal metas is derived together.
+    ValueError when flat's size is not what the metas describe."""
     flat = np.asarray(flat)
     runs: list[tuple[int, int]] = []
     start = 0
@@ -184,6 +189,11 @@ def derive_runs(flat: np.ndarray, metas: Sequence[PackMeta], iterations: Sequenc
     for a, b in runs:
         size = metas[a].layout.size * (b - a)
         block = flat[offset:offset + size].reshape(b - a, -1)
-        out.append(derive(block, metas[a], iterations[a:b], epochs[a:b], step_time, metrics_time))
+        out.append(derive(block, metas[a], iterations[a:b], epochs[a:b], _cut(step_time, a, b),
+                          _cut(metrics_time, a, b)))
         offset += size
     return out
+
+
+def _cut(times: Times, a: int, b: int) -> Times:
+    return times if isinstance(times, (int, float)) else times[a:b]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import torch
 
 from .chunk import MetricsChunk
 from .config import RESET_FIELDS, Config, batches_per_epoch
 from .data import Dataset
-from .derive import derive
 from .graphs import CapturedStep, GraphStep, StepFunction
 from .inputs import Batcher, assemble, pixel_table
 from .layer import Optimizer, init_weights, theorem_weights
@@ -30,7 +30,7 @@ class Trainer:
     def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
                  ship_interval: float = 0.05, graphs: bool = True, compile: bool = False) -> None:
         """fast=False takes the straightforward path (a second pass through W', dW as a matrix) that
-        the tests compare the shortcuts with. On CUDA, packed metrics go to the host every `chunk`
+        the tests compare the shortcuts with. Packed metrics are derived on the host every `chunk`
         batches or every `ship_interval` seconds, whichever comes first."""
         self.dataset = dataset
         self.device = dataset.images.device
@@ -149,31 +149,24 @@ class Trainer:
         return math
 
     def advance(self, with_metrics: bool = True) -> list[MetricsChunk]:
-        """Train on the next batch. On the CPU returns its chunk (one batch). On CUDA the packed
-        metrics stay on the device and travel to the host in chunks; returns those that arrived."""
+        """Train on the next batch. Its packed metrics wait (on the device, on CUDA) and travel to
+        the host in chunks (every `chunk` batches or `ship_interval` seconds); returns the chunks
+        that arrived. `step` and `flush` deliver everything."""
         captured = self._advance_captured(with_metrics)
         if captured is not None:
             return captured
         with torch.inference_mode():
             x, n_pos = self.next_batch()
             epoch = self.batcher.epoch + 1
-            if self.device.type != "cuda":
-                # captured full batches (a test's stand-in on the CPU) still queued go first
-                earlier = self.flush() if self.plan.captured else []
-                t0 = time.perf_counter()
-                step = self.train_step(x, n_pos)
-                if not with_metrics:
-                    return earlier
-                t1 = time.perf_counter()
-                host = self.packed(x, n_pos, step).cpu().numpy()
-                t2 = time.perf_counter()
-                chunk = derive(host.reshape(1, -1), self.pack_meta(x.shape[0]), [self.iteration], [epoch],
-                               t1 - t0, t2 - t1)
-                return earlier + self._checked([chunk])
+            t0 = time.perf_counter()
             step = self.train_step(x, n_pos)
             if not with_metrics:
                 return []
-            return self._ship(self.packed(x, n_pos, step), x.shape[0], epoch)
+            t1 = time.perf_counter()
+            packed = self.packed(x, n_pos, step)
+            if self.device.type == "cuda":
+                return self._ship(packed, x.shape[0], epoch)
+            return self._ship(packed, x.shape[0], epoch, (t1 - t0, time.perf_counter() - t1))
 
     def _advance_captured(self, with_metrics: bool) -> list[MetricsChunk] | None:
         """The captured step when the plan has one and this batch is full; None: take the eager path."""
@@ -207,8 +200,9 @@ class Trainer:
             return GraphStep(fn, n, state=(self.w,), compile=self.compile, **common)
         return CapturedStep(fn, n, **common)
 
-    def _ship(self, packed: torch.Tensor, batch: int, epoch: int) -> list[MetricsChunk]:
-        return self._checked(self.shipper.add(self.pack_meta(batch), self.iteration, epoch, packed))
+    def _ship(self, packed: torch.Tensor, batch: int, epoch: int,
+              times: tuple[float, float] | None = None) -> list[MetricsChunk]:
+        return self._checked(self.shipper.add(self.pack_meta(batch), self.iteration, epoch, packed, times))
 
     def step(self, with_metrics: bool = True) -> MetricsRecord | None:
         """Train on the next batch and return its record (waits for the device)."""

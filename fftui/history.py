@@ -17,35 +17,35 @@ GROUP_ORDER = ("pos", "neg", "all")
 
 
 class SeriesBuffer:
-    """The last ``maxlen`` values of one series in a float64 array of twice that size: a chunk's
-    values are copied in, and when the array is full the newest ``maxlen`` values move to its front
-    (amortised O(1) per value; a read is one slice)."""
+    """The last ``maxlen`` values of ``rows`` series in one float64 array twice that wide: a block of
+    new values (rows x n) is copied in at once, and when the array is full the newest ``maxlen``
+    columns move to its front (amortised O(1) per value; a read is one slice)."""
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, rows: int, maxlen: int) -> None:
         self.maxlen = maxlen
-        self._data = np.empty(2 * maxlen)
+        self._data = np.empty((rows, 2 * maxlen))
         self._start = self._stop = 0
 
     def __len__(self) -> int:
         return self._stop - self._start
 
-    def extend(self, values: np.ndarray) -> None:
-        n, cap = len(values), self.maxlen
+    def extend(self, block: np.ndarray) -> None:
+        n, cap = block.shape[1], self.maxlen
         if n >= cap:
-            self._data[:cap] = values[n - cap:]
+            self._data[:, :cap] = block[:, n - cap:]
             self._start, self._stop = 0, cap
             return
-        if self._stop + n > self._data.size:
+        if self._stop + n > self._data.shape[1]:
             keep = min(len(self), cap - n)
-            self._data[:keep] = self._data[self._stop - keep:self._stop]
+            self._data[:, :keep] = self._data[:, self._stop - keep:self._stop]
             self._start, self._stop = 0, keep
-        self._data[self._stop:self._stop + n] = values
+        self._data[:, self._stop:self._stop + n] = block
         self._stop += n
         self._start = max(self._start, self._stop - cap)
 
-    def values(self) -> np.ndarray:
-        """A copy of the kept values, oldest first."""
-        return self._data[self._start:self._stop].copy()
+    def row(self, i: int) -> np.ndarray:
+        """A copy of series i's kept values, oldest first."""
+        return self._data[i, self._start:self._stop].copy()
 
 
 class History:
@@ -64,15 +64,15 @@ class History:
         self.mode: str | None = None
         self.groups: tuple[str, ...] = ()
         self.total = 0
-        self._series: dict[str, SeriesBuffer] = {}
+        self._keys: dict[str, int] = {}           # series key -> row of the buffer
+        self._buffer: SeriesBuffer | None = None
         self._sides: dict[str, deque[tuple[np.ndarray, np.ndarray]]] = {}
         self._last: MetricsChunk | None = None
         self._latest: tuple[int, MetricsRecord] | None = None
         self.version += 1
 
     def __len__(self) -> int:
-        col = self._series.get("iteration")
-        return len(col) if col is not None else 0
+        return len(self._buffer) if self._buffer is not None else 0
 
     @property
     def latest(self) -> MetricsRecord | None:
@@ -89,7 +89,7 @@ class History:
 
     def add(self, items: Iterable[MetricsChunk | MetricsRecord]) -> bool:
         """Append chunks (or records, taken as chunks); a chunk that goes back in iterations or
-        changes the mode or the groups starts anew."""
+        changes the mode or the groups starts anew. Consecutive chunks are appended together."""
         chunks: list[MetricsChunk] = []
         records: list[MetricsRecord] = []
         for item in items:
@@ -100,48 +100,60 @@ class History:
             else:
                 records.append(item)
         chunks += chunks_from_records(records) if records else []
-        changed = False
+        run: list[MetricsChunk] = []
         for chunk in chunks:
             if not len(chunk):
                 continue
             groups = tuple(sorted(chunk.groups, key=_group_key))
-            if self._last is not None and (chunk.first_iteration <= self._last.last_iteration
-                                           or chunk.mode != self.mode or groups != self.groups):
+            last = run[-1] if run else self._last
+            if last is not None and (chunk.first_iteration <= last.last_iteration or chunk.mode != self.mode
+                                     or groups != self.groups):
+                run = []
                 self.clear()
-            if self._last is None:
+            if self._last is None and not run:
                 self.mode, self.groups = chunk.mode, groups
-            self._append(chunk)
-            changed = True
-        if changed:
+            run.append(chunk)
+        self._append(run)
+        if run:
             self.version += 1
-        return changed
+        return bool(run)
 
-    def _append(self, chunk: MetricsChunk) -> None:
-        for name in SERIES_BATCH:
-            self._buffer(name).extend(chunk.columns[name])
-        tail = chunk.slice(-self.batches) if len(chunk) > self.batches else chunk
-        for gi, gname in enumerate(chunk.groups):
-            for name in SERIES_GROUP:
-                self._buffer(f"{gname}.{name}").extend(chunk.columns[name][:, gi])
+    def _append(self, run: list[MetricsChunk]) -> None:
+        """Append consecutive chunks of one layout: every series in one block, the newest sides."""
+        if not run:
+            return
+        groups = run[0].groups
+        if self._buffer is None:
+            keys = [*SERIES_BATCH, *(f"{g}.{name}" for g in groups for name in SERIES_GROUP)]
+            self._keys = {key: i for i, key in enumerate(keys)}
+            self._buffer = SeriesBuffer(len(keys), self.maxlen)
+
+        def column(name: str) -> np.ndarray:
+            return run[0].columns[name] if len(run) == 1 else np.concatenate([c.columns[name] for c in run])
+
+        per_batch = np.stack([column(name) for name in SERIES_BATCH])                     # k1 x r
+        per_group = np.stack([column(name) for name in SERIES_GROUP]).transpose(2, 0, 1)  # groups x k2 x r
+        self._buffer.extend(np.concatenate([per_batch, per_group.reshape(-1, per_batch.shape[1])]))
+        for gi, gname in enumerate(groups):
             sides = self._sides.get(gname)
             if sides is None:
                 sides = self._sides[gname] = deque(maxlen=self.batches)
-            lhs, rhs = tail.columns["lhs"][:, gi], tail.columns["rhs"][:, gi]
-            sides.extend(zip(lhs.copy(), rhs.copy()))
-        self._last = chunk
-        self.total += len(chunk)
-
-    def _buffer(self, key: str) -> SeriesBuffer:
-        buf = self._series.get(key)
-        if buf is None:
-            buf = self._series[key] = SeriesBuffer(self.maxlen)
-        return buf
+            kept: list[tuple[np.ndarray, np.ndarray]] = []
+            for chunk in reversed(run):  # the newest batches only
+                take = min(len(chunk), self.batches - len(kept))
+                lhs, rhs = chunk.columns["lhs"][-take:, gi].copy(), chunk.columns["rhs"][-take:, gi].copy()
+                kept[:0] = zip(lhs, rhs)
+                if len(kept) >= self.batches:
+                    break
+            sides.extend(kept)
+        self._last = run[-1]
+        self.total += sum(len(c) for c in run)
 
     def series(self, key: str) -> np.ndarray:
-        buf = self._series.get(key)
-        if buf is None:
+        row = self._keys.get(key)
+        if row is None or self._buffer is None:
             return np.empty(0)
-        return buf.values()
+        return self._buffer.row(row)
 
     def iterations(self) -> np.ndarray:
         return self.series("iteration")

@@ -87,16 +87,17 @@ def test_help_names_every_flag_via_module():
 
 
 def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path, capsys, monkeypatch):
-    from engine.trainer import EngineError, Trainer
+    import math
 
-    original = Trainer._checked
+    from engine.trainer import Trainer
 
-    def overflow_at_4(self, chunks):
-        if any(4 in chunk.column("iteration") for chunk in chunks):
-            raise EngineError("the loss became inf at iteration 4; lower the learning rate and reset")
-        return original(self, chunks)
+    original = Trainer.train_math
 
-    monkeypatch.setattr(Trainer, "_checked", overflow_at_4)
+    def overflow_at_4(self, x, n_pos):
+        out = original(self, x, n_pos)
+        return out._replace(loss=torch.full_like(out.loss, math.inf)) if self.iteration == 3 else out
+
+    monkeypatch.setattr(Trainer, "train_math", overflow_at_4)
     out = tmp_path / "over"
     assert main(FAST + ["--iters", "10", "--out", str(out)]) == 1
     err = capsys.readouterr().err

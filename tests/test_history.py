@@ -16,7 +16,7 @@ from fftui.history import History, SeriesBuffer
 @pytest.fixture(scope="module")
 def chunks(small_sample):
     """Fifty real batches, delivered as chunks of 1 to 13 batches (as the CUDA path ships them)."""
-    trainer = Trainer(Config(mode="ff", width=40, batch_size=8, lr=0.05, dtype="float64"), small_sample)
+    trainer = Trainer(Config(mode="ff", width=40, batch_size=8, lr=0.05, dtype="float64"), small_sample, chunk=1)
     ones = [c for _ in range(50) for c in trainer.advance()]
     sizes, out, i = [1, 13, 4, 7, 2, 11, 5, 7], [], 0
     for size in sizes:
@@ -27,20 +27,21 @@ def chunks(small_sample):
 
 
 def test_series_buffer_keeps_the_newest_values_in_order():
-    buf = SeriesBuffer(maxlen=5)
+    buf = SeriesBuffer(rows=2, maxlen=5)
     seen: list[float] = []
     for n in (3, 1, 4, 0, 2, 9, 1, 5):
         values = np.arange(len(seen), len(seen) + n, dtype=float)
-        buf.extend(values)
+        buf.extend(np.stack([values, -values]))
         seen.extend(values)
-        assert buf.values().tolist() == seen[-5:]
-    assert buf._data.size == 10  # never grows
+        assert buf.row(0).tolist() == seen[-5:] and buf.row(1).tolist() == [-v for v in seen[-5:]]
+    assert buf._data.shape == (2, 10)  # never grows
 
 
 def test_history_series_are_the_chunks_columns_laid_end_to_end(chunks):
     h = History(maxlen=30, batches=6)
-    for chunk in chunks:
+    for chunk in chunks[:3]:
         assert h.add([chunk])
+    assert h.add(chunks[3:]) and not h.add([])  # several chunks at once: appended together
     assert len(h) == 30 and h.total == 50 and h.groups == ("pos", "neg") and h.mode == "ff"
     for m in BATCH_METRICS:
         if m.dtype != "str":
@@ -66,7 +67,7 @@ def test_history_starts_anew_when_iterations_go_back_or_the_mode_changes(chunks,
     v = h.version
     h.add([chunks[0]])  # iteration 1 again: a reset
     assert len(h) == 1 and h.total == 1 and h.version > v
-    h.add(Trainer(Config(mode="descent", width=40, batch_size=8), small_sample).advance())
+    h.add(Trainer(Config(mode="descent", width=40, batch_size=8), small_sample, chunk=1).advance())
     assert h.groups == ("all",) and len(h) == 1 and h.mode == "descent"
     h.add([chunks[0].record(0)])  # records are taken as chunks
     assert h.groups == ("pos", "neg") and h.latest.iteration == 1

@@ -93,7 +93,7 @@ def test_chunk_lines_equal_each_record_written_alone(small_sample):
     """The encoder writes whole chunks from their columns; each line must read as the record's
     values (floats exactly, per-sample arrays to 7 digits), with silenced samples as null."""
     trainer = Trainer(Config(mode="ff", width=4, batch_size=16, lr=1.0, dtype="float64"), small_sample)
-    chunks = [c for _ in range(6) for c in trainer.advance()]
+    chunks = [c for _ in range(6) for c in trainer.advance()] + trainer.flush()
     chunk = MetricsChunk.concat(chunks)
     lines = chunk.lines()
     assert len(lines) == 6

@@ -75,7 +75,7 @@ def test_full_queue_never_blocks_training(small_sample):
 
 
 def test_queue_bound_and_drain_count_records(small_sample):
-    trainer = Trainer(Config(**SMALL), small_sample)
+    trainer = Trainer(Config(**SMALL), small_sample, chunk=1)
     chunks = [c for _ in range(10) for c in trainer.advance()]
     r = Runner(Config(**SMALL), small_sample, metrics_size=7)  # never started: the queue alone
     r._publish(MetricsChunk.concat(chunks[:5]))

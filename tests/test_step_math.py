@@ -49,9 +49,9 @@ def test_captured_path_ships_in_chunks_and_loses_no_batch(small_sample):
     cfg = Config(width=64, batch_size=48, iters=10**6, lr=0.01)
     t = captured_on_cpu(Trainer(cfg, small_sample, chunk=4, ship_interval=3600.0))
     arrivals = [t.advance() for _ in range(25)]
-    # the captured batches wait for a chunk of 4; the partial batch (eager) brings the two before it
-    assert [len(c) for a in arrivals[:4] for c in a] == [4]
-    assert [(len(c), c.per) for c in arrivals[10]] == [(2, 48), (1, 32)]  # batch 11: 32 + 32 samples
+    # every batch waits for a chunk of 4; batch 11 (32 + 32 samples, eager) is a chunk of its own
+    assert [[len(c) for c in a] for a in arrivals[:12]] == [[]] * 3 + [[4]] + [[]] * 3 + [[4]] + [[]] * 3 + [[2, 1, 1]]
+    assert [c.per for c in arrivals[11]] == [48, 32, 48]
     got = [c for a in arrivals for c in a] + t.flush()
     iterations = np.concatenate([c.column("iteration") for c in got])
     assert iterations.tolist() == list(range(1, 26))
