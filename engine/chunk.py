@@ -59,18 +59,22 @@ class MetricsChunk:
 
     @property
     def mode(self) -> str:
+        """descent or ff, for every batch of the chunk."""
         return self.constants["mode"]
 
     @property
     def loss_name(self) -> str:
+        """linear or logistic, for every batch of the chunk."""
         return self.constants["loss_name"]
 
     @property
     def first_iteration(self) -> int:
+        """The iteration of the chunk's first batch (0 for an empty chunk)."""
         return int(self.columns["iteration"][0]) if self._rows else 0
 
     @property
     def last_iteration(self) -> int:
+        """The iteration of the chunk's last batch (0 for an empty chunk)."""
         return int(self.columns["iteration"][-1]) if self._rows else 0
 
     def group_column(self, name: str, group: str) -> np.ndarray:

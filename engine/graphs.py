@@ -69,6 +69,7 @@ class GraphStep(CapturedStep):
         torch.cuda.synchronize(device)
 
     def run(self, idx: torch.Tensor) -> torch.Tensor:
+        """Replay the captured step on the images at idx; returns a copy of its packed metrics."""
         self._inputs(idx)
         self.graph.replay()
         return self.out.clone() if self.with_metrics else self.out

@@ -131,6 +131,7 @@ class RunningSummary:
         self._empty: dict[str, int] = {}
 
     def add(self, chunk: MetricsChunk) -> None:
+        """Take a chunk's batches into the running sums."""
         values = np.stack([chunk.columns[key].astype(float) for key in SUMMARY_KEYS])  # keys x r x groups
         finite = np.isfinite(values)
         sums = np.where(finite, values, 0.0).sum(axis=1)

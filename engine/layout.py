@@ -37,6 +37,7 @@ class PackMeta:
 
     @property
     def groups(self) -> tuple[str, ...]:
+        """The batch's groups of samples, in the order the samples come (engine/metrics.py GROUPS)."""
         return GROUPS[self.mode]
 
     @cached_property
@@ -46,6 +47,7 @@ class PackMeta:
 
 
 def always(meta: PackMeta) -> bool:
+    """Present in every batch's vector."""
     return True
 
 

@@ -135,6 +135,7 @@ class _Fields:
         return type(self)(**{**self._values, **changes})
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field by name (a copy)."""
         return dict(self._values)
 
     def __repr__(self) -> str:
@@ -163,4 +164,5 @@ class MetricsRecord(_Fields):
 
     @property
     def batch_time(self) -> float:
+        """Seconds for the batch: the step and its metrics."""
         return self.step_time + self.metrics_time

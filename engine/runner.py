@@ -257,6 +257,7 @@ class Runner:
                     self._event("error", f"{cmd.name} failed: {type(exc).__name__}: {exc}".splitlines()[0])
                     continue
                 if not keep_going:
+                    assert self._trainer is not None
                     self._guarded(self._trainer.flush)  # the batches trained so far are all delivered
                     self._state = "stopped"
                     return

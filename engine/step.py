@@ -11,7 +11,7 @@ import torch
 
 from . import theory
 from .config import Config
-from .layer import Optimizer, forward, gradient, goodness, loss_and_weights
+from .layer import Optimizer, forward, goodness, gradient, loss_and_weights
 
 Tensor = torch.Tensor
 

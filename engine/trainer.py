@@ -194,11 +194,11 @@ class Trainer:
     def _capture(self, n: int, with_metrics: bool) -> CapturedStep:
         """A GraphStep on CUDA; elsewhere the eager stand-in with the same inputs."""
         fn = self.step_function(n, with_metrics)
-        common = dict(device=self.device, mode=self.cfg.mode, generator=self.batcher.generator,
-                      with_metrics=with_metrics)
+        mode, generator = self.cfg.mode, self.batcher.generator
         if self.device.type == "cuda":
-            return GraphStep(fn, n, state=(self.w,), compile=self.compile, **common)
-        return CapturedStep(fn, n, **common)
+            return GraphStep(fn, n, device=self.device, mode=mode, generator=generator, state=(self.w,),
+                             with_metrics=with_metrics, compile=self.compile)
+        return CapturedStep(fn, n, device=self.device, mode=mode, generator=generator, with_metrics=with_metrics)
 
     def _ship(self, packed: torch.Tensor, batch: int, epoch: int,
               times: tuple[float, float] | None = None) -> list[MetricsChunk]:
@@ -225,7 +225,8 @@ class Trainer:
                 k = int(bad[0])
                 self._ready = chunks[:i] + ([chunk.slice(0, k)] if k else [])
                 self.shipper.clear()
-                raise EngineError(f"the loss became {float(loss[k])} at iteration {int(chunk.column('iteration')[k])}; "
+                iteration = int(chunk.column("iteration")[k])
+                raise EngineError(f"the loss became {float(loss[k])} at iteration {iteration}; "
                                   "lower the learning rate and reset")
         return chunks
 

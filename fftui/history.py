@@ -30,6 +30,7 @@ class SeriesBuffer:
         return self._stop - self._start
 
     def extend(self, block: np.ndarray) -> None:
+        """Append block (rows x n): n new values of every series."""
         n, cap = block.shape[1], self.maxlen
         if n >= cap:
             self._data[:, :cap] = block[:, n - cap:]
@@ -85,6 +86,7 @@ class History:
 
     @property
     def last_iteration(self) -> int | None:
+        """The newest batch's iteration, None while empty."""
         return self._last.last_iteration if self._last is not None else None
 
     def add(self, items: Iterable[MetricsChunk | MetricsRecord]) -> bool:
@@ -150,6 +152,7 @@ class History:
         self.total += sum(len(c) for c in run)
 
     def series(self, key: str) -> np.ndarray:
+        """The kept values of one series ("loss", "pos.sparser", ...), oldest first; empty if unknown."""
         row = self._keys.get(key)
         if row is None or self._buffer is None:
             return np.empty(0)
