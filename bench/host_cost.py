@@ -5,8 +5,8 @@ the app's history, in microseconds per record (batch).
                               [--threads 1,2] [--repeats 40] [--old PATH]
 
 The vectors come from real steps of the layer on the CPU (float32), repeated to fill a chunk; each
-repeat derives one chunk (`engine.derive.derive_runs`, what the training thread does when a CUDA
-chunk lands) and appends it to a `fftui.history.History` (what the app does when it drains the
+repeat derives one chunk (`engine.derive.derive_runs`, what the training thread does when a chunk
+of packed vectors lands, every 256 batches or 50 ms) and appends it to a `fftui.history.History` (what the app does when it drains the
 queue). Timed at each torch intra-op thread count given, set explicitly. With --old PATH (a checkout
 of an earlier version, e.g. `git worktree add /tmp/old-main c8125f4`), the earlier `unpack_many`
 and History are timed on the same vectors in the same run, interleaved with the new code, so that
