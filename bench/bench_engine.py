@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine import reference  # noqa: E402
-from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.layer import forward  # noqa: E402
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.runner import Runner  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
@@ -77,10 +77,10 @@ def with_consumer(cfg: Config, ds, seconds: float, graphs: bool, compile: bool =
 
     def consume() -> None:
         while not stop.is_set():
-            recs = runner.drain()
-            received[0] += len(recs)
+            chunks = runner.drain()
+            received[0] += sum(len(c) for c in chunks)
             if hist is not None:
-                hist.add(recs)
+                hist.add(chunks)
             time.sleep(0.1)
 
     runner.start()

@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.runner import Runner  # noqa: E402
 from fftui.history import History  # noqa: E402
 
@@ -63,7 +63,7 @@ def main() -> None:
             time.sleep(0.05)
         cuda = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
         print(f"{runner.iteration:>10,} {time.perf_counter() - t0:8.0f} {rss_mib():8.1f} {cuda:9.1f} "
-              f"{len(history):>8} {runner.metrics.qsize():>7} {runner.dropped:>8}", flush=True)
+              f"{len(history):>8} {runner.queued:>7} {runner.dropped:>8}", flush=True)
         if runner.state != "running":
             print(f"runner {runner.state}: {[e.message for e in runner.drain_events()][-1:]}")
             break

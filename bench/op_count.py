@@ -2,7 +2,7 @@
 
     python bench/op_count.py [--width 2000] [--batch-size 128] [--list]
 
-Runs the step's tensor work (`engine.graphs.step_math`: assembling the batch, the forward pass,
+Runs the step's tensor work (`Trainer.step_function`: assembling the batch, the forward pass,
 the loss, the update and the metrics) once under a dispatch hook and counts the ATen operations
 that reach it, with and without the ones that only make views. On a GPU each operation that is not
 a view launches one kernel or more (a vector dot product is two), so the count tracks what a
@@ -21,7 +21,6 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.graphs import step_math  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 
@@ -52,7 +51,7 @@ def main() -> None:
     for mode, loss in (("ff", "linear"), ("ff", "logistic"), ("descent", "linear"), ("descent", "logistic")):
         cfg = Config(mode=mode, loss=loss, width=args.width, batch_size=args.batch_size)
         trainer = Trainer(cfg, dataset)
-        math = step_math(trainer, cfg.batch_size)
+        math = trainer.step_function(cfg.batch_size)
         idx = torch.arange(cfg.batch_size)
         shift = torch.ones(cfg.batch_size, dtype=torch.long)
         with torch.inference_mode():

@@ -24,16 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.process import APP_SWITCH_INTERVAL, keep_freed_blocks_in_heap, set_switch_interval  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
+from engine.process import APP_SWITCH_INTERVAL, keep_freed_blocks_in_heap, set_switch_interval  # noqa: E402
 from engine.runner import Runner, wait_for  # noqa: E402
 
 
 class Foreign:
     """CPU seconds that other processes (niced ones too) used while the block ran (Linux only)."""
 
-    def __enter__(self) -> "Foreign":
+    def __enter__(self) -> Foreign:
         self.seconds = float("nan")
         self._start = self._read()
         return self

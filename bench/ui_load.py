@@ -4,7 +4,7 @@
 
 A stand-in for the training thread publishes records at a fixed rate, the way the CUDA path
 delivers them: every 50 ms one chunk of packed metric vectors (made by real steps of the layer on
-the CPU) goes through the host-side unpacking (`unpack_many`, the work the engine thread does per
+the CPU) goes through the host-side derivation (`derive_runs`, the work the engine thread does per
 chunk) into the runner's bounded queue. The app drains and draws as it does in a terminal
 (Textual's pilot at the given size). Printed per rate: records published and received by the app,
 records the queue dropped, CPU of the UI thread and of the publishing thread (% of one core), and
@@ -22,14 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from tui_bench import key_latencies  # noqa: E402  (bench/ is the script's folder)
 
-from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.metrics import unpack_many  # noqa: E402
+from engine.derive import derive_runs  # noqa: E402
+from engine.process import keep_freed_blocks_in_heap  # noqa: E402
 from engine.runner import Runner  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
-from tui_bench import key_latencies  # noqa: E402  (bench/ is the script's folder)
 
 
 def packed_batches(cfg: Config, dataset, count: int):
@@ -40,8 +40,8 @@ def packed_batches(cfg: Config, dataset, count: int):
         for _ in range(count):
             x, n_pos = trainer.next_batch()
             out = trainer.train_step(x, n_pos)
-            vectors.append(trainer.measure(x, n_pos, *out).numpy().copy())
-            metas.append(trainer._meta(n_pos, x.shape[0], 1))
+            vectors.append(trainer.packed(x, n_pos, out).numpy().copy())
+            metas.append(trainer.pack_meta(x.shape[0]))
     return vectors, metas
 
 
@@ -62,8 +62,6 @@ class ReplayRunner(Runner):
         return self._iteration
 
     def _main(self) -> None:
-        from dataclasses import replace
-
         c0 = time.thread_time()
         t0 = time.perf_counter()
         k = len(self._vectors)
@@ -83,9 +81,10 @@ class ReplayRunner(Runner):
                 first = self._iteration
                 picks = [(first + j) % k for j in range(due)]
                 flat = np.concatenate([self._vectors[p] for p in picks])
-                metas = [replace(self._metas[p], iteration=first + j + 1) for j, p in enumerate(picks)]
-                for record in unpack_many(flat, metas, 1.0 / self.rate, 0.0):
-                    self._publish(record)
+                metas = [self._metas[p] for p in picks]
+                iterations = list(range(first + 1, first + due + 1))
+                for chunk in derive_runs(flat, metas, iterations, [1] * due, 1.0 / self.rate, 0.0):
+                    self._publish(chunk)
                 self._iteration = first + due
             time.sleep(0.05)
         self.cpu = time.thread_time() - c0

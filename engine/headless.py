@@ -7,16 +7,18 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 import numpy as np
 import torch
 
+from .chunk import MetricsChunk
 from .config import Config
 from .data import Dataset
 from .logs import log_exception
-from .metrics import MetricsRecord, record_to_line
+from .metrics import SUMMARY_METRICS, MetricsRecord
 from .trainer import EngineError, Trainer
 
 
@@ -117,22 +119,43 @@ def _pct(v: float) -> str:
     return "  –  " if not math.isfinite(v) else f"{v * 100:4.1f}%"
 
 
-def summarise(records_by_group: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
-    """Means over the run of each group's ratios (NaN batches, with no valid sample, left out and counted)."""
-    out = {}
-    for name, series in records_by_group.items():
-        row = {}
-        for key, values in series.items():
-            arr = np.asarray(values, dtype=float)
-            finite = arr[np.isfinite(arr)]
-            row[key] = float(finite.mean()) if finite.size else math.nan
-        row["batches_without_valid_samples"] = int(np.sum(~np.isfinite(np.asarray(series.get("sparser", []), dtype=float))))
-        out[name] = row
-    return out
+SUMMARY_KEYS = tuple(m.name for m in SUMMARY_METRICS)
 
 
-SUMMARY_KEYS = ("sparser", "theorem", "general", "agree_theorem", "agree_general", "sparsity", "silenced",
-                "valid", "unresolved")
+class RunningSummary:
+    """Per group, the mean over batches of each summary metric (engine/metrics.py), counting only
+    batches where it is finite, and the number of batches without a valid sample (where the ratios
+    are NaN). Keeps running sums, not the values: memory stays flat over any run."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, np.ndarray] = {}
+        self._counts: dict[str, np.ndarray] = {}
+        self._empty: dict[str, int] = {}
+
+    def add(self, chunk: MetricsChunk) -> None:
+        """Take a chunk's batches into the running sums."""
+        values = np.stack([chunk.columns[key].astype(float) for key in SUMMARY_KEYS])  # keys x r x groups
+        finite = np.isfinite(values)
+        sums = np.where(finite, values, 0.0).sum(axis=1)
+        counts = finite.sum(axis=1)
+        for gi, name in enumerate(chunk.groups):
+            if name not in self._sums:
+                self._sums[name] = np.zeros(len(SUMMARY_KEYS))
+                self._counts[name] = np.zeros(len(SUMMARY_KEYS), dtype=np.int64)
+                self._empty[name] = 0
+            self._sums[name] += sums[:, gi]
+            self._counts[name] += counts[:, gi]
+            self._empty[name] += int((~finite[SUMMARY_KEYS.index("sparser"), :, gi]).sum())
+
+    def result(self) -> dict[str, dict[str, float]]:
+        """{group: {key: mean (NaN when never finite), ..., "batches_without_valid_samples": count}}."""
+        out = {}
+        for name, sums in self._sums.items():
+            counts = self._counts[name]
+            row = {key: float(sums[i] / counts[i]) if counts[i] else math.nan for i, key in enumerate(SUMMARY_KEYS)}
+            row["batches_without_valid_samples"] = self._empty[name]
+            out[name] = row
+        return out
 
 
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
@@ -153,41 +176,44 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     if out_dir is not None:
         (out_dir / "config.json").write_text(json.dumps(run_description(cfg, dataset, extra_config), indent=2) + "\n")
         metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")
-    series: dict[str, dict[str, list[float]]] = {}
+    summary = RunningSummary()
     interrupted = False
     error: str | None = None
     log: Path | None = None
     started = time.perf_counter()
-    last = None
-    try:
-        def records():
-            while trainer.iteration < total:
-                yield from trainer.advance()
-            yield from trainer.flush()
+    last: MetricsChunk | None = None
 
-        for record in records():
-            last = record
-            for name, g in record.groups.items():
-                s = series.setdefault(name, {k: [] for k in SUMMARY_KEYS})
-                for k in SUMMARY_KEYS:
-                    s[k].append(getattr(g, k))
-            if metrics_file is not None:
-                metrics_file.write(record_to_line(record, per_sample) + "\n")
-                metrics_file.flush()
-            if on_record is not None:
+    def take(chunk: MetricsChunk) -> None:
+        nonlocal last
+        last = chunk
+        summary.add(chunk)
+        if metrics_file is not None:
+            metrics_file.write("".join(line + "\n" for line in chunk.lines(per_sample)))
+            metrics_file.flush()
+        if on_record is not None:
+            for record in chunk.records():
                 on_record(record)
-            if bar is not None:
-                bar.update(record.iteration, short_status(record))
+
+    try:
+        while trainer.iteration < total:
+            for chunk in trainer.advance():
+                take(chunk)
+                if bar is not None:
+                    bar.update(chunk.last_iteration, short_status(chunk.record(-1)))
+        for chunk in trainer.flush():
+            take(chunk)
     except KeyboardInterrupt:
         interrupted = True
     except EngineError as exc:  # a loss that overflowed: stop, keep what was written, say why
         error = str(exc)
         log = log_exception(f"headless run stopped: {exc}", exc)
+        for chunk in trainer.take_ready():  # the batches that arrived before the one that failed
+            take(chunk)
     finally:
         if metrics_file is not None:
             metrics_file.close()
         if bar is not None and last is not None:
-            bar.update(trainer.iteration, short_status(last), force=True)
+            bar.update(trainer.iteration, short_status(last.record(-1)), force=True)
             bar.close()
     elapsed = time.perf_counter() - started
     return {
@@ -198,6 +224,6 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         "log": log,
         "seconds": elapsed,
         "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
-        "final_loss": last.loss if last is not None else math.nan,
-        "groups": summarise(series),
+        "final_loss": float(last.column("loss")[-1]) if last is not None else math.nan,
+        "groups": summary.result(),
     }

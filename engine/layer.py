@@ -78,8 +78,9 @@ class Optimizer:
         self.beta1, self.beta2 = beta1, beta2
 
     @property
-    def is_plain_sgd(self) -> bool:
-        """True when dW = -lr (grad + wd W), which the Z' shortcut of SPEC.md can use."""
+    def is_gradient_step(self) -> bool:
+        """True when dW = -lr (grad + wd W): SGD without momentum, no state carried between steps
+        (engine/step.py then takes the post-step activations from the batch kernel)."""
         return self.kind == "sgd" and self.momentum == 0.0
 
     def delta(self, grad: Tensor, w: Tensor) -> Tensor:

@@ -1,263 +1,168 @@
-"""The per-batch metrics record the engine publishes, and its JSON form."""
+"""The metrics of a batch, declared once: name, level, dtype, meaning, summary and JSON key.
+
+Everything downstream reads this declaration: the host derivation fills one column per metric
+(engine/derive.py), a chunk keeps them (engine/chunk.py), the JSON lines, the headless summary and
+the UI's history take their keys and order from it, and the record objects below take their fields
+from it. A record is built only where a caller asks for one (`MetricsChunk.record`)."""
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
-from . import theory
+BATCH = "batch"    # one value per batch
+GROUP = "group"    # one value per group of a batch: positives "pos", negatives "neg", or "all"
+SAMPLE = "sample"  # one value per sample of a group
+
+# a group's samples: ff batches are positives then negatives; descent batches are one group
+GROUPS = {"ff": ("pos", "neg"), "descent": ("all",)}
+
 
 @dataclass(frozen=True)
-class GroupStats:
-    """One group of a batch: positives ("pos"), negatives ("neg"), or the plain batch ("all").
-
-    Ratios count only valid samples (active before and after the step); silenced samples are
-    counted apart and never called sparser or not sparser. A ratio over no valid sample is NaN."""
+class Metric:
+    """One metric. dtype is a numpy dtype name, or "str" for a value that is constant over a chunk
+    (the run's mode and loss). summary: its mean over the batches where it is finite is in the
+    headless summary; label: how the summary line writes that mean, "{:.3f}" where the number goes
+    ("" leaves it out of the line), at position label_at of the line. key: its JSON key
+    (metrics.jsonl), the name unless given."""
 
     name: str
-    count: int
-    goodness: float          # mean |h|^2
-    sparsity: float          # mean Hoyer sparsity of the active samples (NaN if none)
-    silenced: float          # fraction with h = 0 before the step
-    newly_silenced: int      # active before, all zero after the step
-    valid: int               # active before and after: the denominator of the ratios below
-    sparser: float           # fraction with S(h') > S(h)
-    theorem: float           # fraction predicted sparser by the report's theorem (c = +-1)
-    general: float           # fraction predicted sparser by the generalised first-order predictor
-    agree_theorem: float     # fraction where the theorem's prediction equals the outcome
-    agree_general: float     # fraction where the generalised prediction equals the outcome
-    lhs: np.ndarray = field(repr=False)    # per sample, the theorem's left side as the report writes it
-    rhs: np.ndarray = field(repr=False)    # per sample, its right side (NaN when silenced)
-    actual: np.ndarray = field(repr=False)     # int8 per sample: 1 sparser, 0 not, -1 not valid
-    predicted_theorem: np.ndarray = field(repr=False)  # bool per sample
-    predicted_general: np.ndarray = field(repr=False)  # bool per sample
-    unresolved: int = 0      # valid samples whose |h|_1/|h|_2 moved by less than the dtype can tell
+    level: str
+    dtype: str
+    meaning: str
+    summary: bool = False
+    label: str = ""
+    label_at: int = 0
+    key: str = ""
 
-    @property
-    def sparser_of_batch(self) -> float:
-        """The report's ratio: samples that became sparser over all N samples of the group."""
-        return float((self.actual == 1).sum()) / self.count if self.count else math.nan
-
-    @property
-    def theorem_of_batch(self) -> float:
-        """Samples the report's theorem predicts sparser over all N samples (silenced never are)."""
-        return float(self.predicted_theorem.sum()) / self.count if self.count else math.nan
-
-    @property
-    def general_of_batch(self) -> float:
-        """Samples the generalised predictor predicts sparser over all N samples."""
-        return float(self.predicted_general.sum()) / self.count if self.count else math.nan
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name)
 
 
-@dataclass(frozen=True)
-class MetricsRecord:
-    """Everything measured on one batch, in plain numbers and small numpy arrays."""
+# Ratios count only valid samples (active before and after the step); silenced samples are counted
+# apart and never called sparser or not sparser. A ratio over no valid sample is NaN. The order is
+# the order of the JSON keys.
+METRICS: tuple[Metric, ...] = (
+    Metric("iteration", BATCH, "int64", "1-based count of steps taken since the last reset"),
+    Metric("epoch", BATCH, "int64", "1-based epoch of the batch"),
+    Metric("mode", BATCH, "str", "descent (Theorem 1) or ff (Theorem 2)"),
+    Metric("loss_name", BATCH, "str", "the loss: linear or logistic"),
+    Metric("loss", BATCH, "float64", "the batch loss L"),
+    Metric("sign_flip", BATCH, "float64", "fraction of pre-activations whose sign changed in the step"),
+    Metric("l2_remainder", BATCH, "float64", "sum |actual d|h|_2 - first-order d|h|_2| / sum |first-order| "
+           "over valid samples (eq. 36's neglected terms)"),
+    Metric("step_time", BATCH, "float64", "seconds for the training step (CUDA: the whole batch, averaged "
+           "over its chunk)"),
+    Metric("metrics_time", BATCH, "float64", "seconds for the metrics on top of it (CUDA: 0, counted in "
+           "step_time)"),
+    Metric("count", GROUP, "int64", "samples in the group"),
+    Metric("goodness", GROUP, "float64", "mean goodness |h|_2^2"),
+    Metric("sparsity", GROUP, "float64", "mean Hoyer sparsity of the active samples (NaN if none)",
+           summary=True, label="; Hoyer sparsity {:.3f}", label_at=6),
+    Metric("silenced", GROUP, "float64", "fraction with h = 0 before the step", summary=True,
+           label=", silenced {:.3f}", label_at=7),
+    Metric("newly_silenced", GROUP, "int64", "samples active before and all zero after the step"),
+    Metric("valid", GROUP, "int64", "samples active before and after: the denominator of the ratios",
+           summary=True),
+    Metric("sparser", GROUP, "float64", "fraction of valid samples with S(h') > S(h)", summary=True,
+           label="sparser {:.3f}", label_at=1),
+    Metric("theorem", GROUP, "float64", "fraction predicted sparser by the report's theorem (c = +-1)",
+           summary=True, label=", predicted by the report's theorem {:.3f}", label_at=2),
+    Metric("general", GROUP, "float64", "fraction predicted sparser by the generalised first-order "
+           "predictor", summary=True, label=", by the generalised predictor {:.3f}", label_at=4),
+    Metric("agree_theorem", GROUP, "float64", "fraction where the theorem's prediction equals the outcome",
+           summary=True, label=" (agreement {:.3f})", label_at=3),
+    Metric("agree_general", GROUP, "float64", "fraction where the generalised prediction equals the outcome",
+           summary=True, label=" (agreement {:.3f})", label_at=5),
+    Metric("unresolved", GROUP, "int64", "valid samples whose |h|_1/|h|_2 moved by less than the dtype "
+           "can tell", summary=True),
+    Metric("sparser_of_batch", GROUP, "float64", "the report's ratio: samples that became sparser over "
+           "all samples of the group"),
+    Metric("theorem_of_batch", GROUP, "float64", "samples the theorem predicts sparser over all samples "
+           "(silenced never are)"),
+    Metric("general_of_batch", GROUP, "float64", "samples the generalised predictor predicts sparser "
+           "over all samples"),
+    Metric("lhs", SAMPLE, "float32", "the theorem's left side as the report writes it (NaN when silenced)"),
+    Metric("rhs", SAMPLE, "float32", "the theorem's right side (NaN when silenced)"),
+    Metric("actual", SAMPLE, "int8", "1 became sparser, 0 did not, -1 not valid"),
+    Metric("predicted_theorem", SAMPLE, "bool", "predicted sparser by the theorem"),
+    Metric("predicted_general", SAMPLE, "bool", "predicted sparser by the generalised predictor"),
+)
 
-    iteration: int           # 1-based count of steps taken since the last reset
-    epoch: int               # 1-based epoch of this batch
-    mode: str
-    loss_name: str
-    loss: float
-    groups: dict[str, GroupStats]
-    sign_flip: float         # fraction of pre-activations whose sign changed in the step
-    l2_remainder: float      # sum |actual d|h|_2 - first-order d|h|_2| / sum |first-order| over valid samples
-    step_time: float         # seconds for the training step (CUDA: the whole batch, averaged over its chunk)
-    metrics_time: float      # seconds for the metrics on top of it (CUDA: 0, counted in step_time)
+BY_NAME = {m.name: m for m in METRICS}
+BATCH_METRICS = tuple(m for m in METRICS if m.level == BATCH)
+GROUP_METRICS = tuple(m for m in METRICS if m.level == GROUP)
+SAMPLE_METRICS = tuple(m for m in METRICS if m.level == SAMPLE)
+# the numbers a run's summary averages over batches, per group; those its line writes, in order
+SUMMARY_METRICS = tuple(m for m in GROUP_METRICS if m.summary)
+SUMMARY_LINE = tuple(sorted((m for m in SUMMARY_METRICS if m.label), key=lambda m: m.label_at))
+
+
+class _Fields:
+    """Read-only named values whose names come from the declaration above."""
+
+    __slots__ = ("_values",)
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **values: Any) -> None:
+        if values.keys() != set(self.FIELDS):
+            missing = [n for n in self.FIELDS if n not in values]
+            extra = sorted(set(values) - set(self.FIELDS))
+            raise TypeError(f"{type(self).__name__}: missing {missing}, unknown {extra}")
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_values":
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only; use replace()")
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._values))
+
+    def __dir__(self):
+        return [*super().__dir__(), *self.FIELDS]
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed."""
+        return type(self)(**{**self._values, **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field by name (a copy)."""
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._values.items() if not isinstance(v, (np.ndarray, dict)))
+        return f"{type(self).__name__}({shown})"
+
+
+def _rebuild(cls, values):
+    return cls(**values)
+
+
+class GroupStats(_Fields):
+    """One group of one batch: its name, every GROUP metric (a number) and every SAMPLE metric (a
+    numpy array of the group's samples), as declared in METRICS."""
+
+    __slots__ = ()
+    FIELDS = ("name", *(m.name for m in GROUP_METRICS), *(m.name for m in SAMPLE_METRICS))
+
+
+class MetricsRecord(_Fields):
+    """Everything measured on one batch: every BATCH metric as declared in METRICS, and `groups`,
+    the batch's GroupStats by group name."""
+
+    __slots__ = ()
+    FIELDS = (*(m.name for m in BATCH_METRICS), "groups")
 
     @property
     def batch_time(self) -> float:
+        """Seconds for the batch: the step and its metrics."""
         return self.step_time + self.metrics_time
-
-
-_GROUP_ARRAYS = ("lhs", "rhs", "actual", "predicted_theorem", "predicted_general")
-_OF_BATCH = ("sparser_of_batch", "theorem_of_batch", "general_of_batch")
-_seven = "{:.7g}".format
-
-
-def _scalar(value: Any) -> Any:
-    """A number for JSON: NaN and infinities become null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _array_text(values: np.ndarray) -> str:
-    """A per-sample array as JSON text: floats to 7 significant digits, NaN and infinities as null."""
-    items = values.tolist()
-    if values.dtype.kind != "f":
-        return json.dumps(items, separators=(",", ":"))
-    text = ",".join(map(_seven, items))
-    if "n" in text:  # only "nan" and "inf" spell an n
-        text = ",".join(_seven(v) if math.isfinite(v) else "null" for v in items)
-    return "[" + text + "]"
-
-
-def record_to_line(record: MetricsRecord, per_sample: bool = True) -> str:
-    """One line of metrics.jsonl: every field of the record and of its groups, NaN as null, the
-    per-sample arrays (floats to 7 significant digits) unless per_sample is False."""
-    head = {name: _scalar(getattr(record, name)) for name in _RECORD_FIELDS}
-    parts = []
-    for name, grp in record.groups.items():
-        fields = {key: _scalar(getattr(grp, key)) for key in _GROUP_SCALARS}
-        for key in _OF_BATCH:
-            fields[key] = _scalar(getattr(grp, key))
-        text = json.dumps(fields, separators=(",", ":"))
-        if per_sample:
-            arrays = ",".join(f'"{key}":{_array_text(getattr(grp, key))}' for key in _GROUP_ARRAYS)
-            text = f"{text[:-1]},{arrays}}}"
-        parts.append(f"{json.dumps(name)}:{text}")
-    return json.dumps(head, separators=(",", ":"))[:-1] + ',"groups":{' + ",".join(parts) + "}}"
-
-
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(MetricsRecord) if f.name != "groups")
-_GROUP_SCALARS = tuple(f.name for f in dataclasses.fields(GroupStats) if f.name not in _GROUP_ARRAYS)
-
-
-# -- the packed form: one vector per batch, made on the device, unpacked on the host -------------
-# The device ships only what needs the B x n activations: per sample the norms before and after the
-# step and the theorem's sums. Every decision, side and count is derived on the host in float64,
-# for a whole chunk of batches at once, so a batch costs the device a few dozen kernels.
-HEAD = ("loss",)
-ROWS = ("goodness", "l1", "goodness_after", "l1_after", "p", "q_scaled")
-FIRST_ORDER_ROWS = ("fo_dl1", "fo_l2_scaled")
-COUNT_ROWS = ("units", "units_after", "units_both", "shared")  # active units; m_i . sum_k m_k
-RESOLUTION_EPS = 64  # a relative change below 64 machine epsilons of the packed dtype is unresolved
-
-
-@dataclass(frozen=True)
-class PackMeta:
-    """What the host knows of a batch without asking the device: enough to unpack its vector.
-
-    Layout: HEAD, then each of ROWS, FIRST_ORDER_ROWS (unless fo_scale is set) and COUNT_ROWS as
-    `batch` values.
-    fo_scale set means the applied pre-activation change is fo_scale * E (plain SGD, linear loss):
-    the generalised first-order changes are then fo_scale * (P, |h|_2 Q) and its prediction is the
-    theorem's."""
-
-    iteration: int
-    epoch: int
-    mode: str
-    loss_name: str
-    groups: tuple[str, ...]
-    n_pos: int
-    batch: int
-    width: int
-    plain_sgd: bool  # the step's dZ is -2 lr E (- lr wd Z): a multiple of h_i on an unshared sample's units
-    fo_scale: float | None = None
-
-    @property
-    def rows(self) -> int:
-        return len(ROWS) + len(COUNT_ROWS) + (0 if self.fo_scale is not None else len(FIRST_ORDER_ROWS))
-
-    def layout(self) -> tuple:
-        """Batches with equal layouts unpack together."""
-        return (self.mode, self.loss_name, self.groups, self.n_pos, self.batch, self.width, self.plain_sgd,
-                self.fo_scale)
-
-
-def packed_size(meta: PackMeta) -> int:
-    return len(HEAD) + meta.rows * meta.batch
-
-
-def unpack(vec: np.ndarray, meta: PackMeta, step_time: float, metrics_time: float) -> MetricsRecord:
-    """Turn one packed vector back into a MetricsRecord; ratios are counts over valid samples."""
-    return unpack_many(vec, [meta], step_time, metrics_time)[0]
-
-
-def unpack_many(flat: np.ndarray, metas: list[PackMeta], step_time: float,
-                metrics_time: float) -> list[MetricsRecord]:
-    """The records of consecutive packed vectors laid end to end in `flat`, one per meta.
-    Runs of equal layout are derived together, as arrays with one row per batch."""
-    flat = np.asarray(flat)
-    expected = sum(packed_size(m) for m in metas)
-    if expected != flat.size:
-        raise ValueError(f"packed metrics hold {flat.size} values, the batches describe {expected}")
-    out: list[MetricsRecord] = []
-    offset, i = 0, 0
-    while i < len(metas):
-        j = i + 1
-        while j < len(metas) and metas[j].layout() == metas[i].layout():
-            j += 1
-        size = packed_size(metas[i])
-        block = flat[offset:offset + size * (j - i)].reshape(j - i, size)
-        out.extend(_derive(block, metas[i:j], step_time, metrics_time))
-        offset += size * (j - i)
-        i = j
-    return out
-
-
-def _derive(block: np.ndarray, metas: list[PackMeta], step_time: float,
-            metrics_time: float) -> list[MetricsRecord]:
-    """Records for batches of one layout; block has one packed vector per row."""
-    meta = metas[0]
-    r, n_groups = len(metas), len(meta.groups)
-    per = meta.batch // n_groups
-    t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float64))
-    rows = t[:, len(HEAD):].reshape(r, meta.rows, meta.batch)
-    g, l1, g_after, l1_after, p, q_scaled = rows[:, :len(ROWS)].unbind(1)
-    units, units_after, units_both, shared = rows[:, -len(COUNT_ROWS):].unbind(1)
-    l2, l2_after = g.sqrt(), g_after.sqrt()
-    active = l2 > 0
-    alive_after = l2_after > 0
-    valid = active & alive_after
-    # Ties in exact arithmetic, which rounding must not decide: one active unit (S = 1), or no unit
-    # shared with another sample (the theorem's sides are equal; plain SGD scales h_i on its units).
-    single = theory.one_active_unit(units)
-    alone = theory.shares_no_unit(shared, units) & active
-    scaled = alone & meta.plain_sgd
-    same_units = (units_after == units) & (units_both == units)
-    unchanged = (single & theory.one_active_unit(units_after)) | (scaled & same_units)
-    # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
-    sparser = (l1_after * l2 < l1 * l2_after) & valid & ~unchanged
-    # A change of |h|_1/|h|_2 within rounding of the float sums is no measurement (not a tie)
-    resolution = RESOLUTION_EPS * float(np.finfo(block.dtype).eps)
-    unresolved = theory.below_resolution(l1, l2, l1_after, l2_after, resolution) & valid & ~unchanged
-    sparsity = theory.hoyer_from_norms(l1, l2, meta.width)
-    predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~(single | alone)
-    if meta.fo_scale is not None:
-        fo_l2_scaled = q_scaled * meta.fo_scale
-        predicted_general = predicted_theorem
-    else:
-        fo_dl1, fo_l2_scaled = rows[:, len(ROWS):len(ROWS) + len(FIRST_ORDER_ROWS)].unbind(1)
-        predicted_general = theory.predicts_sparser(fo_dl1, fo_l2_scaled, l1, g) & active & ~(single | scaled)
-    sides = theory.theorem2_sides if meta.mode == "ff" else theory.theorem1_sides
-    lhs, rhs = sides(p, q_scaled, l1, l2)
-    remainder = theory.l2_remainder(l2, l2_after, fo_l2_scaled, valid)
-
-    # per group: counts of active, newly silenced, valid, sparser, predicted (x2), agreeing (x2)
-    flags = torch.stack([active, active & ~alive_after, valid, sparser, predicted_theorem & valid,
-                         predicted_general & valid, ~(predicted_theorem ^ sparser) & valid,
-                         ~(predicted_general ^ sparser) & valid, unresolved], dim=1)
-    counts = flags.view(r, 9, n_groups, per).sum(dim=3).numpy()
-    sums = torch.stack([g, torch.where(active, sparsity, 0.0)], dim=1).view(r, 2, n_groups, per).sum(dim=3).numpy()
-    actual = torch.where(valid, sparser.to(torch.int8), -1).numpy()
-    lhs32, rhs32 = lhs.to(torch.float32).numpy(), rhs.to(torch.float32).numpy()
-    pt, pg = predicted_theorem.numpy(), predicted_general.numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_sparsity = (sums[:, 1] / counts[:, 0]).tolist()
-        counts_valid = counts[:, 2]
-        ratios = (counts[:, 3:8] / counts_valid[:, None]).transpose(0, 2, 1).tolist()  # NaN where nothing is valid
-    goodness = (sums[:, 0] / per).tolist()
-    n_active, newly, n_valid = counts[:, 0].tolist(), counts[:, 1].tolist(), counts_valid.tolist()
-    n_unresolved = counts[:, 8].tolist()
-    head = t[:, :len(HEAD)].tolist()
-    remainder_list = remainder.tolist()
-    flips = theory.sign_flips_from_counts(units, units_after, units_both, meta.batch * meta.width).tolist()
-    cuts = [slice(gi * per, (gi + 1) * per) for gi in range(n_groups)]
-
-    records = []
-    for k, m in enumerate(metas):
-        groups = {}
-        for gi, name in enumerate(m.groups):
-            cut = cuts[gi]
-            sparser_r, theorem_r, general_r, agree_t, agree_g = ratios[k][gi]
-            groups[name] = GroupStats(
-                name, per, goodness[k][gi], mean_sparsity[k][gi], 1.0 - n_active[k][gi] / per,
-                newly[k][gi], n_valid[k][gi], sparser_r, theorem_r, general_r, agree_t, agree_g,
-                lhs32[k, cut], rhs32[k, cut], actual[k, cut], pt[k, cut], pg[k, cut], n_unresolved[k][gi])
-        records.append(MetricsRecord(m.iteration, m.epoch, m.mode, m.loss_name, head[k][0], groups, flips[k],
-                                     remainder_list[k], step_time, metrics_time))
-    return records

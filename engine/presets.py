@@ -3,8 +3,9 @@ at initialisation behind Figure 1, and the per-iteration series of Figures 2 and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -2,16 +2,17 @@
 training, and applies commands from a second queue between batches."""
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from .chunk import MetricsChunk
 from .config import FIXED_FIELDS, Config, ConfigError
 from .data import Dataset
 from .logs import details, log_exception
-from .metrics import MetricsRecord
 from .trainer import EngineError, Trainer
 
 
@@ -37,7 +38,10 @@ class Runner:
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 8192,
                  start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
                  compile: bool = False) -> None:
-        self.metrics: queue.Queue[MetricsRecord] = queue.Queue(maxsize=metrics_size)
+        self.metrics_size = metrics_size  # records the metrics queue holds at most
+        self._metrics: collections.deque[MetricsChunk] = collections.deque()
+        self._queued = 0
+        self._metrics_lock = threading.Lock()
         self.events: queue.Queue[Event] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.dataset = dataset
@@ -71,7 +75,7 @@ class Runner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def start(self) -> "Runner":
+    def start(self) -> Runner:
         self._thread.start()
         return self
 
@@ -113,13 +117,27 @@ class Runner:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
-    def drain(self, limit: int | None = None) -> list[MetricsRecord]:
-        out = []
-        while limit is None or len(out) < limit:
-            try:
-                out.append(self.metrics.get_nowait())
-            except queue.Empty:
-                break
+    @property
+    def queued(self) -> int:
+        """Records waiting in the metrics queue."""
+        return self._queued
+
+    def drain(self, limit: int | None = None) -> list[MetricsChunk]:
+        """The queued chunks, oldest first (at most `limit` records; the rest stay queued)."""
+        out: list[MetricsChunk] = []
+        taken = 0
+        with self._metrics_lock:
+            while self._metrics and (limit is None or taken < limit):
+                chunk = self._metrics[0]
+                if limit is not None and taken + len(chunk) > limit:
+                    keep = limit - taken
+                    out.append(chunk.slice(0, keep))
+                    self._metrics[0] = chunk.slice(keep)
+                    taken += keep
+                    break
+                out.append(self._metrics.popleft())
+                taken += len(chunk)
+            self._queued -= taken
         return out
 
     def drain_events(self) -> list[Event]:
@@ -131,36 +149,41 @@ class Runner:
                 return out
 
     # -- the thread ----------------------------------------------------------------------------
-    def _publish(self, record: MetricsRecord) -> None:
-        while True:
-            try:
-                self.metrics.put_nowait(record)
-                self.published += 1
-                return
-            except queue.Full:
-                try:
-                    self.metrics.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
+    def _publish(self, chunk: MetricsChunk) -> None:
+        """Queue a chunk; beyond metrics_size records the oldest are dropped (and counted)."""
+        with self._metrics_lock:
+            self._metrics.append(chunk)
+            self._queued += len(chunk)
+            self.published += len(chunk)
+            while self._queued > self.metrics_size:
+                excess = self._queued - self.metrics_size
+                oldest = self._metrics[0]
+                if len(oldest) <= excess:
+                    self._metrics.popleft()
+                    gone = len(oldest)
+                else:
+                    self._metrics[0] = oldest.slice(excess)
+                    gone = excess
+                self._queued -= gone
+                self.dropped += gone
 
     def _event(self, kind: str, message: str) -> None:
         self.events.put(Event(kind, message, self.iteration))
 
     def _guarded(self, work) -> bool:
-        """Run trainer work and publish its records; an error pauses the run with a message."""
+        """Run trainer work and publish its chunks; an error pauses the run with a message."""
         assert self._trainer is not None
         try:
-            for record in work():
-                self._publish(record)
+            for chunk in work():
+                self._publish(chunk)
             return True
         except EngineError as exc:
             message = str(exc) + details(log_exception(f"training stopped: {exc}", exc))
         except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
             message = f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0]
             message += details(log_exception(message, exc))
-        for record in self._trainer.take_ready():
-            self._publish(record)
+        for chunk in self._trainer.take_ready():
+            self._publish(chunk)
         self._state = "error"
         self._steps_wanted = 0
         self._event("error", message)
@@ -234,6 +257,8 @@ class Runner:
                     self._event("error", message)
                     continue
                 if not keep_going:
+                    assert self._trainer is not None
+                    self._guarded(self._trainer.flush)  # the batches trained so far are all delivered
                     self._state = "stopped"
                     return
                 continue

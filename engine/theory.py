@@ -1,13 +1,29 @@
 """The report's theory in batched form: Hoyer sparsity, the per-sample sides of Theorems 1 and 2,
 and the first-order predictors of sparsening. Every function works on a whole batch at once
-(rows are samples); none loops over samples."""
+(rows are samples); none loops over samples. The functions that only compare and combine values
+element by element take torch tensors or numpy arrays alike (the host derives a chunk of batches
+in numpy)."""
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
+# the element-by-element functions take either, and return the kind they were given
+Values = TypeVar("Values", torch.Tensor, np.ndarray)
+
+
+def _namespace(a: Any) -> Any:
+    """torch for a tensor, numpy for an array: both spell where, full_like and ones_like alike."""
+    return torch if isinstance(a, torch.Tensor) else np
+
+
+def _as_float(mask: Any, like: Any) -> Any:
+    """A boolean mask as 0/1 numbers of like's dtype."""
+    return mask.to(like.dtype) if isinstance(mask, torch.Tensor) else mask.astype(like.dtype)
 
 
 def active_mask(h: Tensor) -> Tensor:
@@ -20,10 +36,11 @@ def norms(h: Tensor) -> tuple[Tensor, Tensor]:
     return h.sum(dim=1), torch.linalg.vector_norm(h, dim=1)
 
 
-def hoyer_from_norms(l1: Tensor, l2: Tensor, n: int) -> Tensor:
+def hoyer_from_norms(l1: Values, l2: Values, n: int) -> Values:
     """S = (sqrt(n) - |h|_1/|h|_2) / (sqrt(n) - 1) (eq. 4); NaN where h is all zero (silenced)."""
+    xp = _namespace(l2)
     root = math.sqrt(n)
-    ratio = l1 / torch.where(l2 > 0, l2, torch.full_like(l2, math.nan))
+    ratio = l1 / xp.where(l2 > 0, l2, xp.full_like(l2, math.nan))
     return (root - ratio) / (root - 1.0)
 
 
@@ -54,13 +71,13 @@ def kernel_sums(drive: Tensor, h: Tensor, mask: Tensor | None = None) -> tuple[T
     return torch.linalg.vecdot(mask, drive), torch.linalg.vecdot(h, drive)
 
 
-def predicts_sparser(dl1: Tensor, dl2_scaled: Tensor, l1: Tensor, g: Tensor) -> Tensor:
+def predicts_sparser(dl1: Values, dl2_scaled: Values, l1: Values, g: Values) -> Values:
     """S rises iff dl1 |h|_2 < |h|_1 dl2 (eq. 11); here both sides times |h|_2 >= 0, with
     dl2_scaled = |h|_2 dl2 and g = |h|_2^2, so no division by a norm that may be zero."""
     return dl1 * g < l1 * dl2_scaled
 
 
-def kernel_prediction(p: Tensor, q_scaled: Tensor, l1: Tensor, g: Tensor) -> Tensor:
+def kernel_prediction(p: Values, q_scaled: Values, l1: Values, g: Values) -> Values:
     """Theorems 1 and 2 in product form: sparser iff P_i |h_i|_2 > |h_i|_1 Q_i (eq. 45, 63).
 
     With dl1 = -2 lr P_i and dl2 = -2 lr Q_i (eq. 27, 38) this is predicts_sparser with the
@@ -84,31 +101,41 @@ def change_prediction(delta_z: Tensor, h: Tensor, l1: Tensor, g: Tensor,
     return predicts_sparser(dl1, dl2_scaled, l1, g), dl1, dl2_scaled
 
 
+def l2_remainder_terms(l2: Values, l2_after: Values, fo_l2_scaled: Values, valid: Values) -> tuple[Values, Values]:
+    """Per sample, |d|h|_2 - first-order d|h|_2| and |first-order d|h|_2| (eq. 36), zero where the
+    sample is not valid: l2_remainder is the ratio of their sums over the last axis."""
+    xp = _namespace(l2)
+    fo_dl2 = fo_l2_scaled / xp.where(l2 > 0, l2, xp.ones_like(l2))
+    vf = _as_float(valid, l2)
+    return abs(l2_after - l2 - fo_dl2) * vf, abs(fo_dl2) * vf
+
+
 def l2_remainder(l2: Tensor, l2_after: Tensor, fo_l2_scaled: Tensor, valid: Tensor) -> Tensor:
     """Over valid samples, sum |d|h|_2 - first-order d|h|_2| / sum |first-order d|h|_2| (eq. 36's neglected terms)."""
-    fo_dl2 = fo_l2_scaled / torch.where(l2 > 0, l2, torch.ones_like(l2))
-    vf = valid.to(l2.dtype)
-    return ((l2_after - l2 - fo_dl2).abs() * vf).sum(dim=-1) / (fo_dl2.abs() * vf).sum(dim=-1)
+    remainder, first_order = l2_remainder_terms(l2, l2_after, fo_l2_scaled, valid)
+    return remainder.sum(-1) / first_order.sum(-1)
 
 
-def theorem1_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
+def theorem1_sides(p: Values, q_scaled: Values, l1: Values, l2: Values) -> tuple[Values, Values]:
     """Theorem 1 as the report writes it (eq. 6): LHS = |h_i|_1 / |h_i|_2, RHS = P_i / Q_i.
     NaN for silenced samples. The comparison LHS < RHS means "sparser" only while Q_i > 0."""
-    nan = torch.full_like(l2, math.nan)
-    safe_l2 = torch.where(l2 > 0, l2, nan)
+    xp = _namespace(l2)
+    nan = xp.full_like(l2, math.nan)
+    safe_l2 = xp.where(l2 > 0, l2, nan)
     lhs = l1 / safe_l2
     q = q_scaled / safe_l2
-    rhs = p / torch.where(q != 0, q, nan)
+    rhs = p / xp.where(q != 0, q, nan)
     return lhs, rhs
 
 
-def theorem2_sides(p: Tensor, q_scaled: Tensor, l1: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
+def theorem2_sides(p: Values, q_scaled: Values, l1: Values, l2: Values) -> tuple[Values, Values]:
     """Theorem 2 as the report writes it (eq. 7): LHS = |h_i|_2 (A+ - A-), RHS = |h_i|_1 (B+ - B-),
     with A+ - A- = -P_i and B+ - B- = -Q_i for c = -1 on positives, +1 on negatives. NaN if silenced."""
-    nan = torch.full_like(l2, math.nan)
+    xp = _namespace(l2)
+    nan = xp.full_like(l2, math.nan)
     alive = l2 > 0
-    safe_l2 = torch.where(alive, l2, nan)
-    lhs = torch.where(alive, -l2 * p, nan)
+    safe_l2 = xp.where(alive, l2, nan)
+    lhs = xp.where(alive, -l2 * p, nan)
     rhs = -l1 * q_scaled / safe_l2
     return lhs, rhs
 
@@ -124,27 +151,27 @@ def sign_flips_between(mask_before: Tensor, mask_after: Tensor) -> Tensor:
     return torch.sub(mask_before, mask_after).abs_().sum() / mask_before.numel()
 
 
-def sign_flips_from_counts(units: Tensor, units_after: Tensor, units_both: Tensor, entries: int) -> Tensor:
+def sign_flips_from_counts(units: Values, units_after: Values, units_both: Values, entries: int) -> Values:
     """The same fraction from per-sample counts of active units before, after and in both: a unit
     flips when it is active on one side only (the assumption behind eq. 23). Sums the last axis."""
-    return (units + units_after - 2.0 * units_both).sum(dim=-1) / entries
+    return (units + units_after - 2.0 * units_both).sum(-1) / entries
 
 
-def below_resolution(l1: Tensor, l2: Tensor, l1_after: Tensor, l2_after: Tensor, resolution: float) -> Tensor:
+def below_resolution(l1: Values, l2: Values, l1_after: Values, l2_after: Values, resolution: float) -> Values:
     """|h|_1/|h|_2 (eq. 4) moved by less than `resolution` of itself: rounding of the sums, not the
     step, decides whether the sample became sparser."""
     before = l1 * l2_after
-    return (l1_after * l2 - before).abs() <= resolution * before
+    return abs(l1_after * l2 - before) <= resolution * before
 
 
-def shares_no_unit(shared: Tensor, units: Tensor) -> Tensor:
+def shares_no_unit(shared: Values, units: Values) -> Values:
     """Samples no other sample of the batch is active with on any unit: shared = m_i . sum_k m_k
     equals |m_i|_0. Then E_i * m_i = c_i K_ii h_i, the theorem's sides are equal (eq. 6, 7), and
     a plain SGD step only scales h_i on its units (eq. 25): S changes only if other units switch on."""
     return shared == units
 
 
-def one_active_unit(units: Tensor) -> Tensor:
+def one_active_unit(units: Values) -> Values:
     """Samples with a single active unit: |h|_1 = |h|_2, so S(h) = 1 exactly (eq. 4), and the
     first-order changes of |h|_1 and |h|_2 are equal (eq. 11 holds with equality: not sparser)."""
     return units == 1

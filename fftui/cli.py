@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from engine.config import PARAMS, Config, ConfigError
+from engine.metrics import SUMMARY_LINE
 from engine.params import Param, format_value, params_of
 from engine.process import tune_for_training
 
@@ -162,11 +163,8 @@ def format_summary(summary: dict, out) -> str:
              + ("; interrupted" if summary["interrupted"] else "")]
     for name, g in summary["groups"].items():
         label = {"pos": "positives", "neg": "negatives", "all": "batch"}.get(name, name)
-        lines.append(f"  {label:9s} mean over batches: sparser {g['sparser']:.3f}, predicted by the "
-                     f"report's theorem {g['theorem']:.3f} (agreement {g['agree_theorem']:.3f}), by the "
-                     f"generalised predictor {g['general']:.3f} (agreement {g['agree_general']:.3f}); "
-                     f"Hoyer sparsity {g['sparsity']:.3f}, silenced {g['silenced']:.3f}"
-                     + _rounding_note(g))
+        means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)  # labels from engine/metrics.py
+        lines.append(f"  {label:9s} mean over batches: {means}" + _rounding_note(g))
     if out is not None:
         lines.append(f"  wrote {out}/config.json and {out}/metrics.jsonl")
     return "\n".join(lines)

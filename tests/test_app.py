@@ -42,7 +42,9 @@ def make_group(name: str, rng: np.random.Generator, count: int, t: float) -> Gro
     return GroupStats(
         name=name, count=count, goodness=1.0 + t, sparsity=0.4 + 0.1 * t, silenced=silenced.mean(),
         newly_silenced=0, valid=valid, sparser=sparser, theorem=th, general=min(1.0, th + 0.02),
-        agree_theorem=0.9 - 0.1 * t, agree_general=0.92 - 0.1 * t, lhs=lhs.astype(np.float32),
+        agree_theorem=0.9 - 0.1 * t, agree_general=0.92 - 0.1 * t, unresolved=0,
+        sparser_of_batch=float((actual == 1).sum()) / count, theorem_of_batch=float(theorem.sum()) / count,
+        general_of_batch=float(theorem.sum()) / count, lhs=lhs.astype(np.float32),
         rhs=rhs.astype(np.float32), actual=actual, predicted_theorem=theorem, predicted_general=theorem,
     )
 
@@ -340,12 +342,10 @@ async def test_engine_error_is_shown_and_the_app_lives(small_sample):
 async def test_nan_and_silenced_are_shown_honestly(small_sample):
     rec = make_records(1)[0]
     g = rec.groups["pos"]
-    blank = GroupStats(**{**{f: getattr(g, f) for f in g.__dataclass_fields__},
-                          "sparser": math.nan, "theorem": math.nan, "general": math.nan, "valid": 0,
-                          "lhs": np.full(g.count, np.nan, np.float32), "rhs": np.full(g.count, np.nan, np.float32),
-                          "silenced": 1.0})
-    rec = MetricsRecord(**{**{f: getattr(rec, f) for f in rec.__dataclass_fields__},
-                           "groups": {"pos": blank, "neg": rec.groups["neg"]}})
+    blank = g.replace(sparser=math.nan, theorem=math.nan, general=math.nan, valid=0,
+                      lhs=np.full(g.count, np.nan, np.float32), rhs=np.full(g.count, np.nan, np.float32),
+                      silenced=1.0)
+    rec = rec.replace(groups={"pos": blank, "neg": rec.groups["neg"]})
     app = fake_app(small_sample, records=[rec])
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -360,9 +360,8 @@ async def test_nan_and_silenced_are_shown_honestly(small_sample):
 async def test_outcomes_within_rounding_are_named(small_sample):
     rec = make_records(1)[0]
     g = rec.groups["neg"]
-    fuzzy = GroupStats(**{**{f: getattr(g, f) for f in g.__dataclass_fields__}, "unresolved": 7})
-    rec = MetricsRecord(**{**{f: getattr(rec, f) for f in rec.__dataclass_fields__},
-                           "groups": {"pos": rec.groups["pos"], "neg": fuzzy}})
+    fuzzy = g.replace(unresolved=7)
+    rec = rec.replace(groups={"pos": rec.groups["pos"], "neg": fuzzy})
     app = fake_app(small_sample, records=[rec])
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot)

@@ -87,16 +87,17 @@ def test_help_names_every_flag_via_module():
 
 
 def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path, capsys, monkeypatch):
-    from engine.trainer import EngineError, Trainer
+    import math
 
-    original = Trainer._check
+    from engine.trainer import Trainer
 
-    def overflow_at_4(self, record):
-        if record.iteration == 4:
-            raise EngineError("the loss became inf at iteration 4; lower the learning rate and reset")
-        original(self, record)
+    original = Trainer.train_math
 
-    monkeypatch.setattr(Trainer, "_check", overflow_at_4)
+    def overflow_at_4(self, x, n_pos):
+        out = original(self, x, n_pos)
+        return out._replace(loss=torch.full_like(out.loss, math.inf)) if self.iteration == 3 else out
+
+    monkeypatch.setattr(Trainer, "train_math", overflow_at_4)
     monkeypatch.setenv("FFTUI_LOG_DIR", str(tmp_path / "logs"))
     out = tmp_path / "over"
     assert main(FAST + ["--iters", "10", "--out", str(out)]) == 1
@@ -107,7 +108,7 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
                                             f"lower the learning rate and reset (details: {log})")
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     logged = log.read_text()
-    assert "Traceback (most recent call last)" in logged and "in overflow_at_4" in logged
+    assert "Traceback (most recent call last)" in logged and "engine.trainer.EngineError" in logged
 
 
 def test_summary_names_outcomes_within_rounding():

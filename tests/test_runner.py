@@ -5,24 +5,39 @@ import time
 
 import pytest
 
+from engine.chunk import MetricsChunk
 from engine.config import Config, ConfigError
 from engine.runner import Runner, wait_for
+from engine.trainer import Trainer
 
 SMALL = dict(width=64, batch_size=16, iters=100000)
+
+
+def iterations(chunks) -> list[int]:
+    return [int(i) for c in chunks for i in c.column("iteration")]
+
+
+def round_trip(r: Runner) -> list:
+    """Send a command that changes nothing and wait until the thread has handled it: whatever the
+    thread does between commands (a batch, or nothing while paused) has happened by then. Returns
+    the events drained on the way."""
+    seen: list = []
+    r.set_params(lr=r.pending_config.lr)
+    assert wait_for(lambda: seen.extend(r.drain_events()) or any("lr=" in e.message for e in seen))
+    return seen
 
 
 def test_pause_step_resume_stop(small_sample):
     r = Runner(Config(**SMALL), small_sample, start_paused=True).start()
     try:
-        time.sleep(0.3)
-        assert r.state == "paused" and r.iteration == 0 and r.metrics.qsize() == 0
+        round_trip(r)
+        assert r.state == "paused" and r.iteration == 0 and r.queued == 0
         r.step()
         assert wait_for(lambda: r.iteration == 1)
-        assert wait_for(lambda: r.metrics.qsize() >= 1)  # the count moves before the record lands
-        time.sleep(0.2)
+        assert wait_for(lambda: r.queued >= 1)  # the count moves before the record lands
+        round_trip(r)
         assert r.iteration == 1 and r.state == "paused"
-        recs = r.drain()
-        assert [x.iteration for x in recs] == [1]
+        assert iterations(r.drain()) == [1]
         r.step()
         r.step()
         assert wait_for(lambda: r.iteration == 3)
@@ -31,9 +46,9 @@ def test_pause_step_resume_stop(small_sample):
         assert r.state == "running"
         r.pause()
         assert wait_for(lambda: r.state == "paused")
-        time.sleep(0.05)
-        held = r.iteration
-        time.sleep(0.3)
+        held = r.iteration  # commands are handled between batches: none runs once paused
+        round_trip(r)
+        round_trip(r)
         assert r.iteration == held
         r.resume()
         assert wait_for(lambda: r.iteration > held)
@@ -53,11 +68,24 @@ def test_full_queue_never_blocks_training(small_sample):
     finally:
         r.stop()
     # nobody drained: the queue holds the newest 4 and counted every record it dropped
-    recs = r.drain()
-    assert len(recs) == 4
+    its = iterations(r.drain())
+    assert len(its) == 4 and r.queued == 0
     assert r.dropped == r.published - 4 >= 36
-    its = [x.iteration for x in recs]
-    assert its == sorted(its) and its[-1] == r.iteration
+    assert its == list(range(r.iteration - 3, r.iteration + 1))
+
+
+def test_queue_bound_and_drain_count_records(small_sample):
+    trainer = Trainer(Config(**SMALL), small_sample, chunk=1)
+    chunks = [c for _ in range(10) for c in trainer.advance()]
+    r = Runner(Config(**SMALL), small_sample, metrics_size=7)  # never started: the queue alone
+    r._publish(MetricsChunk.concat(chunks[:5]))
+    r._publish(MetricsChunk.concat(chunks[5:9]))  # 9 records: the 2 oldest go, out of the first chunk
+    assert (r.queued, r.published, r.dropped) == (7, 9, 2)
+    r._publish(MetricsChunk.concat(chunks[9:]))
+    assert (r.queued, r.published, r.dropped) == (7, 10, 3)
+    first = r.drain(limit=2)
+    assert iterations(first) == [4, 5] and r.queued == 5
+    assert iterations(r.drain()) == [6, 7, 8, 9, 10] and r.queued == 0 and r.drain() == []
 
 
 def test_bad_parameter_refused_and_nothing_changes(small_sample):
@@ -69,8 +97,7 @@ def test_bad_parameter_refused_and_nothing_changes(small_sample):
             with pytest.raises(ConfigError) as info:
                 r.set_params(**bad)
             assert "\n" not in str(info.value) and str(info.value)
-        assert r.pending_config == before
-        time.sleep(0.2)
+        assert r.pending_config == before and r.commands.qsize() == 0  # refused before it was queued
         assert r.config == before
         assert not [e for e in r.drain_events() if e.kind == "info" and "=" in e.message]
     finally:
@@ -95,8 +122,8 @@ def test_set_params_applies_between_batches_and_reports_reset(small_sample):
         r.step()
         # the iteration counts up before the batch's record is published: wait for the record itself
         got = []
-        assert wait_for(lambda: got.extend(r.drain()) or any(x.mode == "descent" for x in got))
-        rec = got[-1]
+        assert wait_for(lambda: got.extend(r.drain()) or any(c.mode == "descent" for c in got))
+        rec = got[-1].record(-1)
         assert rec.mode == "descent" and rec.iteration == 1 and set(rec.groups) == {"all"}
     finally:
         r.stop()
@@ -124,7 +151,7 @@ def test_finishes_after_iters(small_sample):
     r = Runner(Config(width=32, batch_size=16, iters=5), small_sample).start()
     try:
         assert wait_for(lambda: r.state == "finished", timeout=30)
-        assert r.iteration == 5 and len(r.drain()) == 5
+        assert r.iteration == 5 and iterations(r.drain()) == [1, 2, 3, 4, 5]
         r.set_params(iters=7)
         r.resume()
         assert wait_for(lambda: r.iteration == 7 and r.state == "finished", timeout=30)

@@ -1,56 +1,71 @@
-"""The tensor work a CUDA graph captures, run on the CPU: the same records as the eager step, and
-one traceable graph for torch.compile (no graph break), so the CUDA paths stay checked here."""
+"""The captured-step path run on the CPU: the trainer's own code for full batches of plain SGD
+(the step function a CUDA graph captures, its static inputs, the chunked shipping of packed
+vectors), with the eager stand-in where CUDA replays a graph. It must give the eager step's
+records bit for bit, and the step function must trace as one graph for torch.compile."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from engine.config import Config
-from engine.graphs import step_math
-from engine.inputs import label_shift
-from engine.metrics import unpack
+from engine.graphs import CapturedStep
+from engine.metrics import BATCH_METRICS, GROUP_METRICS, SAMPLE_METRICS
 from engine.trainer import Trainer
 
+TIMES = ("step_time", "metrics_time")
 
-def graph_like_step(trainer, math):
-    """What GraphStep.run and the trainer do around a replay, without the graph."""
-    n = trainer.cfg.batch_size
-    with torch.inference_mode():
-        idx = trainer.batcher.next_indices(n)
-        epoch = trainer.batcher.epoch + 1
-        shift = label_shift(n, trainer.batcher.generator, trainer.device) if trainer.cfg.mode == "ff" else \
-            torch.ones(n, dtype=torch.long)
-        packed = math(idx, shift)
-    trainer.iteration += 1
-    batch = 2 * n if trainer.cfg.mode == "ff" else n
-    return unpack(packed.numpy(), trainer._meta(n, batch, epoch), 0.0, 0.0)
+
+def captured_on_cpu(trainer: Trainer) -> Trainer:
+    """Make the trainer take its captured-step path, as on CUDA."""
+    trainer.plan = dataclasses.replace(trainer.plan, captured=True)
+    return trainer
+
+
+def assert_same_record(a, b):
+    for m in BATCH_METRICS:
+        if m.name not in TIMES:
+            assert getattr(a, m.name) == pytest.approx(getattr(b, m.name), rel=0, abs=0, nan_ok=True), m.name
+    for name, ga in a.groups.items():
+        gb = b.groups[name]
+        for m in GROUP_METRICS:
+            assert getattr(ga, m.name) == pytest.approx(getattr(gb, m.name), rel=0, abs=0, nan_ok=True), m.name
+        for m in SAMPLE_METRICS:
+            np.testing.assert_array_equal(getattr(ga, m.name), getattr(gb, m.name), err_msg=m.name)
 
 
 @pytest.mark.parametrize("mode,loss", [("ff", "linear"), ("ff", "logistic"), ("descent", "linear")])
-def test_captured_math_equals_eager_step(small_sample, mode, loss):
+def test_captured_path_equals_eager_step(small_sample, mode, loss):
     cfg = Config(mode=mode, loss=loss, width=150, batch_size=32, dtype="float64", lr=0.01, theta=1.0)
-    eager, captured = Trainer(cfg, small_sample), Trainer(cfg, small_sample)
-    math = step_math(captured, cfg.batch_size)
+    eager, captured = Trainer(cfg, small_sample), captured_on_cpu(Trainer(cfg, small_sample))
     for _ in range(18):  # 512 / 32 = 16 batches an epoch: into the second epoch
-        a, b = eager.step(), graph_like_step(captured, math)
-        assert (a.iteration, a.epoch) == (b.iteration, b.epoch)
-        assert b.loss == pytest.approx(a.loss, rel=1e-12)
-        for name, ga in a.groups.items():
-            gb = b.groups[name]
-            np.testing.assert_array_equal(gb.actual, ga.actual)
-            np.testing.assert_array_equal(gb.predicted_general, ga.predicted_general)
-            np.testing.assert_allclose(gb.lhs, ga.lhs, rtol=1e-6)
-    np.testing.assert_allclose(captured.w.numpy(), eager.w.numpy(), rtol=1e-12, atol=1e-15)
+        assert_same_record(captured.step(), eager.step())
+    assert isinstance(captured._captured[True], CapturedStep) and not eager._captured
+    assert torch.equal(captured.w, eager.w)
+
+
+def test_captured_path_ships_in_chunks_and_loses_no_batch(small_sample):
+    # 512 digits in batches of 48: ten full batches (captured) and one of 32 (eager) an epoch
+    cfg = Config(width=64, batch_size=48, iters=10**6, lr=0.01)
+    t = captured_on_cpu(Trainer(cfg, small_sample, chunk=4, ship_interval=3600.0))
+    arrivals = [t.advance() for _ in range(25)]
+    # every batch waits for a chunk of 4; batch 11 (32 + 32 samples, eager) is a chunk of its own
+    assert [[len(c) for c in a] for a in arrivals[:12]] == [[]] * 3 + [[4]] + [[]] * 3 + [[4]] + [[]] * 3 + [[2, 1, 1]]
+    assert [c.per for c in arrivals[11]] == [48, 32, 48]
+    got = [c for a in arrivals for c in a] + t.flush()
+    iterations = np.concatenate([c.column("iteration") for c in got])
+    assert iterations.tolist() == list(range(1, 26))
 
 
 def test_captured_math_traces_as_one_graph(small_sample):
     cfg = Config(mode="ff", width=64, batch_size=16, lr=0.01)
     trainer = Trainer(cfg, small_sample)
-    compiled = torch.compile(step_math(trainer, cfg.batch_size), fullgraph=True, dynamic=False, backend="eager")
+    compiled = torch.compile(trainer.step_function(cfg.batch_size), fullgraph=True, dynamic=False, backend="eager")
     idx = torch.arange(cfg.batch_size)
     shift = torch.ones(cfg.batch_size, dtype=torch.long)
     with torch.inference_mode():
         w0 = trainer.w.clone()
         traced = compiled(idx, shift)  # fullgraph=True raises on a graph break
         trainer.w.copy_(w0)
-        plain = step_math(trainer, cfg.batch_size)(idx, shift)
+        plain = trainer.step_function(cfg.batch_size)(idx, shift)
     torch.testing.assert_close(traced, plain)

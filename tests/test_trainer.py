@@ -224,7 +224,7 @@ def test_every_scalar_of_a_record_matches_a_per_sample_loop(small_sample, mode, 
 
 
 def test_chunk_of_mixed_layouts_unpacks_like_each_batch_alone(small_sample):
-    from engine.metrics import packed_size, unpack, unpack_many
+    from engine.derive import derive, derive_runs
 
     trainers = [Trainer(Config(mode="ff", width=60, batch_size=8, dtype="float64"), small_sample),
                 Trainer(Config(mode="descent", loss="logistic", width=70, batch_size=12, dtype="float64"),
@@ -234,22 +234,37 @@ def test_chunk_of_mixed_layouts_unpacks_like_each_batch_alone(small_sample):
         with torch.inference_mode():
             x, n_pos = t.next_batch()
             out = t.train_step(x, n_pos)
-            vec = t.measure(x, n_pos, *out).numpy()
-        meta = t._meta(n_pos, x.shape[0], 1)
-        assert vec.size == packed_size(meta)
+            vec = t.packed(x, n_pos, out).numpy()
+        meta = t.pack_meta(x.shape[0])
+        assert vec.size == meta.layout.size
         vectors.append(vec)
         metas.append(meta)
-    together = unpack_many(np.concatenate(vectors), metas, 0.0, 0.0)
-    assert [r.mode for r in together] == ["ff", "ff", "descent", "ff"]
-    for vec, meta, rec in zip(vectors, metas, together):
-        alone = unpack(vec, meta, 0.0, 0.0)
-        assert rec.loss == alone.loss and rec.iteration == alone.iteration
+    iterations = [1, 2, 1, 3]
+    together = derive_runs(np.concatenate(vectors), metas, iterations, [1] * 4, 0.0, 0.0)
+    assert [(c.mode, len(c)) for c in together] == [("ff", 2), ("descent", 1), ("ff", 1)]
+    records = [r for c in together for r in c.records()]
+    for vec, meta, it, rec in zip(vectors, metas, iterations, records):
+        alone = derive(vec.reshape(1, -1), meta, [it], [1], 0.0, 0.0).record(0)
+        assert rec.loss == alone.loss and rec.iteration == alone.iteration == it
+        assert rec.sign_flip == alone.sign_flip and rec.l2_remainder == alone.l2_remainder
         for name, grp in alone.groups.items():
             np.testing.assert_array_equal(rec.groups[name].actual, grp.actual)
             np.testing.assert_array_equal(rec.groups[name].lhs, grp.lhs)
+            assert rec.groups[name].goodness == grp.goodness
+            assert rec.groups[name].sparsity == pytest.approx(grp.sparsity, rel=0, abs=0, nan_ok=True)
             assert rec.groups[name].sparser == pytest.approx(grp.sparser, nan_ok=True)
     with pytest.raises(ValueError, match="packed metrics"):
-        unpack_many(np.concatenate(vectors)[:-1], metas, 0.0, 0.0)
+        derive_runs(np.concatenate(vectors)[:-1], metas, iterations, [1] * 4, 0.0, 0.0)
+
+
+def one_sample(kind="descent", loss="logistic", width=50, gradient_step=False, dtype=np.float64, **values):
+    """The record of one hand-made batch of one sample, its packed vector laid out by name."""
+    from engine.derive import derive
+    from engine.layout import PackMeta
+
+    meta = PackMeta(mode=kind, loss_name=loss, batch=1, width=width, gradient_step=gradient_step)
+    vec = meta.layout.pack_array({"loss": 0.0, **values}, dtype=dtype)
+    return derive(vec.reshape(1, -1), meta, [1], [1], 0.0, 0.0).record(0)
 
 
 def test_one_active_unit_is_a_tie_not_a_rounding_outcome():
@@ -257,8 +272,6 @@ def test_one_active_unit_is_a_tie_not_a_rounding_outcome():
     predicted sparser, though float32 norms (here rounded so that the comparison would say
     sparser) do not show the tie."""
     import struct
-
-    from engine.metrics import PackMeta, unpack
 
     def f32(v):
         return struct.unpack("f", struct.pack("f", v))[0]
@@ -271,18 +284,16 @@ def test_one_active_unit_is_a_tie_not_a_rounding_outcome():
     assert -p * g < h * -q_scaled  # and rounding alone predicts "sparser"
     dz = f32(-0.01)  # the applied change of the unit's pre-activation, for the generalised predictor
     assert dz * g < h * f32(h * dz)  # which rounding alone also calls "sparser"
-    # one sample: loss; g, l1, g', l1', P, |h|Q; fo dl1, fo |h|dl2; units before, after, both; shared
-    # (the unit is shared with another sample of the batch: only the one-unit rule makes the tie)
-    vec = np.array([0.0, g, h, g_after, h_after, p, q_scaled, dz, f32(h * dz), 1.0, 1.0, 1.0, 2.0])
-    meta = PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, False, None)
-    rec = unpack(vec, meta, 0.0, 0.0)
+    # the unit is shared with another sample of the batch: only the one-unit rule makes the tie
+    sample = dict(goodness=g, l1=h, goodness_after=g_after, l1_after=h_after, p=p, q_scaled=q_scaled,
+                  fo_dl1=dz, fo_l2_scaled=f32(h * dz), units=1.0, units_after=1.0, units_both=1.0, shared=2.0)
+    rec = one_sample(**sample)
     grp = rec.groups["all"]
     assert grp.actual.tolist() == [0] and grp.valid == 1
     assert not grp.predicted_theorem[0] and not grp.predicted_general[0]
     assert grp.agree_theorem == 1.0 and rec.sign_flip == 0.0
     # the same sample with a second unit active after the step is no tie: it became less sparse
-    vec[10], vec[11] = 2.0, 1.0
-    rec = unpack(vec, meta, 0.0, 0.0)
+    rec = one_sample(**{**sample, "units_after": 2.0, "units_both": 1.0})
     assert rec.sign_flip == pytest.approx(1 / 50)
 
 
@@ -290,8 +301,6 @@ def test_a_sample_sharing_no_unit_is_scaled_by_plain_sgd_a_tie():
     """No other sample active on its units: E_i * m_i = c_i K_ii h_i, so the theorem's sides are
     equal, and plain SGD scales h_i there: S is unchanged unless other units switch on. Float32
     sums (chosen here so that they say "sparser") must not decide it."""
-    from engine.metrics import PackMeta, unpack
-
     h = np.array([0.6369617, 0.2697867, 0.0409735], dtype=np.float32)
     h_after = (h * np.float32(0.998)).astype(np.float32)
     e = h * np.float32(0.9)
@@ -300,38 +309,34 @@ def test_a_sample_sharing_no_unit_is_scaled_by_plain_sgd_a_tie():
     g, l1, g_after, l1_after, p, q_scaled = (float(v) for v in sums)
     assert l1_after * math.sqrt(g) < l1 * math.sqrt(g_after) and -p * g < l1 * -q_scaled
     dz = -0.002 * e  # for the generalised predictor (one step of plain SGD)
-    fo = [float(dz.sum(dtype=np.float32)), float(np.dot(h, dz))]
+    fo_dl1, fo_l2_scaled = float(dz.sum(dtype=np.float32)), float(np.dot(h, dz))
 
-    def record(plain_sgd, units_after=3.0, both=3.0, shared=3.0):
-        vec = np.array([0.0, g, l1, g_after, l1_after, p, q_scaled, *fo, 3.0, units_after, both, shared])
-        return unpack(vec, PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 20, plain_sgd, None),
-                      0.0, 0.0).groups["all"]
+    def record(gradient_step, units_after=3.0, both=3.0, shared=3.0):
+        return one_sample(width=20, gradient_step=gradient_step, goodness=g, l1=l1, goodness_after=g_after,
+                          l1_after=l1_after, p=p, q_scaled=q_scaled, fo_dl1=fo_dl1, fo_l2_scaled=fo_l2_scaled,
+                          units=3.0, units_after=units_after, units_both=both, shared=shared).groups["all"]
 
-    tie = record(plain_sgd=True)
+    tie = record(gradient_step=True)
     assert tie.actual.tolist() == [0]
     assert not tie.predicted_theorem[0] and not tie.predicted_general[0]
     # Adam's change is no multiple of h_i: the outcome and the generalised prediction stand, the
     # theorem's sides are still equal
-    adam = record(plain_sgd=False)
+    adam = record(gradient_step=False)
     assert adam.actual.tolist() == [1] and adam.predicted_general[0] and not adam.predicted_theorem[0]
     # a unit switched on in the step: no longer a scaling, the measured outcome stands
-    grown = record(plain_sgd=True, units_after=4.0)
+    grown = record(gradient_step=True, units_after=4.0)
     assert grown.actual.tolist() == [1]
     # another sample active on one of its units: no tie at all
-    shared = record(plain_sgd=True, shared=4.0)
+    shared = record(gradient_step=True, shared=4.0)
     assert shared.actual.tolist() == [1] and shared.predicted_theorem[0]
 
 
 @pytest.mark.parametrize("dtype,unresolved", [(np.float32, 1), (np.float64, 0)])
 def test_a_change_within_rounding_is_counted_unresolved(dtype, unresolved):
     """|h|_1/|h|_2 moving by 1e-9 of itself is rounding in float32 sums, a measurement in float64."""
-    from engine.metrics import PackMeta, unpack
-
     l1, g = 3.0, 2.0
-    tiny = np.array([0.0, g, l1, g, l1 * (1 - 1e-9), 1.0, 1.0, 0.1, 0.1, 5.0, 5.0, 5.0, 9.0], dtype=dtype)
-    meta = PackMeta(1, 1, "descent", "logistic", ("all",), 1, 1, 50, True, None)
-    assert unpack(tiny, meta, 0.0, 0.0).groups["all"].unresolved == unresolved
-    clear = tiny.copy()
-    clear[4] = l1 * (1 - 1e-3)
-    grp = unpack(clear, meta, 0.0, 0.0).groups["all"]
+    sample = dict(goodness=g, l1=l1, goodness_after=g, l1_after=l1 * (1 - 1e-9), p=1.0, q_scaled=1.0,
+                  fo_dl1=0.1, fo_l2_scaled=0.1, units=5.0, units_after=5.0, units_both=5.0, shared=9.0)
+    assert one_sample(gradient_step=True, dtype=dtype, **sample).groups["all"].unresolved == unresolved
+    grp = one_sample(gradient_step=True, dtype=dtype, **{**sample, "l1_after": l1 * (1 - 1e-3)}).groups["all"]
     assert grp.unresolved == 0 and grp.actual.tolist() == [1]
