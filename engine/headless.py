@@ -1,15 +1,14 @@
-"""Headless runs: train in the calling thread, show a progress bar, write config.json and
-metrics.jsonl (one record a line, flushed as it goes)."""
+"""Headless runs: train in the calling thread, write config.json and metrics.jsonl (one record a
+line, flushed as it goes) and summarise the run. How progress and the summary are shown is the
+caller's (fftui/headless/)."""
 from __future__ import annotations
 
 import json
 import math
 import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
@@ -57,68 +56,6 @@ def run_description(cfg: Config, dataset: Dataset, extra: dict | None = None) ->
     return info
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:4.1f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
-
-
-class ProgressBar:
-    """A one-line bar on a terminal; on a pipe, a plain line every tenth of the run."""
-
-    def __init__(self, total: int, stream: IO[str] | None = None, width: int = 28) -> None:
-        self.total = max(1, total)
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self._last = 0.0
-        self._last_tenth = -1
-        self._last_done = -1
-
-    def update(self, done: int, text: str = "", force: bool = False) -> None:
-        now = time.perf_counter()
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else math.nan
-        frac = min(1.0, done / self.total)
-        if self.tty:
-            if not force and now - self._last < 0.1:
-                return
-            self._last = now
-            filled = int(frac * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            eta_text = format_seconds(eta) if math.isfinite(eta) else "?"
-            line = f"\r[{bar}] {done}/{self.total} {rate:6.1f} it/s eta {eta_text} {text}"
-            self.stream.write(line[:200].ljust(80))
-            self.stream.flush()
-        else:
-            tenth = int(frac * 10)
-            if tenth != self._last_tenth or (force and done != self._last_done):
-                self._last_tenth = tenth
-                self._last_done = done
-                self.stream.write(f"{done}/{self.total} ({frac:4.0%}) {rate:.1f} it/s {text}\n")
-                self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def short_status(record: MetricsRecord) -> str:
-    parts = []
-    for name, g in record.groups.items():
-        parts.append(f"{name}: sparser {_pct(g.sparser)} thm {_pct(g.theorem)} gen {_pct(g.general)}")
-    return "  ".join(parts)
-
-
-def _pct(v: float) -> str:
-    return "  –  " if not math.isfinite(v) else f"{v * 100:4.1f}%"
-
-
 SUMMARY_KEYS = tuple(m.name for m in SUMMARY_METRICS)
 
 
@@ -159,23 +96,22 @@ class RunningSummary:
 
 
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
-                 progress: bool = True, stream: IO[str] | None = None,
+                 on_chunk: Callable[[MetricsChunk], None] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
                  extra_config: dict | None = None, graphs: bool = True, compile: bool = False) -> dict:
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
     KeyboardInterrupt stops after the batch in hand; what was written stays. An EngineError stops
     the run too: its one line is the summary's "error", its traceback goes to the log file, whose
-    path is the summary's "log" (None when nothing was logged)."""
-    stream = stream or sys.stderr
+    path is the summary's "log" (None when nothing was logged). on_chunk sees every chunk of
+    records as it lands (for progress), on_record every record (built only when asked for)."""
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:
         raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")
-    bar = ProgressBar(total, stream) if progress else None
     metrics_file = None
     if out_dir is not None:
         (out_dir / "config.json").write_text(json.dumps(run_description(cfg, dataset, extra_config), indent=2) + "\n")
-        metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")
+        metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - closed in `finally`
     summary = RunningSummary()
     interrupted = False
     error: str | None = None
@@ -193,13 +129,13 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         if on_record is not None:
             for record in chunk.records():
                 on_record(record)
+        if on_chunk is not None:
+            on_chunk(chunk)
 
     try:
         while trainer.iteration < total:
             for chunk in trainer.advance():
                 take(chunk)
-                if bar is not None:
-                    bar.update(chunk.last_iteration, short_status(chunk.record(-1)))
         for chunk in trainer.flush():
             take(chunk)
     except KeyboardInterrupt:
@@ -212,9 +148,6 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     finally:
         if metrics_file is not None:
             metrics_file.close()
-        if bar is not None and last is not None:
-            bar.update(trainer.iteration, short_status(last.record(-1)), force=True)
-            bar.close()
     elapsed = time.perf_counter() - started
     return {
         "iterations": trainer.iteration,

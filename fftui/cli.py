@@ -5,11 +5,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
 from engine.config import PARAMS, Config, ConfigError
-from engine.metrics import SUMMARY_LINE
 from engine.params import Param, format_value, params_of
 from engine.process import tune_for_training
 
@@ -126,57 +124,12 @@ def _load(cfg: Config, quiet: bool):
 
 
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.headless import prepare_out_dir, run_headless
+    from .headless.command import run_command
 
     if cfg.iters is None and cfg.epochs == 0:
         raise UsageError("fftui run: --epochs 0 (until stopped) is for the live app; a headless run "
                          "needs --iters or --epochs of at least 1")
-    if args.preset:
-        import time
-
-        out = prepare_out_dir(args.out or f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
-        dataset = _load(cfg, args.quiet)
-        tune_for_training(dataset.images.device.type, interactive=False)
-        from .headless.experiments import run_preset
-
-        run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
-        return 0
-    out_dir: Path | None = prepare_out_dir(args.out) if args.out else None
-    dataset = _load(cfg, args.quiet)
-    tune_for_training(dataset.images.device.type, interactive=False)
-    print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
-          f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
-    summary = run_headless(cfg, dataset, out_dir, per_sample=not args.summary_only, progress=not args.quiet,
-                           graphs=args.cuda_graphs, compile=args.compile)
-    print(format_summary(summary, out_dir))
-    if summary["error"]:
-        from engine.logs import details
-
-        print(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}", file=sys.stderr)
-        return 1
-    return 130 if summary["interrupted"] else 0
-
-
-def format_summary(summary: dict, out) -> str:
-    lines = [f"{summary['iterations']} of {summary['planned']} iterations in {summary['seconds']:.1f} s "
-             f"({summary['batches_per_second']:.1f} batches/s); final loss {summary['final_loss']:.6g}"
-             + ("; interrupted" if summary["interrupted"] else "")]
-    for name, g in summary["groups"].items():
-        label = {"pos": "positives", "neg": "negatives", "all": "batch"}.get(name, name)
-        means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)  # labels from engine/metrics.py
-        lines.append(f"  {label:9s} mean over batches: {means}" + _rounding_note(g))
-    if out is not None:
-        lines.append(f"  wrote {out}/config.json and {out}/metrics.jsonl")
-    return "\n".join(lines)
-
-
-def _rounding_note(group: dict) -> str:
-    """Say what share of the valid samples changed within rounding, when any did."""
-    unresolved, valid = group.get("unresolved", 0.0), group.get("valid", 0.0)
-    if not unresolved or not valid:
-        return ""
-    return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
-            "(their outcome is not a measurement; try --dtype float64)")
+    return run_command(args, cfg, _load)
 
 
 def _app(cfg: Config, preset: str | None) -> int:

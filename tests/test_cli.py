@@ -112,7 +112,7 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
 
 
 def test_summary_names_outcomes_within_rounding():
-    from fftui.cli import format_summary
+    from fftui.headless.summary import format_summary
 
     group = {"sparser": 0.5, "theorem": 0.5, "general": 0.5, "agree_theorem": 0.9, "agree_general": 0.9,
              "sparsity": 0.4, "silenced": 0.0, "valid": 128.0, "unresolved": 32.0}

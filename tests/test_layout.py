@@ -92,7 +92,7 @@ def test_a_metric_needs_the_declaration_and_its_computation_only(tmp_path):
         out.mkdir()
         data = load_dataset("sample", device="cpu")
         cfg = Config(width=30, batch_size=8, iters=3)
-        summary = run_headless(cfg, data, out, progress=False)
+        summary = run_headless(cfg, data, out)
         rec = Trainer(cfg, data).step()
         history = History()
         history.add([rec])

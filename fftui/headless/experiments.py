@@ -16,7 +16,7 @@ from engine.headless import run_description, run_headless
 from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row, theorem1_at_init
 
 from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
-from .progress import RunProgress
+from .progress import RunProgress, chunk_progress
 
 
 def _source(dataset: Dataset) -> str:
@@ -77,9 +77,16 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
                                  "samples": r.samples, "silenced": r.silenced} for r in results]}
     else:
         series = SeriesSummary(figure_columns(cfg))
-        outcome = run_headless(cfg, dataset, out, per_sample=per_sample, progress=not quiet,
-                               on_record=lambda rec: series.rows.append(figure_row(rec, cfg)),
-                               extra_config=extra)
+        total = cfg.total_iters(dataset.size)
+        bar = None if quiet or total is None else RunProgress(total, sys.stderr)
+        try:
+            outcome = run_headless(cfg, dataset, out, per_sample=per_sample,
+                                   on_chunk=chunk_progress(bar) if bar is not None else None,
+                                   on_record=lambda rec: series.rows.append(figure_row(rec, cfg)),
+                                   extra_config=extra)
+        finally:
+            if bar is not None:
+                bar.close()
         _csv(out / f"{name}.csv", series.columns, series.rows)
         if not series.rows:
             plot, summary_text = "", f"The run stopped before its first iteration: {outcome['error']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import IO
 
 from rich.console import Console
@@ -16,6 +17,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from engine.chunk import MetricsChunk
+
+from .summary import short_status
 
 
 class RunProgress:
@@ -68,3 +73,8 @@ class RunProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def chunk_progress(bar: RunProgress) -> Callable[[MetricsChunk], None]:
+    """An on_chunk callback for run_headless that moves `bar` to the chunk's last iteration."""
+    return lambda chunk: bar.update(chunk.last_iteration, short_status(chunk.record(-1)))

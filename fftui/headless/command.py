@@ -1,0 +1,52 @@
+"""`fftui run --headless`: one run or one of the report's experiments, with progress on standard
+error, the summary on standard output and the files in the output folder."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.config import Config
+from engine.data import Dataset
+from engine.process import tune_for_training
+
+from .progress import RunProgress, chunk_progress
+from .summary import format_summary
+
+
+def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, bool], Dataset]) -> int:
+    """Run `cfg` headless as the parsed flags say; `load` gets the data. Returns the exit status:
+    0 done, 1 stopped by a failure (one line on stderr naming the log file), 130 interrupted.
+    Raises engine.headless.OutputError for an output folder that cannot be used."""
+    from engine.headless import prepare_out_dir, run_headless
+    from engine.logs import details
+
+    if args.preset:
+        out = prepare_out_dir(args.out or f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+        dataset = load(cfg, args.quiet)
+        tune_for_training(dataset.images.device.type, interactive=False)
+        from .experiments import run_preset
+
+        run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
+        return 0
+    out_dir: Path | None = prepare_out_dir(args.out) if args.out else None
+    dataset = load(cfg, args.quiet)
+    tune_for_training(dataset.images.device.type, interactive=False)
+    print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
+          f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
+    total = cfg.total_iters(dataset.size)
+    bar = None if args.quiet or total is None else RunProgress(total, sys.stderr)
+    try:
+        summary = run_headless(cfg, dataset, out_dir, per_sample=not args.summary_only,
+                               on_chunk=chunk_progress(bar) if bar is not None else None,
+                               graphs=args.cuda_graphs, compile=args.compile)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_summary(summary, out_dir))
+    if summary["error"]:
+        print(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}", file=sys.stderr)
+        return 1
+    return 130 if summary["interrupted"] else 0

@@ -1,0 +1,45 @@
+"""What a headless run prints: the status beside its progress bar and the closing summary, with
+the metrics' labels taken from their declaration (engine/metrics.py)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from engine.metrics import SUMMARY_LINE, MetricsRecord
+
+GROUP_LABELS = {"pos": "positives", "neg": "negatives", "all": "batch"}
+
+
+def _percent(value: float) -> str:
+    return "  –  " if not math.isfinite(value) else f"{value * 100:4.1f}%"
+
+
+def short_status(record: MetricsRecord) -> str:
+    """One line for the progress bar: per group the sparser ratio and both predicted ratios."""
+    return "  ".join(f"{name}: sparser {_percent(g.sparser)} thm {_percent(g.theorem)} "
+                     f"gen {_percent(g.general)}" for name, g in record.groups.items())
+
+
+def format_summary(summary: dict[str, Any], out: Path | None) -> str:
+    """The closing lines of a headless run from run_headless's summary: iterations, time and rate,
+    then per group the means over batches of the summary metrics, and the files written."""
+    lines = [f"{summary['iterations']} of {summary['planned']} iterations in {summary['seconds']:.1f} s "
+             f"({summary['batches_per_second']:.1f} batches/s); final loss {summary['final_loss']:.6g}"
+             + ("; interrupted" if summary["interrupted"] else "")]
+    for name, g in summary["groups"].items():
+        label = GROUP_LABELS.get(name, name)
+        means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)
+        lines.append(f"  {label:9s} mean over batches: {means}" + rounding_note(g))
+    if out is not None:
+        lines.append(f"  wrote {out}/config.json and {out}/metrics.jsonl")
+    return "\n".join(lines)
+
+
+def rounding_note(group: dict[str, float]) -> str:
+    """Say what share of the valid samples changed within rounding, when any did."""
+    unresolved, valid = group.get("unresolved", 0.0), group.get("valid", 0.0)
+    if not unresolved or not valid:
+        return ""
+    return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
+            "(their outcome is not a measurement; try --dtype float64)")
