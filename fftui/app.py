@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Hashable, Iterable, Sequence
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -78,6 +79,8 @@ class FFApp(RunControl):
     """The pane shown alone (its id), or "grid": every pane at once."""
     wide: var[bool] = var(False, init=False)
     """Whether the terminal is at least `WIDE`: entering it shows the grid, leaving it one pane."""
+    sidebar: var[bool] = var(False, init=False)
+    """Whether the terminal is at least `SIDEBAR` wide: the grid shows the side panes too."""
     view_options: var[View] = var(View(), init=False)
     """Display options the panes share (smoothing)."""
     run_state: var[tuple] = var((), init=False)
@@ -149,6 +152,7 @@ class FFApp(RunControl):
         if self.dataset.note:
             self._set_message(self.dataset.note, "warning")
         self._apply_size(self.size.width, self.size.height)
+        self._layout()
         self.runner.start()
         self.set_interval(self.DRAIN_INTERVAL, self._tick, name="drain")
         self.set_interval(self.STATUS_INTERVAL, self._refresh_text, name="status")
@@ -161,8 +165,8 @@ class FFApp(RunControl):
             self._apply_size(event.size.width, event.size.height)
 
     def _apply_size(self, width: int, height: int) -> None:
+        self.sidebar = width >= self.SIDEBAR
         self.wide = width >= self.WIDE[0] and height >= self.WIDE[1]
-        self._layout()  # the sidebar depends on the width alone
 
     def watch_wide(self, wide: bool) -> None:
         self.view = "grid" if wide else self._last_single
@@ -170,6 +174,9 @@ class FFApp(RunControl):
     def watch_view(self, view: str) -> None:
         if view != "grid":
             self._last_single = view
+        self._layout()
+
+    def watch_sidebar(self) -> None:
         self._layout()
 
     def watch_view_options(self) -> None:
@@ -183,7 +190,7 @@ class FFApp(RunControl):
         self._tabs.display = not grid
         if not grid:
             self._tabs.active = f"tab-{view}"
-        sidebar = grid and self.size.width >= self.SIDEBAR
+        sidebar = grid and self.sidebar
         for spec in self.PANES:
             self._pane_widgets[spec.id].display = spec.id == view or (grid and (spec.plots or sidebar))
         self._panes_box.display = grid or any(s.plots and s.id == view for s in self.PANES)

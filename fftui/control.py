@@ -6,7 +6,8 @@ preset. Each command goes to the engine's runner and is reported on the status l
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from textual.app import App
 

@@ -7,11 +7,12 @@ arguments). The keys that show a pane come from the pane registry (`fftui.panes`
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def key_table(pane_keys: Iterable[Key]) -> tuple[Key, ...]:
     return (*RUN_KEYS, *pane_keys, *SCREEN_KEYS)
 
 
-def bindings(table: Iterable[Key]) -> list[Binding]:
+def bindings(table: Iterable[Key]) -> list[BindingType]:
     """Textual bindings for the keys of ``table``."""
     return [key.binding() for key in table]
 

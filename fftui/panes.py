@@ -6,8 +6,8 @@ history, or any widget the app updates itself, as the parameters are), then add 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from textual.widget import Widget
 from textual.widgets import Tab, Tabs
@@ -44,7 +44,7 @@ class PaneSpec:
     title: str
     summary: str
     help: str
-    widget: type[Widget]
+    widget: Callable[..., Widget]
     plots: bool = True
     footer: str = ""
 

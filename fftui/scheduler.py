@@ -11,7 +11,8 @@ tested on its own with a fake clock.
 from __future__ import annotations
 
 import time
-from typing import Callable, Hashable, Protocol, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Protocol, TypeVar
 
 
 class Plot(Protocol):
@@ -38,6 +39,8 @@ class Pane(Protocol):
     @property
     def plots(self) -> Sequence[Plot]: ...
 
+
+P = TypeVar("P", bound=Pane)
 
 _NEVER: tuple[Hashable, float] = (object(), float("-inf"))
 
@@ -97,8 +100,8 @@ class PlotScheduler:
         """When ``pane`` was last filled (minus infinity: never)."""
         return self._drawn.get(pane.id, _NEVER)[1]
 
-    def step(self, panes: Sequence[Pane], key: Callable[[Pane], Hashable],
-             fill: Callable[[Pane], None], force: bool = False) -> None:
+    def step(self, panes: Sequence[P], key: Callable[[P], Hashable],
+             fill: Callable[[P], None], force: bool = False) -> None:
         """Do what is due for the panes on screen: publish one waiting plot, or fill the stale pane
         that waited longest and publish its first plot. With ``force``, fill every stale pane and
         publish every waiting plot now, whatever the budget, then wait ``interval``."""
@@ -113,21 +116,26 @@ class PlotScheduler:
         self._tokens_at = now
         if not force and self._hurry_since is None and (now < self._next or self.tokens < 0):
             return
+        if force:
+            for pane in [p for p in panes if self.stale(p, key(p))]:
+                self._fill(pane, key, fill, now)
+            for plot in _waiting(panes):
+                plot.publish()
+            self._next = now + self.interval
+            return
         if not waiting:
             stale = [p for p in panes if self.stale(p, key(p))]
             if not stale:
                 return
-            for pane in (stale if force else [min(stale, key=self.filled_at)]):
-                fill(pane)
-                self._drawn[pane.id] = (key(pane), now)
+            self._fill(min(stale, key=self.filled_at), key, fill, now)
             waiting = _waiting(panes)
-        if force:
-            for plot in waiting:
-                plot.publish()
-            self._next = now + self.interval
-        elif waiting:
+        if waiting:
             waiting[0].publish()
             self._next = now + self.gap
+
+    def _fill(self, pane: P, key: Callable[[P], Hashable], fill: Callable[[P], None], now: float) -> None:
+        fill(pane)
+        self._drawn[pane.id] = (key(pane), now)
 
 
 def _waiting(panes: Sequence[Pane]) -> list[Plot]:

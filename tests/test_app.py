@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from textual.widgets import Tab, Tabs
 
 from engine.config import Config, ConfigError
 from engine.metrics import GroupStats, MetricsRecord
@@ -21,7 +22,6 @@ from fftui.screens.editor import EditorScreen
 from fftui.screens.help import HelpScreen
 from fftui.widgets.pane import Pane
 from fftui.widgets.plot import Figure
-from textual.widgets import Tab, Tabs
 
 
 def run_async(fn):
@@ -316,6 +316,28 @@ async def test_large_terminal_shows_every_pane(small_sample):
         text = screen_text(app)
         for needle in ("Theorem 2, positives", "fraction sparser", "Hoyer sparsity", "agreement", "theta"):
             assert needle in text
+
+
+@run_async
+async def test_the_grid_and_the_sidebar_follow_the_terminal_size(small_sample):
+    app = fake_app(small_sample, records=make_records(10))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        params = app.query_one("#params")
+        tabs = app.query_one("#tabs")
+        for size, grid, sidebar in [((160, 40), True, True), ((130, 40), True, False),
+                                    ((130, 30), False, False), ((119, 36), False, False),
+                                    ((120, 36), True, False), ((150, 36), True, True)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert app.size == size
+            assert [p.id for p in app.panes if p.display] == (
+                ["lhs", "sparsening", "sparsity", "assumptions"] if grid else ["sparsening"]), size
+            assert params.display == sidebar and tabs.display == (not grid), size
+        await pilot.press("g")                 # from the grid, g goes back to the last single pane
+        await pilot.pause()
+        assert app.view == "sparsening" and not params.display
 
 
 @run_async

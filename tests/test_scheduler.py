@@ -139,6 +139,15 @@ def test_force_draws_everything_then_waits_the_interval():
     assert w.step() == ["a0"]
 
 
+def test_force_fills_stale_panes_even_while_a_plot_waits():
+    w = World(gap=0.25)
+    assert w.step() == ["a0"]             # a1 still waits
+    w.version += 1                        # a and b both out of date
+    assert sorted(w.step(force=True)) == ["a0", "a1", "b0", "b1"]
+    assert [p.fills for p in w.panes] == [2, 1]
+    assert not any(w.scheduler.stale(p, w.key(p)) for p in w.panes)
+
+
 def test_hidden_plots_and_panes_not_shown_are_left_alone():
     w = World(gap=0.0)
     w.panes[0].plots[1].display = False

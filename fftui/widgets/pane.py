@@ -1,8 +1,8 @@
 """The frame every plotting pane shares: a bordered box with a summary line and its plots."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from textual.app import ComposeResult
