@@ -113,14 +113,14 @@ def with_tui(cfg: Config, dataset, warmup: float, seconds: float, size: tuple[in
                 await asyncio.sleep(0.1)
             await asyncio.sleep(warmup)
             i0, t0 = app.runner.iteration, time.perf_counter()
-            b0, s0, w0 = app.plot_builds, app.plot_seconds, app.plot_wall
+            b0, s0, w0 = app.plots.builds, app.plots.cpu_seconds, app.plots.wall_seconds
             c0 = time.thread_time()
             with Foreign() as foreign:
                 await asyncio.sleep(seconds)
                 elapsed = time.perf_counter() - t0
             ui_cpu = time.thread_time() - c0
-            builds, build_seconds = app.plot_builds - b0, app.plot_seconds - s0
-            build_wall = app.plot_wall - w0
+            builds, build_seconds = app.plots.builds - b0, app.plots.cpu_seconds - s0
+            build_wall = app.plots.wall_seconds - w0
             rate = (app.runner.iteration - i0) / elapsed
             latencies = await key_latencies(app, 4, 0.3)
             out = {

@@ -12,20 +12,6 @@ from textual.widgets import Static
 from engine.config import PARAMS
 from engine.params import reset_sentence
 
-PANES = (
-    ("1 LHS / RHS", "histograms of the theorem's two sides per sample over the recent batches (Figure 1A); "
-                    "Theorem 1 in descent mode, Theorem 2 in ff mode, positives and negatives apart; "
-                    "silenced samples have no sides and are counted, not drawn"),
-    ("2 Sparsening", "per iteration, the fraction of valid samples whose Hoyer sparsity rose, beside the fraction "
-                     "the report's theorem (c = ±1) and the generalised predictor (the trained loss and optimiser) "
-                     "predicted (Figures 2 and 3)"),
-    ("3 Sparsity", "mean Hoyer sparsity of the active samples, fraction silenced, mean goodness |h|², loss"),
-    ("4 Assumptions", "per-sample agreement of each prediction with the outcome, fraction of pre-activations "
-                      "whose sign flipped in the step, second-order remainder of the change of |h|₂"),
-    ("5 Parameters", "the values in use; a queued change shows with → and applies at the next batch; "
-                     "'resets' marks changes that need a fresh layer"),
-)
-
 
 def key_label(key: str) -> str:
     names = {"space": "space", "left_square_bracket": "[", "right_square_bracket": "]",
@@ -40,9 +26,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,f1,question_mark", "close", "Close help", id="help.close"),
     ]
 
-    def __init__(self, bindings: list[tuple[str, str]], **kwargs) -> None:
+    def __init__(self, bindings: list[tuple[str, str]], panes: list[tuple[str, str]], **kwargs) -> None:
+        """``bindings``: (Textual key names, description) rows; ``panes``: (name, what it shows) rows."""
         super().__init__(**kwargs)
         self._keys = bindings
+        self._panes = panes
 
     def compose(self) -> ComposeResult:
         keys = Table(box=None, show_header=False, padding=(0, 1), expand=True)
@@ -54,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
         panes = Table(box=None, show_header=False, padding=(0, 1), expand=True)
         panes.add_column("pane", style="bold", no_wrap=True)
         panes.add_column("shows", ratio=1)
-        for name, what in PANES:
+        for name, what in self._panes:
             panes.add_row(name, what)
         with VerticalScroll(id="help-body") as body:
             body.border_title = "fftui help"

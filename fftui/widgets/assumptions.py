@@ -11,8 +11,7 @@ COLORS = {"pos": ("blue", "magenta"), "neg": ("cyan", "red"), "all": ("blue", "m
 
 
 class AssumptionsPane(Pane):
-    TITLE = "Assumptions: agreement, sign flips"
-    KEY = "4"
+    """Agreement of prediction and outcome; sign flips and the second-order remainder."""
 
     def fill(self, history: History, view: View) -> None:
         left, right = self.plots

@@ -38,8 +38,7 @@ def histograms(lhs: np.ndarray, rhs: np.ndarray, bins: int):
 
 
 class LhsRhsPane(Pane):
-    TITLE = "LHS / RHS"
-    KEY = "1"
+    """Per group, the two sides of the theorem over the recent batches, as overlaid histograms."""
 
     def fill(self, history: History, view: View) -> None:
         groups = history.groups or ("pos", "neg")

@@ -1,9 +1,8 @@
 """The frame every plotting pane shares: a bordered box with a summary line and its plots."""
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from textual.app import ComposeResult
@@ -14,7 +13,6 @@ from ..history import History, downsample, smooth
 from .plot import Figure, FigurePlot, Series, points_for
 
 GROUP_LABEL = {"pos": "positives", "neg": "negatives", "all": "all samples"}
-GROUP_SHORT = {"pos": "pos", "neg": "neg", "all": "all"}
 
 
 @dataclass(frozen=True)
@@ -26,20 +24,16 @@ class View:
 
 
 class Pane(Vertical):
-    """A pane of the main screen. Subclasses fill ``draw``; the app decides when to call it."""
+    """A plotting pane of the main screen (registered in `fftui.panes`). Subclasses implement
+    ``fill``; the app's plot scheduler decides when to call it."""
 
-    TITLE = ""
-    KEY = ""
     PLOTS = 2
 
     def __init__(self, *, on_build: Callable[[float, float], None] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self._on_build = on_build
-        self.drawn: tuple | None = None
-        self.drawn_at = 0.0
         self._summary_lines = -1
         self._plots: list[FigurePlot] = []
-        self.border_title = f"{self.KEY} {self.TITLE}" if self.KEY else self.TITLE
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="summary")
@@ -54,19 +48,8 @@ class Pane(Vertical):
     def plots(self) -> list[FigurePlot]:
         return self._plots
 
-    @property
-    def cost(self) -> float:
-        """CPU seconds the last build of every shown plot took."""
-        return sum(p.last_cpu for p in self.plots if p.display)
-
-    def stale(self, key: tuple) -> bool:
-        return self.drawn != key
-
-    def draw(self, history: History, view: View) -> None:
-        self.fill(history, view)
-        self.drawn_at = time.monotonic()
-
     def fill(self, history: History, view: View) -> None:
+        """Give every plot its new figure (`FigurePlot.show`) and set the summary line."""
         raise NotImplementedError
 
     def set_summary(self, text) -> None:

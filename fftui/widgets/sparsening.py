@@ -10,8 +10,7 @@ from .plot import Figure, Series
 
 
 class SparseningPane(Pane):
-    TITLE = "Sparsening: actual vs predicted"
-    KEY = "2"
+    """Per group, the fraction that became sparser beside the two predicted fractions."""
 
     def fill(self, history: History, view: View) -> None:
         groups = history.groups or ("pos", "neg")

@@ -11,8 +11,7 @@ COLORS = {"pos": ("green", "cyan"), "neg": ("red", "orange"), "all": ("green", "
 
 
 class SparsityPane(Pane):
-    TITLE = "Sparsity, goodness, loss"
-    KEY = "3"
+    """Hoyer sparsity and silenced fraction; goodness and loss."""
 
     def fill(self, history: History, view: View) -> None:
         left, right = self.plots

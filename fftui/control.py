@@ -1,0 +1,165 @@
+"""What the keys that steer the run do: pause, step, reset, change a parameter, edit them all, run a
+preset. Each command goes to the engine's runner and is reported on the status line.
+
+`RunControl` is the base of `fftui.app.FFApp`, which adds the screen: layout, timer, plots.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from textual.app import App
+
+from engine.config import RESET_FIELDS, Config, ConfigError
+from engine.data import Dataset
+
+from .screens.editor import EditorScreen
+from .screens.figure1 import Figure1Screen
+from .screens.presets import PresetScreen
+from .widgets.parameters import show_value
+
+
+class RunControl(App):
+    """The app's actions on the training run (``runner``: `engine.runner.Runner` or a stand-in with
+    its interface). The subclass sets the attributes below and shows the state in `_refresh_text`."""
+
+    runner: Any
+    dataset: Dataset
+    preset: str | None
+    _requested: tuple[str, float] | None   # the state asked for, and when: shown until reached
+    _message: tuple[str, str]              # the status line's message and its kind
+    _editor: EditorScreen | None
+
+    def _refresh_text(self) -> None:
+        """Show the run's state, parameters and message now."""
+        raise NotImplementedError
+
+    def _set_message(self, text: str, kind: str = "info") -> None:
+        """The status line's message (one line) and its kind: info, warning or error."""
+        self._message = (" ".join(str(text).split()), kind)
+
+    def _change(self, **changes: Any) -> None:
+        runner = self.runner
+        old = runner.pending_config
+        try:
+            new = runner.set_params(**changes)
+        except ConfigError as exc:
+            self._set_message(f"not applied: {exc}", "error")
+            self.notify(str(exc), title="not applied", severity="error", markup=False)
+            self._refresh_text()
+            return
+        self._report_change(old, new, list(changes))
+
+    def _report_change(self, old: Config, new: Config, names: Iterable[str]) -> None:
+        parts = [f"{n} {show_value(getattr(old, n))} → {show_value(getattr(new, n))}" for n in names]
+        resets = any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS)
+        when = "resets the layer at the next batch" if resets else "applies at the next batch"
+        text = f"{', '.join(parts)}: {when}"
+        self._set_message(text, "warning" if resets else "info")
+        if resets:
+            self.notify(text, title="reset", severity="warning", timeout=3, markup=False)
+        self._refresh_text()
+
+    def action_toggle_run(self) -> None:
+        state = self.runner.state
+        want = "paused" if state == "running" else "running"
+        if state in ("finished", "stopped"):
+            self._set_message(f"the run is {state}; r resets it", "warning")
+            self._refresh_text()
+            return
+        self.runner.toggle()
+        self._requested = (want, time.monotonic())
+        self._refresh_text()
+
+    def action_step(self) -> None:
+        if self.runner.state == "running":
+            self.runner.pause()
+        self.runner.step()
+        self._requested = ("paused", time.monotonic())
+        self._set_message("one batch, then paused")
+        self._refresh_text()
+
+    def action_reset(self) -> None:
+        self.runner.reset()
+        self._set_message("reset requested: a fresh layer from the seed")
+        self._refresh_text()
+
+    def action_toggle_mode(self) -> None:
+        mode = self.runner.pending_config.mode
+        self._change(mode="descent" if mode == "ff" else "ff")
+
+    def action_switch_loss(self) -> None:
+        loss = self.runner.pending_config.loss
+        self._change(loss="logistic" if loss == "linear" else "linear")
+
+    def action_lr_up(self) -> None:
+        self._change(lr=self.runner.pending_config.lr * 2)
+
+    def action_lr_down(self) -> None:
+        self._change(lr=self.runner.pending_config.lr / 2)
+
+    def action_batch_up(self) -> None:
+        self._change(batch_size=self.runner.pending_config.batch_size * 2)
+
+    def action_batch_down(self) -> None:
+        self._change(batch_size=max(1, self.runner.pending_config.batch_size // 2))
+
+    def action_width_up(self) -> None:
+        self._change(width=self.runner.pending_config.width * 2)
+
+    def action_width_down(self) -> None:
+        self._change(width=max(2, self.runner.pending_config.width // 2))
+
+    def action_edit(self) -> None:
+        def applied(changes: dict | None) -> None:
+            if changes:
+                self._report_change(old, self.runner.pending_config, list(changes))
+
+        old = self.runner.pending_config
+        if self._editor is None:
+            self._editor = EditorScreen(old, self._apply_changes)
+            self.install_screen(self._editor, "editor")
+        else:
+            self._editor.load(old)
+        self.push_screen("editor", applied)
+
+    def _apply_changes(self, changes: dict[str, Any]) -> Config:
+        return self.runner.set_params(**changes)
+
+    def action_presets(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.action_preset(name)
+
+        self.push_screen(PresetScreen(), chosen)
+
+    def action_preset(self, name: str) -> None:
+        """fig1a, fig1b: Theorem 1 at initialisation over the whole data set, in its own screen.
+        fig2, fig3: the report's parameters for the run, from a fresh layer at iteration 0."""
+        from engine.presets import PRESETS
+        from engine.runner import FIXED_FIELDS
+
+        if name in ("fig1a", "fig1b"):
+            self.push_screen(Figure1Screen(name, self.dataset))
+            return
+        target = PRESETS[name].config
+        current = self.runner.pending_config
+        changes = {f: getattr(target, f) for f in target.as_dict()
+                   if f not in FIXED_FIELDS and getattr(target, f) != getattr(current, f)}
+        try:
+            if changes:
+                self.runner.set_params(**changes)
+        except ConfigError as exc:
+            self._set_message(f"preset {name} not applied: {exc}", "error")
+            self._refresh_text()
+            return
+        self.runner.reset()
+        if self.runner.state != "running":
+            self.runner.resume()
+        self.preset = name
+        text = f"preset {name}: {PRESETS[name].title}; the layer was reset"
+        self._set_message(text, "warning")
+        self.notify(text, title="preset", severity="information", timeout=4, markup=False)
+        self._refresh_text()
+
