@@ -25,7 +25,8 @@ class Metric:
     (the run's mode and loss). summary: its mean over the batches where it is finite is in the
     headless summary; label: how the summary line writes that mean, "{:.3f}" where the number goes
     ("" leaves it out of the line), at position label_at of the line. key: its JSON key
-    (metrics.jsonl), the name unless given."""
+    (metrics.jsonl), the name unless given. figure: its column in the CSV of Figures 2 and 3,
+    per group ("{theorem}" stands for theorem1 in descent mode, theorem2 in ff mode); "" if none."""
 
     name: str
     level: str
@@ -35,6 +36,7 @@ class Metric:
     label: str = ""
     label_at: int = 0
     key: str = ""
+    figure: str = ""
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -79,11 +81,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("unresolved", GROUP, "int64", "valid samples whose |h|_1/|h|_2 moved by less than the dtype "
            "can tell", summary=True),
     Metric("sparser_of_batch", GROUP, "float64", "the report's ratio: samples that became sparser over "
-           "all samples of the group"),
+           "all samples of the group", figure="sparser"),
     Metric("theorem_of_batch", GROUP, "float64", "samples the theorem predicts sparser over all samples "
-           "(silenced never are)"),
+           "(silenced never are)", figure="{theorem}"),
     Metric("general_of_batch", GROUP, "float64", "samples the generalised predictor predicts sparser "
-           "over all samples"),
+           "over all samples", figure="general"),
     Metric("lhs", SAMPLE, "float32", "the theorem's left side as the report writes it (NaN when silenced)"),
     Metric("rhs", SAMPLE, "float32", "the theorem's right side (NaN when silenced)"),
     Metric("actual", SAMPLE, "int8", "1 became sparser, 0 did not, -1 not valid"),
@@ -98,6 +100,8 @@ SAMPLE_METRICS = tuple(m for m in METRICS if m.level == SAMPLE)
 # the numbers a run's summary averages over batches, per group; those its line writes, in order
 SUMMARY_METRICS = tuple(m for m in GROUP_METRICS if m.summary)
 SUMMARY_LINE = tuple(sorted((m for m in SUMMARY_METRICS if m.label), key=lambda m: m.label_at))
+# the per-iteration series of the report's Figures 2 and 3 (the presets' CSV columns)
+FIGURE_METRICS = tuple(m for m in GROUP_METRICS if m.figure)
 
 
 class _Fields:

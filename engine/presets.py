@@ -15,7 +15,7 @@ from .config import Config
 from .data import Dataset
 from .inputs import pixel_table, unit_rows
 from .layer import forward, goodness, init_weights
-from .metrics import MetricsRecord
+from .metrics import FIGURE_METRICS, GROUPS, Metric, MetricsRecord
 
 
 @dataclass(frozen=True)
@@ -126,28 +126,33 @@ def theorem1_at_init(dataset: Dataset, cfg: Config, batch_size: int,
 
 
 # -- Figures 2 and 3: per-iteration series ------------------------------------------------------
+def _beyond_report(cfg: Config) -> bool:
+    """A loss or optimiser other than the report's: the generalised predictor is worth a column."""
+    return cfg.loss != "linear" or cfg.optimizer != "sgd" or bool(cfg.momentum)
+
+
+def _figure_metrics(cfg: Config) -> tuple[Metric, ...]:
+    return tuple(m for m in FIGURE_METRICS if m.name != "general_of_batch" or _beyond_report(cfg))
+
+
 def figure_columns(cfg: Config) -> list[str]:
-    """The figure's series: the report's ratios over all N samples of a batch. With a loss other than
-    the report's, the generalised predictor's ratio is added beside the theorem's."""
+    """The figure's series (engine/metrics.py's FIGURE_METRICS): the report's ratios over all N
+    samples of a batch, per group. With a loss or optimiser other than the report's, the
+    generalised predictor's ratio is added beside the theorem's."""
     theorem = "theorem1" if cfg.mode == "descent" else "theorem2"
-    groups = ("",) if cfg.mode == "descent" else ("pos_", "neg_")
+    prefixes = ("",) if cfg.mode == "descent" else tuple(f"{g}_" for g in GROUPS["ff"])
     cols = ["iteration"]
-    for g in groups:
-        cols += [f"{g}sparser", f"{g}{theorem}"]
-        if cfg.loss != "linear" or cfg.optimizer != "sgd" or cfg.momentum:
-            cols.append(f"{g}general")
+    for prefix in prefixes:
+        cols += [prefix + m.figure.format(theorem=theorem) for m in _figure_metrics(cfg)]
     return cols
 
 
 def figure_row(record: MetricsRecord, cfg: Config) -> list[float]:
+    """One CSV row of figure_columns(cfg) from a record."""
     row: list[float] = [record.iteration]
-    names = ("all",) if cfg.mode == "descent" else ("pos", "neg")
-    extra = cfg.loss != "linear" or cfg.optimizer != "sgd" or bool(cfg.momentum)
-    for name in names:
-        g = record.groups[name]
-        row += [g.sparser_of_batch, g.theorem_of_batch]
-        if extra:
-            row.append(g.general_of_batch)
+    for name in GROUPS[cfg.mode]:
+        group = record.groups[name]
+        row += [getattr(group, m.name) for m in _figure_metrics(cfg)]
     return row
 
 
