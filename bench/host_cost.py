@@ -6,11 +6,12 @@ the app's history, in microseconds per record (batch).
 
 The vectors come from real steps of the layer on the CPU (float32), repeated to fill a chunk; each
 repeat derives one chunk (`engine.derive.derive_runs`, what the training thread does when a chunk
-of packed vectors lands, every 256 batches or 50 ms) and appends it to a `fftui.history.History` (what the app does when it drains the
-queue). Timed at each torch intra-op thread count given, set explicitly. With --old PATH (a checkout
-of an earlier version, e.g. `git worktree add /tmp/old-main c8125f4`), the earlier `unpack_many`
-and History are timed on the same vectors in the same run, interleaved with the new code, so that
-the ratio comes from one run on a shared machine. The heap is tuned as the fftui command does."""
+of packed vectors lands, every 256 batches or 50 ms) and appends it to a `fftui.history.History`
+(what the app does when it drains the queue). Timed at each torch intra-op thread count given, set
+explicitly. With --old PATH (a checkout of an earlier version,
+e.g. `git worktree add /tmp/old-main c8125f4`), the earlier `unpack_many` and History are timed on
+the same vectors in the same run, interleaved with the new code, so that the ratio comes from one
+run on a shared machine. The heap is tuned as the fftui command does."""
 from __future__ import annotations
 
 import argparse
@@ -61,10 +62,11 @@ def load_old(root: Path):
     return old_metrics, old_trainer, history
 
 
-def timed(fn) -> float:
+def timed(fn, *args) -> tuple[float, object]:
+    """fn(*args): the seconds it took and what it returned."""
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    result = fn(*args)
+    return time.perf_counter() - t0, result
 
 
 def main() -> None:
@@ -116,24 +118,24 @@ def main() -> None:
         start = 1
         for rep in range(args.repeats + 3):
             for name, (derive_fn, _) in contenders.items():
-                out: list = []
-                t_derive = timed(lambda: out.append(derive_fn(start)))
-                t_hist = timed(lambda: histories[name].add(out[0]))
+                t_derive, chunk = timed(derive_fn, start)
+                t_hist, _ = timed(histories[name].add, chunk)
                 if rep >= 3:  # warm-up left out
                     times[name]["derive"].append(t_derive)
                     times[name]["history"].append(t_hist)
             start += r
         print(f"torch intra-op threads: {torch.get_num_threads()}")
         for name, parts in times.items():
-            total = [a + b for a, b in zip(parts["derive"], parts["history"])]
+            total = [a + b for a, b in zip(parts["derive"], parts["history"], strict=True)]
             row = "  ".join(f"{label} {1e6 * statistics.median(v) / r:6.1f} ({1e6 * min(v) / r:5.1f})"
                             for label, v in (("derive", parts["derive"]), ("history", parts["history"]),
                                              ("total", total)))
             print(f"  {name:4s} {row}")
         if "old" in times:
             ratio = [o / n for o, n in zip(
-                [a + b for a, b in zip(times["old"]["derive"], times["old"]["history"])],
-                [a + b for a, b in zip(times["new"]["derive"], times["new"]["history"])])]
+                [a + b for a, b in zip(times["old"]["derive"], times["old"]["history"], strict=True)],
+                [a + b for a, b in zip(times["new"]["derive"], times["new"]["history"], strict=True)],
+                strict=True)]
             print(f"  old / new, total per repeat: median {statistics.median(ratio):.2f}, "
                   f"range {min(ratio):.2f}-{max(ratio):.2f}")
 

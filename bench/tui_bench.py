@@ -152,7 +152,8 @@ def main() -> None:
     p.add_argument("--size", default="80x24", help="terminal size, COLSxROWS (e.g. 200x50)")
     p.add_argument("--keys", default="", help="keys pressed first, comma separated (e.g. 2,s)")
     p.add_argument("--switch", type=float, default=None,
-                   help="GIL switch interval while the app runs, in seconds (0: Python's default; unset: the fftui command's)")
+                   help="GIL switch interval while the app runs, in seconds "
+                        "(0: Python's default; unset: the fftui command's)")
     p.add_argument("--mode", default="ff")
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=128)

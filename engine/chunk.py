@@ -168,9 +168,9 @@ class MetricsChunk:
             rows = _texts_by_row(GROUP_METRICS, cells, {}, r, start)
             if per_sample:
                 arrays = [_array_texts(m.key, self.columns[m.name][:, gi]) for m in SAMPLE_METRICS]
-                rows = [row + "".join(texts) for row, *texts in zip(rows, *arrays)]
+                rows = [row + "".join(texts) for row, *texts in zip(rows, *arrays, strict=True)]
             parts_by_group.append([row + "}" for row in rows])
-        return [f'{head},"groups":{{{",".join(parts)}}}}}' for head, *parts in zip(heads, *parts_by_group)]
+        return [f'{head},"groups":{{{",".join(parts)}}}}}' for head, *parts in zip(heads, *parts_by_group, strict=True)]
 
 
 def _layout(record: MetricsRecord) -> tuple:
@@ -186,11 +186,8 @@ def _texts_by_row(metrics, columns, constants, rows: int, start: str = "") -> li
         else:
             pieces.append(_scalar_texts(columns[m.name]))
     keys = [json.dumps(m.key) for m in metrics]
-    if start:
-        template = start + "".join(f",{k}:%s" for k in keys)
-    else:
-        template = "{" + ",".join(f"{k}:%s" for k in keys)
-    return [template % values for values in zip(*pieces)]
+    template = start + "".join(f",{k}:%s" for k in keys) if start else "{" + ",".join(f"{k}:%s" for k in keys)
+    return [template % values for values in zip(*pieces, strict=True)]
 
 
 def _scalar_texts(col: np.ndarray) -> list[str]:
@@ -200,7 +197,7 @@ def _scalar_texts(col: np.ndarray) -> list[str]:
         return [json.dumps(v) for v in values] if col.dtype.kind == "b" else list(map(str, values))
     texts = list(map(float.__repr__, values))
     if not np.isfinite(col).all():
-        texts = [t if math.isfinite(v) else "null" for t, v in zip(texts, values)]
+        texts = [t if math.isfinite(v) else "null" for t, v in zip(texts, values, strict=True)]
     return texts
 
 

@@ -19,7 +19,6 @@ import ctypes
 import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
-from typing import Union
 
 import numpy as np
 import torch
@@ -88,7 +87,7 @@ def _group_counts(flags: dict[str, np.ndarray], groups: int, per: int) -> dict[s
     return {name: counts[:, k].astype(np.int64) for k, name in enumerate(flags)}
 
 
-Times = Union[float, Sequence[float]]
+Times = float | Sequence[float]
 
 
 def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs: Sequence[int],

@@ -64,7 +64,7 @@ class GraphStep(CapturedStep):
         torch.cuda.current_stream(device).wait_stream(side)
         with torch.cuda.graph(self.graph):
             self.out = self.fn(self.idx, self.shift)
-        for t, s in zip(state, saved):
+        for t, s in zip(state, saved, strict=True):
             t.copy_(s)
         torch.cuda.synchronize(device)
 

@@ -134,4 +134,4 @@ class Layout:
 
 @lru_cache(maxsize=64)
 def _layout(present: tuple[bool, ...], batch: int) -> Layout:
-    return Layout(tuple(q for q, keep in zip(PACKED, present) if keep), batch)
+    return Layout(tuple(q for q, keep in zip(PACKED, present, strict=True) if keep), batch)

@@ -3,6 +3,7 @@ training, and applies commands from a second queue between batches."""
 from __future__ import annotations
 
 import collections
+import functools
 import queue
 import threading
 import time
@@ -193,17 +194,19 @@ class Runner:
         """Apply one command; False means stop."""
         if cmd.name == "stop":
             return False
+        trainer = self._trainer
+        assert trainer is not None, "commands are handled only once _main has built the layer"
         if cmd.name == "pause":
             if self._state == "running":
                 self._state = "paused"
-                self._guarded(self._trainer.flush)
+                self._guarded(trainer.flush)
         elif cmd.name == "resume":
             if self._state in ("paused", "error"):
                 self._state = "running"
         elif cmd.name == "toggle":
             if self._state == "running":
                 self._state = "paused"
-                self._guarded(self._trainer.flush)
+                self._guarded(trainer.flush)
             elif self._state in ("paused", "error"):
                 self._state = "running"
         elif cmd.name == "step":
@@ -211,22 +214,21 @@ class Runner:
                 self._state = "paused"
                 self._steps_wanted += 1
         elif cmd.name == "reset":
-            assert self._trainer is not None
-            self._trainer.reset()
+            trainer.reset()
             if self._state in ("finished", "error"):
                 self._state = "paused"
             self._event("info", "reset: a fresh layer from the seed, iteration 0")
         elif cmd.name == "set":
-            assert self._trainer is not None and cmd.changes is not None and cmd.config is not None
+            assert cmd.changes is not None and cmd.config is not None
             new = cmd.config  # parsed and checked once, by set_params
-            was_reset = self._trainer.apply(new)
+            was_reset = trainer.apply(new)
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:
                 self._event("info", f"{names}: the layer was reset")
             else:
                 self._event("info", f"{names}: applies from the next batch")
             self._config = new  # last, so that whoever sees the new config finds its event queued
-            if self._state == "finished" and not self._trainer.finished:
+            if self._state == "finished" and not trainer.finished:
                 self._state = "paused"
         return True
 
@@ -272,7 +274,7 @@ class Runner:
                     self._event("info", f"finished: {trainer.iteration} iterations")
                 self._steps_wanted = 0
                 continue
-            if not self._guarded(lambda: trainer.advance(with_metrics=self.with_metrics)):
+            if not self._guarded(functools.partial(trainer.advance, with_metrics=self.with_metrics)):
                 continue
             if self._steps_wanted > 0:
                 self._steps_wanted -= 1

@@ -144,7 +144,7 @@ class History:
             for chunk in reversed(run):  # the newest batches only
                 take = min(len(chunk), self.batches - len(kept))
                 lhs, rhs = chunk.columns["lhs"][-take:, gi].copy(), chunk.columns["rhs"][-take:, gi].copy()
-                kept[:0] = zip(lhs, rhs)
+                kept[:0] = zip(lhs, rhs, strict=True)
                 if len(kept) >= self.batches:
                     break
             sides.extend(kept)

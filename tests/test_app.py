@@ -372,7 +372,8 @@ async def test_engine_error_is_shown_and_the_app_lives(small_sample):
     async with app.run_test(size=(100, 30)) as pilot:
         assert await wait_until(pilot, lambda: len(app.history) == 5)
         app.runner.state = "error"
-        app.runner.feed(events=[Event("error", "the loss became nan at iteration 6; lower the learning rate and reset", 6)])
+        message = "the loss became nan at iteration 6; lower the learning rate and reset"
+        app.runner.feed(events=[Event("error", message, 6)])
         assert await wait_until(pilot, lambda: "engine error: the loss became nan at iteration 6" in screen_text(app))
         await pilot.press("left_square_bracket")
         assert app.runner.pending_config.lr == pytest.approx(0.0005)

@@ -30,8 +30,9 @@ def test_cuda_matches_cpu_in_float64(small_sample, cuda_sample):
     draw = cpu.next_batch
     for _ in range(4):
         x_cpu, n_pos = draw()
+        x_gpu = x_cpu.cuda()
         cpu.next_batch = lambda x=x_cpu, n=n_pos: (x, n)
-        gpu.next_batch = lambda x=x_cpu.cuda(), n=n_pos: (x, n)
+        gpu.next_batch = lambda x=x_gpu, n=n_pos: (x, n)
         a, b = cpu.step(), gpu.step()
         assert a.loss == pytest.approx(b.loss, rel=1e-9)
         for name in a.groups:
@@ -79,7 +80,7 @@ def test_graph_step_equals_eager(cuda_sample, mode):
     a = [graph.step() for _ in range(20)]   # 512 / 32 = 16 full batches, then a new epoch
     b = [eager.step() for _ in range(20)]
     assert graph._captured and graph.graph_error is None, graph.graph_error
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         assert ra.iteration == rb.iteration and ra.epoch == rb.epoch
         assert ra.loss == pytest.approx(rb.loss, rel=1e-4, abs=1e-6)
         for name in ra.groups:
@@ -99,7 +100,7 @@ def test_compiled_graph_step_equals_eager(cuda_sample):
     a = [compiled.step() for _ in range(6)]
     b = [eager.step() for _ in range(6)]
     assert compiled.graph_error is None, compiled.graph_error
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         assert ra.loss == pytest.approx(rb.loss, rel=1e-4, abs=1e-6)
         for name in ra.groups:
             np.testing.assert_allclose(ra.groups[name].lhs, rb.groups[name].lhs, rtol=1e-3, atol=1e-4)

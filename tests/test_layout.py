@@ -56,7 +56,7 @@ def test_reordering_the_device_layout_changes_no_metric(small_sample, request, k
     before = records(cfg, small_sample)
     request.getfixturevalue("reversed_layout")
     after = records(cfg, small_sample)
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         for m in METRICS:
             if m.level == "batch" and m.name not in ("step_time", "metrics_time"):
                 assert getattr(a, m.name) == getattr(b, m.name) or np.isnan(getattr(a, m.name))

@@ -64,7 +64,7 @@ def test_line_is_strict_json_with_every_field():
     assert g["theorem_of_batch"] == pytest.approx(3 / 6) and g["general_of_batch"] == pytest.approx(2 / 6)
     src = rec.groups["all"]
     for key in ("lhs", "rhs"):
-        for got, want in zip(g[key], getattr(src, key).tolist()):
+        for got, want in zip(g[key], getattr(src, key).tolist(), strict=True):
             if math.isfinite(want):
                 assert got == pytest.approx(want, rel=5e-7, abs=0.0)
                 assert len(f"{abs(got):e}".split("e")[0].replace(".", "").rstrip("0")) <= 7
@@ -98,7 +98,7 @@ def test_chunk_lines_equal_each_record_written_alone(small_sample):
     lines = chunk.lines()
     assert len(lines) == 6
     nulls = 0
-    for line, rec in zip(lines, chunk.records()):
+    for line, rec in zip(lines, chunk.records(), strict=True):
         d = strict_loads(line)
         assert d["iteration"] == rec.iteration and d["loss"] == rec.loss
         for name, grp in rec.groups.items():

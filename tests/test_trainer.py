@@ -15,16 +15,16 @@ def capture_steps(trainer, steps):
     """Run steps; return (record, X, W before, W after, n_pos) for each."""
     out = []
     original = trainer.next_batch
+    seen = {}
 
+    def spy():
+        x, n_pos = original()
+        seen["x"], seen["n_pos"] = x.clone(), n_pos
+        return x, n_pos
+
+    trainer.next_batch = spy
     for _ in range(steps):
-        seen = {}
-
-        def spy():
-            x, n_pos = original()
-            seen["x"], seen["n_pos"] = x.clone(), n_pos
-            return x, n_pos
-
-        trainer.next_batch = spy
+        seen.clear()
         w0 = trainer.w.clone()
         rec = trainer.step()
         out.append((rec, seen["x"], w0, trainer.w.clone(), seen["n_pos"]))
@@ -54,7 +54,7 @@ def test_small_step_generalised_prediction_matches_outcome(small_sample, mode, l
                  batch_size=32, dtype="float64", theta=1.0, seed=3)
     trainer = Trainer(cfg, small_sample)
     agree = total = 0
-    for rec, x, w0, w1, n_pos in capture_steps(trainer, 4):
+    for rec, x, w0, w1, _ in capture_steps(trainer, 4):
         outcome = np.array(reference.literal_outcome(w0, w1, x))
         predicted = groups_concat(rec, "predicted_general")
         valid = outcome >= 0
@@ -78,7 +78,8 @@ def test_theorem_equals_general_for_linear_sgd_and_differs_for_logistic(small_sa
     for _ in range(3):
         rec = lin.step()
         np.testing.assert_array_equal(groups_concat(rec, "predicted_theorem"), groups_concat(rec, "predicted_general"))
-    log = Trainer(Config(mode="ff", loss="logistic", width=300, batch_size=32, dtype="float64", theta=2.0), small_sample)
+    log = Trainer(Config(mode="ff", loss="logistic", width=300, batch_size=32, dtype="float64", theta=2.0),
+                  small_sample)
     differs = 0
     for _ in range(5):
         rec = log.step()
@@ -184,7 +185,7 @@ def test_every_scalar_of_a_record_matches_a_per_sample_loop(small_sample, mode, 
             expect_loss = sum(g[n_pos:]) - sum(g[:n_pos]) if mode == "ff" else sum(g) - cfg.theta
         else:
             signs = [-1.0 if (mode == "ff" and i < n_pos) else 1.0 for i in range(batch)]
-            expect_loss = sum(math.log1p(math.exp(s * (gi - cfg.theta))) for s, gi in zip(signs, g))
+            expect_loss = sum(math.log1p(math.exp(s * (gi - cfg.theta))) for s, gi in zip(signs, g, strict=True))
         assert rec.loss == pytest.approx(expect_loss, rel=1e-9)
         flips = sum(int(((w0 @ x[i]) > 0).ne((w1 @ x[i]) > 0).sum()) for i in range(batch))
         assert rec.sign_flip == pytest.approx(flips / (batch * cfg.width), abs=1e-12)
@@ -243,7 +244,7 @@ def test_chunk_of_mixed_layouts_unpacks_like_each_batch_alone(small_sample):
     together = derive_runs(np.concatenate(vectors), metas, iterations, [1] * 4, 0.0, 0.0)
     assert [(c.mode, len(c)) for c in together] == [("ff", 2), ("descent", 1), ("ff", 1)]
     records = [r for c in together for r in c.records()]
-    for vec, meta, it, rec in zip(vectors, metas, iterations, records):
+    for vec, meta, it, rec in zip(vectors, metas, iterations, records, strict=True):
         alone = derive(vec.reshape(1, -1), meta, [it], [1], 0.0, 0.0).record(0)
         assert rec.loss == alone.loss and rec.iteration == alone.iteration == it
         assert rec.sign_flip == alone.sign_flip and rec.l2_remainder == alone.l2_remainder

@@ -32,6 +32,7 @@ class AssumptionsPane(Pane):
         ))
 
         rec = history.latest
+        assert rec is not None, "waiting() is False only once a batch has arrived"
         parts = []
         for g in groups:
             st = rec.groups[g]

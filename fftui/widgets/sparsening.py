@@ -41,7 +41,7 @@ class SparseningPane(Pane):
                     f" · general {fmt(g.general, percent=True)} · valid {g.valid} · silenced {silenced}"
                 )
         if history.latest is not None:
-            tail = "smoothed over %d iterations" % view.window if view.smoothing else "raw, per batch"
+            tail = f"smoothed over {view.window} iterations" if view.smoothing else "raw, per batch"
             if history.latest.loss_name == "linear":
                 tail += "; linear loss: theorem = general"
             lines.append(tail)

@@ -30,6 +30,7 @@ class SparsityPane(Pane):
                           ylim_right=nice_range(ys2[-1:]), title="goodness |h|², loss"))
 
         rec = history.latest
+        assert rec is not None, "waiting() is False only once a batch has arrived"
         lines = []
         for g in groups:
             st = rec.groups[g]
