@@ -6,7 +6,8 @@ and with --scaling a table over n in {500, 2000, 8000} and N in {32, 128, 512}.
 
     python bench/bench_engine.py [--device cpu|cuda] [--scaling] [--seconds 3]
 
-(a) and (b) alternate in blocks so that both see the same machine load; figures are medians of blocks."""
+(a) and (b) alternate in blocks so that both see the same machine load, and so do (b) and (c); figures
+are medians of blocks."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from engine.config import Config  # noqa: E402
 from engine.data import load_dataset, resolve_device  # noqa: E402
 from engine.layer import forward  # noqa: E402
 from engine.process import keep_freed_blocks_in_heap  # noqa: E402
-from engine.runner import Runner  # noqa: E402
+from engine.runner import Runner, wait_for  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 
@@ -64,14 +65,18 @@ def alternate(trainer: Trainer, seconds: float, blocks: int) -> tuple[float, flo
     return statistics.median(plain), statistics.median(full)
 
 
-def with_consumer(cfg: Config, ds, seconds: float, graphs: bool, compile: bool = False) -> tuple[float, int, int]:
-    """Runner thread + a consumer draining 10 times a second into fftui's History."""
+def with_consumer(trainer: Trainer, cfg: Config, ds, seconds: float, blocks: int, graphs: bool,
+                  compile: bool = False) -> tuple[float, float, int, int]:
+    """(b) in this thread against (c), a Runner thread with a consumer draining it 10 times a second
+    into fftui's History, in alternating blocks (the rate of one set-up drifts by 10-20 % within a
+    minute here, so only pairs compare well). Returns the medians of (b) and (c), and the records
+    received and dropped."""
     try:
         from fftui.history import History
-    except ImportError:  # the UI packages are not installed: a plain list stands in
+    except ImportError:  # the UI packages are not installed: the records are counted only
         History = None
     hist = History() if History else None
-    runner = Runner(cfg, ds, with_metrics=True, graphs=graphs, compile=compile)
+    runner = Runner(cfg, ds, with_metrics=True, graphs=graphs, compile=compile, start_paused=True).start()
     stop = threading.Event()
     received = [0]
 
@@ -83,18 +88,27 @@ def with_consumer(cfg: Config, ds, seconds: float, graphs: bool, compile: bool =
                 hist.add(chunks)
             time.sleep(0.1)
 
-    runner.start()
-    while runner.iteration < 200 and runner.state == "running":
-        time.sleep(0.01)
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
-    i0, t0 = runner.iteration, time.perf_counter()
-    time.sleep(seconds)
-    i1, t1 = runner.iteration, time.perf_counter()
+    runner.resume()
+    wait_for(lambda: runner.iteration >= 50, timeout=60)  # warm-up, out of the time
+    runner.pause()
+    wait_for(lambda: runner.state == "paused")
+    alone, consumed = [], []
+    for _ in range(blocks):
+        alone.append(rate(trainer, True, seconds / blocks))
+        runner.resume()
+        wait_for(lambda: runner.state == "running")
+        i0, t0 = runner.iteration, time.perf_counter()
+        time.sleep(seconds / blocks)
+        i1, t1 = runner.iteration, time.perf_counter()
+        runner.pause()
+        wait_for(lambda: runner.state == "paused")
+        consumed.append((i1 - i0) / (t1 - t0))
     stop.set()
     consumer.join()
     runner.stop()
-    return (i1 - i0) / (t1 - t0), received[0], runner.dropped
+    return statistics.median(alone), statistics.median(consumed), received[0], runner.dropped
 
 
 def literal_batch_seconds(trainer: Trainer, subset: int) -> tuple[float, int]:
@@ -146,7 +160,8 @@ def main() -> None:
     rate(trainer, True, 0.5)
     rate(trainer, False, 0.5)
     a, b = alternate(trainer, 2 * args.seconds, args.blocks)
-    c, received, dropped = with_consumer(cfg, ds, min(args.seconds, 2.0), graphs, args.compile)
+    b_paired, c, received, dropped = with_consumer(trainer, cfg, ds, 2 * args.seconds, args.blocks, graphs,
+                                                   args.compile)
     print(f"{args.mode} mode, linear loss, plain SGD, N = {args.batch_size}"
           f"{' per side' if args.mode == 'ff' else ''}, n = {args.width}, float32"
           + (f", CUDA graphs {'on' if trainer.graphs else 'off'}" if device.type == "cuda" else "")
@@ -155,8 +170,9 @@ def main() -> None:
         print(trainer.graph_error)
     print(f"(a) plain step                  {a:10.1f} batches/s  {1e3 / a:8.3f} ms/batch")
     print(f"(b) step + every metric         {b:10.1f} batches/s  {1e3 / b:8.3f} ms/batch")
-    print(f"(c) (b) + a consumer at 10 Hz   {c:10.1f} batches/s  ({received} records received, {dropped} dropped)")
-    line = f"(b)/(a) time = {a / b:.2f}   (c)/(b) rate = {c / b:.2f}"
+    print(f"(c) (b) + a consumer at 10 Hz   {c:10.1f} batches/s  ({received} records received, {dropped} dropped; "
+          f"(b) in the same blocks {b_paired:.1f})")
+    line = f"(b)/(a) time = {a / b:.2f}   (c)/(b) rate = {c / b_paired:.2f} (paired)"
     if device.type == "cpu":
         lit, used = literal_batch_seconds(trainer, args.subset)
         d = 1.0 / a + lit
