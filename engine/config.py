@@ -44,7 +44,7 @@ class Config:
     batch_size: int = integer(128, "images a batch (per side in ff mode)", low=1, high=65536, unit="images",
                               metavar="N", status="N", hint="N per group")
     width: int = integer(2000, "units in the layer", low=2, high=1_000_000, unit="units", metavar="n",
-                         resets=True, status="n", hint="n, hidden units")
+                         resets=True, status="n", hint="n")
     epochs: int = integer(5, "passes over the data", low=1, special=((0, "until stopped"),), unit="passes",
                           metavar="E")
     iters: int | None = integer(None, "number of batches; overrides --epochs (cycles through the data as "

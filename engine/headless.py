@@ -3,11 +3,14 @@ line, flushed as it goes) and summarise the run. How progress and the summary ar
 caller's (fftui/headless/)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,13 +98,40 @@ class RunningSummary:
         return out
 
 
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[threading.Event]:
+    """While inside, SIGINT (ctrl+c) sets the event instead of raising KeyboardInterrupt, so that a
+    run stops between two batches with everything it trained delivered; a second SIGINT raises as
+    usual. Only the main thread can take signals: elsewhere, and where SIGINT is ignored (a
+    background job), nothing is changed and the event is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
                  on_chunk: Callable[[MetricsChunk], None] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
                  extra_config: dict | None = None, graphs: bool = True, compile: bool = False) -> dict:
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
-    KeyboardInterrupt stops after the batch in hand; what was written stays. An EngineError stops
-    the run too: its one line is the summary's "error", its traceback goes to the log file, whose
+    Ctrl+c (SIGINT, see stop_on_interrupt) stops between batches, every batch trained written. An
+    EngineError stops the run too: its one line is the summary's "error", its traceback goes to the log file, whose
     path is the summary's "log" (None when nothing was logged). on_chunk sees every chunk of
     records as it lands (for progress), on_record every record (built only when asked for)."""
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
@@ -133,12 +163,14 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
             on_chunk(chunk)
 
     try:
-        while trainer.iteration < total:
-            for chunk in trainer.advance():
+        with stop_on_interrupt() as stop:
+            while trainer.iteration < total and not stop.is_set():
+                for chunk in trainer.advance():
+                    take(chunk)
+            interrupted = stop.is_set()
+            for chunk in trainer.flush():  # every batch trained so far reaches the file
                 take(chunk)
-        for chunk in trainer.flush():
-            take(chunk)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was written stays
         interrupted = True
     except EngineError as exc:  # a loss that overflowed: stop, keep what was written, say why
         error = str(exc)

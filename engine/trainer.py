@@ -1,6 +1,7 @@
 """One FF layer trained batch by batch, with every metric of the report's theory per batch."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -22,6 +23,11 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 class EngineError(RuntimeError):
     """Training cannot go on (a non-finite loss, a device failure); the message is one line."""
+
+
+def overflow_error(loss: float, iteration: int) -> EngineError:
+    """The one-line error for a loss that is no longer finite at `iteration`."""
+    return EngineError(f"the loss became {loss} at iteration {iteration}; lower the learning rate and reset")
 
 
 class Trainer:
@@ -160,6 +166,8 @@ class Trainer:
             epoch = self.batcher.epoch + 1
             t0 = time.perf_counter()
             step = self.train_step(x, n_pos)
+            if self.device.type != "cuda":
+                self._stop_at_overflow(float(step.loss))
             if not with_metrics:
                 return []
             t1 = time.perf_counter()
@@ -225,10 +233,15 @@ class Trainer:
                 k = int(bad[0])
                 self._ready = chunks[:i] + ([chunk.slice(0, k)] if k else [])
                 self.shipper.clear()
-                iteration = int(chunk.column("iteration")[k])
-                raise EngineError(f"the loss became {float(loss[k])} at iteration {iteration}; "
-                                  "lower the learning rate and reset")
+                raise overflow_error(float(loss[k]), int(chunk.column("iteration")[k]))
         return chunks
+
+    def _stop_at_overflow(self, loss: float) -> None:
+        """Where the loss is on the host at once (the CPU), stop at the batch that overflowed, as
+        the run stood then: the batches before it are delivered (take_ready), not the ones after."""
+        if not math.isfinite(loss):
+            self._ready = self._checked(self.shipper.flush())
+            raise overflow_error(loss, self.iteration)
 
     def take_ready(self) -> list[MetricsChunk]:
         """Chunks that arrived together with an error, before the batch that failed."""

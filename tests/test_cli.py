@@ -101,8 +101,11 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
     monkeypatch.setenv("FFTUI_LOG_DIR", str(tmp_path / "logs"))
     out = tmp_path / "over"
     assert main(FAST + ["--iters", "10", "--out", str(out)]) == 1
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "Traceback" not in err
+    # the run stops at the batch that overflowed, not a chunk later
+    assert captured.out.startswith("4 of 10 iterations")
     log = tmp_path / "logs" / "fftui.log"
     assert err.strip().splitlines()[-1] == ("fftui: stopped: the loss became inf at iteration 4; "
                                             f"lower the learning rate and reset (details: {log})")
@@ -121,3 +124,24 @@ def test_summary_names_outcomes_within_rounding():
     text = format_summary(summary, None)
     assert "25.0 % of valid samples changed within rounding" in text
     assert text.count("within rounding") == 1
+
+
+def test_interrupted_headless_run_keeps_every_batch_it_trained(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "fftui", "run", "--headless", "--data", "sample",
+                             "--iters", "10000000", "--width", "20", "--batch-size", "4", "--quiet",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not metrics.exists() or metrics.stat().st_size < 20_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    trained = int(stdout.split(" of ", 1)[0])
+    lines = metrics.read_text().splitlines()
+    assert trained > 0 and len(lines) == trained
+    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, trained + 1))

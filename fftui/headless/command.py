@@ -38,13 +38,14 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
           f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
     total = cfg.total_iters(dataset.size)
     bar = None if args.quiet or total is None else RunProgress(total, sys.stderr)
+    summary = None
     try:
         summary = run_headless(cfg, dataset, out_dir, per_sample=not args.summary_only,
                                on_chunk=chunk_progress(bar) if bar is not None else None,
                                graphs=args.cuda_graphs, compile=args.compile)
     finally:
         if bar is not None:
-            bar.close()
+            bar.finish(summary["iterations"] if summary is not None else None)
     print(format_summary(summary, out_dir))
     if summary["error"]:
         print(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}", file=sys.stderr)

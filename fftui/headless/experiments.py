@@ -79,6 +79,7 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
         series = SeriesSummary(figure_columns(cfg))
         total = cfg.total_iters(dataset.size)
         bar = None if quiet or total is None else RunProgress(total, sys.stderr)
+        outcome = None
         try:
             outcome = run_headless(cfg, dataset, out, per_sample=per_sample,
                                    on_chunk=chunk_progress(bar) if bar is not None else None,
@@ -86,7 +87,7 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
                                    extra_config=extra)
         finally:
             if bar is not None:
-                bar.close()
+                bar.finish(outcome["iterations"] if outcome is not None else None)
         _csv(out / f"{name}.csv", series.columns, series.rows)
         if not series.rows:
             plot, summary_text = "", f"The run stopped before its first iteration: {outcome['error']}"

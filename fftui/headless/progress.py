@@ -12,15 +12,19 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskProgressColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from engine.chunk import MetricsChunk
 
 from .summary import short_status
+
+
+def _fixed() -> Column:
+    """A column that keeps its width: numbers are never squeezed by the status text."""
+    return Column(no_wrap=True)
 
 
 class RunProgress:
@@ -38,13 +42,19 @@ class RunProgress:
         self._tenth = -1
         self._done = -1
         self._bar: Progress | None = None
+        self._text = ""
         if self.tty:
             console = Console(file=self.stream, stderr=self.stream is sys.stderr)
             self._bar = Progress(
-                BarColumn(bar_width=28), MofNCompleteColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                console=console, transient=False, refresh_per_second=10)
+                BarColumn(bar_width=20, table_column=_fixed()),
+                MofNCompleteColumn(table_column=_fixed()),
+                TextColumn("{task.fields[rate]}", table_column=_fixed()),
+                TextColumn("eta", table_column=_fixed()),
+                TimeRemainingColumn(table_column=_fixed()),
+                # the run's look gets what width is left, cut with an ellipsis, never the numbers
+                TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis",
+                                                                          ratio=1)),
+                console=console, transient=False, refresh_per_second=10, expand=True)
             self._task = self._bar.add_task("run", total=self.total, rate="", status="")
             self._bar.start()
 
@@ -57,6 +67,7 @@ class RunProgress:
         """`done` steps finished; `text` says how the run looks now. `force` writes even when no
         tenth was completed (the last update of a run that stopped early)."""
         rate = self.rate(done)
+        self._text = text
         if self._bar is not None:
             self._bar.update(self._task, completed=min(done, self.total), status=text,
                              rate=f"{rate:.1f} {self.unit}/s", refresh=force)
@@ -67,6 +78,12 @@ class RunProgress:
             self._tenth, self._done = tenth, done
             self.stream.write(f"{done}/{self.total} ({fraction:4.0%}) {rate:.1f} {self.unit}/s {text}\n")
             self.stream.flush()
+
+    def finish(self, done: int | None) -> None:
+        """Show where the run ended (`done` steps; None: leave the last update) and close."""
+        if done is not None:
+            self.update(done, self._text, force=True)
+        self.close()
 
     def close(self) -> None:
         """Leave the bar's last state on the terminal."""
