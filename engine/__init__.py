@@ -3,4 +3,3 @@ training thread. Pure Python and PyTorch; no user-interface code."""
 from .config import Config, ConfigError
 
 __all__ = ["Config", "ConfigError"]
-__version__ = "0.1.0"

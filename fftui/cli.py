@@ -160,10 +160,18 @@ def app_exit_status(return_code: int | None) -> int:
     return return_code if 0 < return_code < 256 else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from engine.data import DataError
-    from engine.headless import OutputError
+# Errors of the user's making raised past the command line (a data folder, an output folder), by
+# module and class: looked up only once their module is loaded, so that parsing never imports torch.
+USER_ERRORS = (("engine.data.errors", "DataError"), ("engine.headless", "OutputError"))
 
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether exc is one of USER_ERRORS (a module not loaded yet cannot have raised one)."""
+    kinds = tuple(getattr(sys.modules[module], name) for module, name in USER_ERRORS if module in sys.modules)
+    return bool(kinds) and isinstance(exc, kinds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse(argv)
         cfg = config_from_args(args)
@@ -175,9 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    except (DataError, OutputError) as exc:
-        print(f"fftui: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("fftui: interrupted", file=sys.stderr)
         return 130
@@ -185,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # a fault, not the user's: one line here, the traceback in the log
+        if is_user_error(exc):
+            print(f"fftui: {exc}", file=sys.stderr)
+            return 2
         from engine.logs import details, log_exception
 
         line = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]

@@ -145,3 +145,14 @@ def test_interrupted_headless_run_keeps_every_batch_it_trained(tmp_path):
     lines = metrics.read_text().splitlines()
     assert trained > 0 and len(lines) == trained
     assert [json.loads(line)["iteration"] for line in lines] == list(range(1, trained + 1))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "--lr", "abc"], ["run", "--nope"]])
+def test_help_and_bad_flags_answer_without_importing_torch(argv):
+    # torch takes seconds to import: the command line is parsed and answered before it is needed
+    code = ("import sys\nfrom fftui.cli import main\ntry:\n    status = main(sys.argv[1:])\n"
+            "except SystemExit as exc:\n    status = exc.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == (0 if "--help" in argv else 2), done.stderr
+    assert "torch was imported" not in done.stderr

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from engine.config import Config
-from engine.presets import PRESETS, preset_config, theorem1_at_init
+from engine.figure1 import theorem1_at_init
+from engine.presets import PRESETS, preset_config
 from fftui.cli import main
 
 REPORT = {

@@ -12,8 +12,9 @@ from typing import Any
 
 from engine.config import Config
 from engine.data import Dataset
+from engine.figure1 import theorem1_at_init
 from engine.headless import run_description, run_headless
-from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row, theorem1_at_init
+from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row
 
 from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
 from .progress import RunProgress, chunk_progress

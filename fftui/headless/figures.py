@@ -9,7 +9,8 @@ import numpy as np
 import plotext as plt
 
 from engine.config import Config
-from engine.presets import InitResult, SeriesSummary
+from engine.figure1 import InitResult
+from engine.presets import SeriesSummary
 
 MARKERS = ("*", "o", "+", "x")
 

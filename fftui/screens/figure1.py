@@ -13,7 +13,8 @@ from textual.widgets import Static
 
 from engine.config import Config
 from engine.data import Dataset
-from engine.presets import FIG1B_SIZES, PRESETS, InitResult, theorem1_at_init
+from engine.figure1 import InitResult, theorem1_at_init
+from engine.presets import FIG1B_SIZES, PRESETS
 
 from ..widgets.lhs_rhs import histograms
 from ..widgets.plot import Figure, FigurePlot, Series
