@@ -106,8 +106,33 @@ def config_from_args(args: argparse.Namespace, default: Config | None = None) ->
         raise UsageError(f"fftui run: {exc}") from None
 
 
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--theta -1e3` as `--theta=-1e3`: argparse takes a value that starts with "-" for a flag
+    unless it is a plain negative integer or decimal, so exponents and "-inf" need the "=" form."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        following = argv[i + 1] if i + 1 < len(argv) else ""
+        if token.startswith("--") and "=" not in token and following.startswith("-") and _is_number(following):
+            out.append(f"{token}={following}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]
     return build_parser().parse_args(argv)

@@ -89,7 +89,7 @@ SCREEN_KEYS: tuple[Key, ...] = (
         "fig1a, fig1b, fig2 or fig3 with the report's parameters"),
     Key("ctrl+s", "svg", "SVG", "Save an SVG screenshot", "Write the screen to an SVG file"),
     Key("f1,question_mark", "help", "Help", "Help", "Every key and what each pane shows", display="F1"),
-    Key("q", "quit", "Quit", "Quit", "Stop training and leave", palette=False),  # Textual's palette has Quit
+    Key("q,ctrl+c", "quit", "Quit", "Quit", "Stop training and leave", palette=False),  # Textual's palette has Quit
 )
 """Keys after the pane keys: layout, presets, screenshot, help, quit."""
 

@@ -755,3 +755,18 @@ def test_actions_do_not_override_textuals_own():
     assert {"action_toggle_run", "action_toggle_mode", "action_view"} <= ours
     # quit on purpose: it stops the engine's thread before leaving
     assert ours & textuals == {"action_quit"}
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+def test_q_and_ctrl_c_quit_and_stop_the_engine(small_sample, key):
+    @run_async
+    async def body():
+        app = fake_app(small_sample)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            runner = app.runner
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.return_code == 0 and runner.state == "stopped" and not app.is_running
+
+    body()

@@ -156,3 +156,15 @@ def test_help_and_bad_flags_answer_without_importing_torch(argv):
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
     assert done.returncode == (0 if "--help" in argv else 2), done.stderr
     assert "torch was imported" not in done.stderr
+
+
+@pytest.mark.parametrize("text,value", [("-1e3", -1000.0), ("-2.5", -2.5), ("-7", -7.0), ("-inf", None)])
+def test_negative_values_are_taken_without_the_equals_form(text, value, capsys):
+    from fftui.cli import config_from_args, parse
+
+    if value is None:  # parsed as a value, then refused by the parameter's own check: one line
+        assert main(["run", "--headless", "--theta", text]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "theta" in err[0] and "expected one argument" not in err[0]
+        return
+    assert config_from_args(parse(["run", "--theta", text])).theta == value
