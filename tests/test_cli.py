@@ -168,3 +168,13 @@ def test_negative_values_are_taken_without_the_equals_form(text, value, capsys):
         assert len(err) == 1 and "theta" in err[0] and "expected one argument" not in err[0]
         return
     assert config_from_args(parse(["run", "--theta", text])).theta == value
+
+
+@pytest.mark.parametrize("flag", ["--iters", "--epochs", "--lr", "--data-dir", "--out"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_a_flag_given_an_empty_value_is_refused(flag, value, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, even by mistake
+    assert main(["run", "--headless", "--data", "sample", "--width", "20", flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fftui run: {flag} needs a value, not {value!r}"]
+    assert list(tmp_path.iterdir()) == []
