@@ -49,7 +49,8 @@ class Config:
                           metavar="E")
     iters: int | None = integer(None, "number of batches; overrides --epochs (cycles through the data as "
                                 "needed)", low=1, blank="epochs decide", unit="batches", metavar="I")
-    seed: int = integer(0, "seed of the weights, batch order and wrong labels", low=0, metavar="S", resets=True)
+    seed: int = integer(0, "seed of the weights, batch order and wrong labels", low=0, high=2**63 - 1, metavar="S",
+                        resets=True)
     init: str = choice(INITS, "report", "report: W ~ N(0, 2/n); kaiming: N(0, 2/m) (fan-in)", resets=True)
     standardize: bool = switch(False, "standardise each pixel over the data set before scaling inputs to "
                                "unit length", resets=True)

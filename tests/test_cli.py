@@ -178,3 +178,10 @@ def test_a_flag_given_an_empty_value_is_refused(flag, value, tmp_path, capsys, m
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"fftui run: {flag} needs a value, not {value!r}"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_seed_beyond_the_generators_range_is_refused_and_the_largest_runs(capsys):
+    assert main(["run", "--headless", "--data", "sample", "--seed", str(2**64)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fftui run: seed must be between 0 and {2**63 - 1}, not {2**64}"]
+    assert main(FAST + ["--iters", "1", "--seed", str(2**63 - 1)]) == 0

@@ -225,7 +225,7 @@ REFUSED = [
     ("mode", "sideways", "mode must be one of descent, ff, not 'sideways'"),
     ("standardize", "maybe", "standardize must be on or off, not 'maybe'"),
     # the bounds in the same words as the others (these read ">= 0" and "in [0, 1)" before)
-    ("seed", "-1", "seed must be at least 0, not -1"),
+    ("seed", "-1", "seed must be between 0 and 9223372036854775807, not -1"),
     ("weight_decay", "-0.5", "weight_decay must be at least 0, not -0.5"),
     ("momentum", "-0.5", "momentum must be at least 0, not -0.5"),
 ]
