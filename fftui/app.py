@@ -153,6 +153,11 @@ class FFApp(RunControl):
             self._set_message(self.dataset.note, "warning")
         self._apply_size(self.size.width, self.size.height)
         self._layout()
+        if self.preset in ("fig1a", "fig1b"):
+            # Figure 1 evaluates the layer at initialisation: nothing trains until the user asks
+            # (the pause is queued before the thread starts, so it comes before any batch)
+            self.runner.pause()
+            self._set_message("paused: Figure 1 is the layer at initialisation; space trains it")
         self.runner.start()
         self.set_interval(self.DRAIN_INTERVAL, self._tick, name="drain")
         self.set_interval(self.STATUS_INTERVAL, self._refresh_text, name="status")

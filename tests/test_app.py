@@ -770,3 +770,23 @@ def test_q_and_ctrl_c_quit_and_stop_the_engine(small_sample, key):
         assert app.return_code == 0 and runner.state == "stopped" and not app.is_running
 
     body()
+
+
+def test_figure_1_preset_in_the_app_trains_nothing_behind_its_screen(small_sample):
+    from engine.presets import PRESETS
+
+    @run_async
+    async def body():
+        app = FFApp(config=PRESETS["fig1a"].config.replace(width=32, epochs=0), dataset=small_sample,
+                    preset="fig1a")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            assert await wait_until(pilot, lambda: app.runner.state == "paused")
+            await pilot.pause(0.5)
+            assert app.runner.iteration == 0
+            await pilot.press("escape")
+            await pilot.press("space")
+            assert await wait_until(pilot, lambda: app.runner.iteration > 0)
+            await pilot.press("q")
+
+    body()
