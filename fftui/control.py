@@ -61,18 +61,28 @@ class RunControl(App):
             self.notify(text, title="reset", severity="warning", timeout=3, markup=False)
         self._refresh_text()
 
+    def _ended(self) -> bool:
+        """Whether the run has ended (finished or stopped), said in the status line if so: neither
+        space nor n can train it further, r can start it again."""
+        state = self.runner.state
+        if state not in ("finished", "stopped"):
+            return False
+        self._set_message(f"the run is {state}; r resets it", "warning")
+        self._refresh_text()
+        return True
+
     def action_toggle_run(self) -> None:
         state = self.runner.state
         want = "paused" if state == "running" else "running"
-        if state in ("finished", "stopped"):
-            self._set_message(f"the run is {state}; r resets it", "warning")
-            self._refresh_text()
+        if self._ended():
             return
         self.runner.toggle()
         self._requested = (want, time.monotonic())
         self._refresh_text()
 
     def action_step(self) -> None:
+        if self._ended():
+            return
         if self.runner.state == "running":
             self.runner.pause()
         self.runner.step()

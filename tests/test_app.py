@@ -790,3 +790,20 @@ def test_figure_1_preset_in_the_app_trains_nothing_behind_its_screen(small_sampl
             await pilot.press("q")
 
     body()
+
+
+@pytest.mark.parametrize("key", ["space", "n"])
+def test_space_and_n_on_a_finished_run_say_the_same_and_change_nothing(small_sample, key):
+    @run_async
+    async def body():
+        app = fake_app(small_sample, state="finished")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            runner = app.runner
+            await pilot.press(key)
+            await pilot.pause()
+            assert app._message == ("the run is finished; r resets it", "warning")
+            assert runner.state == "finished"
+            await pilot.press("q")
+
+    body()
