@@ -477,6 +477,8 @@ async def test_editor_refuses_a_bad_value_inline(small_sample):
         assert not any(c[0] == "set" for c in app.runner.calls if isinstance(c, tuple))
 
         app.screen.query_one("#field-lr").value = "0.01"
+        await pilot.pause()
+        assert "not applied" not in screen_text(app)  # the error went with the value it was about
         app.screen.query_one("#field-width").value = "96"
         await pilot.pause()
         await pilot.press("enter")

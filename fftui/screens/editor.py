@@ -121,6 +121,8 @@ class EditorScreen(ModalScreen[dict | None]):
             return
         self.errors.pop(name, None)
         self._set_note(name, None)
+        if not self.errors:  # "not applied: ..." spoke of a value that is fixed now
+            self.query_one("#editor-error", Static).update("")
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
