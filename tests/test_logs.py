@@ -112,7 +112,8 @@ def _errors(runner):
     return [e.message for e in runner.drain_events() if e.kind == "error"]
 
 
-def test_a_failing_batch_logs_and_names_the_file(small_sample, log_dir, monkeypatch):
+def _errors_of_a_failing_batch(small_sample, monkeypatch) -> list[str]:
+    """A runner whose every batch fails deep inside the trainer: the error events it queues."""
     from engine.trainer import Trainer
 
     def advance(self, with_metrics=True):
@@ -123,9 +124,13 @@ def test_a_failing_batch_logs_and_names_the_file(small_sample, log_dir, monkeypa
     r = Runner(Config(**SMALL), small_sample).start()
     try:
         assert wait_for(lambda: r.state == "error")
-        errors = _errors(r)
+        return _errors(r)
     finally:
         r.stop()
+
+
+def test_a_failing_batch_logs_and_names_the_file(small_sample, log_dir, monkeypatch):
+    errors = _errors_of_a_failing_batch(small_sample, monkeypatch)
     log = log_dir / "fftui.log"
     assert errors == [f"engine failure: RuntimeError: the device fell over (details: {log})"]
     assert "in _fail_deep_inside" in log.read_text()
@@ -169,23 +174,10 @@ def test_a_failing_command_logs_and_names_the_file(small_sample, log_dir, monkey
 
 
 def test_without_a_log_the_event_is_just_the_line(small_sample, tmp_path, monkeypatch):
-    from engine.trainer import Trainer
-
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("FFTUI_LOG_DIR", str(blocker))
-
-    def advance(self, with_metrics=True):
-        _fail_deep_inside()
-        yield  # pragma: no cover
-
-    monkeypatch.setattr(Trainer, "advance", advance)
-    r = Runner(Config(**SMALL), small_sample).start()
-    try:
-        assert wait_for(lambda: r.state == "error")
-        errors = _errors(r)
-    finally:
-        r.stop()
+    errors = _errors_of_a_failing_batch(small_sample, monkeypatch)
     assert errors == ["engine failure: RuntimeError: the device fell over"]
 
 
