@@ -28,18 +28,43 @@ class OutputError(Exception):
     """The output folder cannot be used; one line for the user."""
 
 
+RUN_FILES = ("config.json", "metrics.jsonl")  # what a run writes in its folder
+
+
 def prepare_out_dir(path: str | Path) -> Path:
-    """Create the folder; refuse one that already holds a run, so nothing is overwritten."""
+    """Create the folder and claim it for one run: refuse a folder that already holds a run's file
+    (a run's or anything else's config.json is never overwritten), then create metrics.jsonl
+    exclusively, so that of two runs given the same folder at the same moment only one gets it.
+    Raises OutputError (one line) otherwise."""
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} exists and is not a folder")
-    if (out / "metrics.jsonl").exists():
-        raise OutputError(f"{out} already holds metrics.jsonl; choose another --out folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create --out folder {out}: {exc.strerror or exc}") from None
+    for name in RUN_FILES:
+        if (out / name).exists():
+            raise OutputError(f"{out} already holds {name}; choose another --out folder")
+    try:
+        (out / "metrics.jsonl").open("x", encoding="utf-8").close()
+    except FileExistsError:
+        raise OutputError(f"{out} already holds metrics.jsonl; choose another --out folder") from None
+    except OSError as exc:
+        raise OutputError(f"cannot write in --out folder {out}: {exc.strerror or exc}") from None
     return out
+
+
+def claim_new_dir(stem: str) -> Path:
+    """A fresh run folder named `stem`, or `stem-2`, `stem-3`, ... when another run has it."""
+    for n in range(1, 1000):
+        candidate = Path(stem if n == 1 else f"{stem}-{n}")
+        try:
+            return prepare_out_dir(candidate)
+        except OutputError:
+            if not candidate.is_dir():
+                raise
+    raise OutputError(f"no free folder name for {stem} (tried {stem}-2 to {stem}-999)")
 
 
 def run_description(cfg: Config, dataset: Dataset, extra: dict | None = None) -> dict:

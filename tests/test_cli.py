@@ -185,3 +185,25 @@ def test_a_seed_beyond_the_generators_range_is_refused_and_the_largest_runs(caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"fftui run: seed must be between 0 and {2**63 - 1}, not {2**64}"]
     assert main(FAST + ["--iters", "1", "--seed", str(2**63 - 1)]) == 0
+
+
+def test_an_out_folder_with_anothers_config_json_is_refused_and_left_alone(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"not": "fftui"}')
+    assert main(FAST + ["--iters", "2", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"fftui: {out} already holds config.json; choose another --out folder"
+    assert (out / "config.json").read_text() == '{"not": "fftui"}'
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+
+
+def test_an_out_folder_is_claimed_by_one_run_and_default_names_never_collide(tmp_path):
+    from engine.headless import OutputError, claim_new_dir, prepare_out_dir
+
+    prepare_out_dir(tmp_path / "a")
+    with pytest.raises(OutputError, match="already holds metrics.jsonl"):
+        prepare_out_dir(tmp_path / "a")  # a second run given the same folder, even before it writes
+    stem = str(tmp_path / "fig2-20261129-160000")
+    first, second, third = claim_new_dir(stem), claim_new_dir(stem), claim_new_dir(stem)
+    assert [p.name for p in (first, second, third)] == [
+        "fig2-20261129-160000", "fig2-20261129-160000-2", "fig2-20261129-160000-3"]

@@ -20,11 +20,12 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     """Run `cfg` headless as the parsed flags say; `load` gets the data. Returns the exit status:
     0 done, 1 stopped by a failure (one line on stderr naming the log file), 130 interrupted.
     Raises engine.headless.OutputError for an output folder that cannot be used."""
-    from engine.headless import prepare_out_dir, run_headless
+    from engine.headless import claim_new_dir, prepare_out_dir, run_headless
     from engine.logs import details
 
     if args.preset:
-        out = prepare_out_dir(args.out or f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+        stem = f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = prepare_out_dir(args.out) if args.out else claim_new_dir(stem)
         dataset = load(cfg, args.quiet)
         tune_for_training(dataset.images.device.type, interactive=False)
         from .experiments import run_preset
