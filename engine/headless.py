@@ -123,31 +123,46 @@ class RunningSummary:
         return out
 
 
+# The signals that stop a headless run between batches: ctrl+c, `kill`, a closed terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class StopRequest:
+    """Set by a stop signal (see stop_on_interrupt): which one arrived first, or None."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+
 @contextlib.contextmanager
-def stop_on_interrupt() -> Iterator[threading.Event]:
-    """While inside, SIGINT (ctrl+c) sets the event instead of raising KeyboardInterrupt, so that a
-    run stops between two batches with everything it trained delivered; a second SIGINT raises as
-    usual. Only the main thread can take signals: elsewhere, and where SIGINT is ignored (a
-    background job), nothing is changed and the event is never set."""
-    stop = threading.Event()
+def stop_on_interrupt() -> Iterator[StopRequest]:
+    """While inside, SIGINT, SIGTERM and SIGHUP set the request instead of ending the process, so
+    that a run stops between two batches with everything it trained delivered; a second signal
+    raises KeyboardInterrupt. Only the main thread can take signals: elsewhere nothing changes and
+    the request is never set; a signal the process ignores (SIGINT in a background job) stays
+    ignored."""
+    stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN:
         yield stop
         return
 
     def handler(signum: int, frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        stop.set()
+        stop.signum = signum
 
-    signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum, before in previous.items():
+        if before is not signal.SIG_IGN:
+            signal.signal(signum, handler)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
@@ -169,6 +184,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - closed in `finally`
     summary = RunningSummary()
     interrupted = False
+    stopped_by: int | None = None  # the signal that stopped the run, if one did
     error: str | None = None
     log: Path | None = None
     started = time.perf_counter()
@@ -193,6 +209,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
                 for chunk in trainer.advance():
                     take(chunk)
             interrupted = stop.is_set()
+            stopped_by = stop.signum
             for chunk in trainer.flush():  # every batch trained so far reaches the file
                 take(chunk)
     except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was written stays
@@ -210,6 +227,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         "iterations": trainer.iteration,
         "planned": total,
         "interrupted": interrupted,
+        "signal": stopped_by,
         "error": error,
         "log": log,
         "seconds": elapsed,

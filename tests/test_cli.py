@@ -126,7 +126,8 @@ def test_summary_names_outcomes_within_rounding():
     assert text.count("within rounding") == 1
 
 
-def test_interrupted_headless_run_keeps_every_batch_it_trained(tmp_path):
+@pytest.mark.parametrize("name,status", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_signal_stops_a_headless_run_between_batches_and_keeps_every_batch(tmp_path, name, status):
     import signal
     import time
 
@@ -138,10 +139,11 @@ def test_interrupted_headless_run_keeps_every_batch_it_trained(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not metrics.exists() or metrics.stat().st_size < 20_000):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, name))
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == status, stderr
     trained = int(stdout.split(" of ", 1)[0])
+    assert stderr.strip().splitlines()[-1] == f"fftui: stopped by {name}; the {trained} batches trained are kept"
     lines = metrics.read_text().splitlines()
     assert trained > 0 and len(lines) == trained
     assert [json.loads(line)["iteration"] for line in lines] == list(range(1, trained + 1))

@@ -3,6 +3,7 @@ error, the summary on standard output and the files in the output folder."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from .summary import format_summary
 
 def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, bool], Dataset]) -> int:
     """Run `cfg` headless as the parsed flags say; `load` gets the data. Returns the exit status:
-    0 done, 1 stopped by a failure (one line on stderr naming the log file), 130 interrupted.
+    0 done, 1 stopped by a failure (one line on stderr naming the log file), 128 + the signal's
+    number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it between batches.
     Raises engine.headless.OutputError for an output folder that cannot be used."""
     from engine.headless import claim_new_dir, prepare_out_dir, run_headless
     from engine.logs import details
@@ -51,4 +53,9 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     if summary["error"]:
         print(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}", file=sys.stderr)
         return 1
-    return 130 if summary["interrupted"] else 0
+    if summary["interrupted"]:
+        signum = summary.get("signal") or signal.SIGINT
+        print(f"fftui: stopped by {signal.Signals(signum).name}; the {summary['iterations']} batches trained "
+              "are kept", file=sys.stderr)
+        return 128 + int(signum)
+    return 0
