@@ -52,16 +52,6 @@ def freeze_live_objects() -> None:
     gc.freeze()
 
 
-def set_torch_threads(threads: int) -> None:
-    """Torch's intra-op thread count (>= 1). Small operations on two threads cost several times
-    more than on one, so a process running several trainers or a UI beside one may want fewer."""
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 @dataclass(frozen=True)
 class ProcessSettings:
     """What `tune_for_training` set, for logs and benchmark reports."""
@@ -71,12 +61,11 @@ class ProcessSettings:
     frozen: bool
 
 
-def tune_for_training(device_type: str, *, interactive: bool) -> ProcessSettings:
+def tune_for_training(*, interactive: bool) -> ProcessSettings:
     """The settings the `fftui` command uses: the heap tuned (on the CPU for the step's temporaries,
     on every device for the host's derivation of the metrics, which works on arrays of a whole chunk
     of batches: without it each chunk paid about 3,000 page faults), and for the live app a short GIL
-    switch interval and the start-up objects frozen. Call once, after the heavy imports.
-    device_type is kept for callers; every device is tuned alike."""
+    switch interval and the start-up objects frozen. Call once, after the heavy imports."""
     heap = keep_freed_blocks_in_heap()
     if interactive:
         set_switch_interval(APP_SWITCH_INTERVAL)

@@ -169,7 +169,7 @@ def _app(cfg: Config, preset: str | None) -> int:
     dataset = _load(cfg, False)
     from fftui.app import FFApp
 
-    tune_for_training(dataset.images.device.type, interactive=True)
+    tune_for_training(interactive=True)
     app = FFApp(config=cfg, dataset=dataset, preset=preset)
     app.run()
     status = app_exit_status(app.return_code)

@@ -43,9 +43,9 @@ def test_entry_point_tuning_sets_switch_interval_and_freezes(tmp_path):
         from engine.process import APP_SWITCH_INTERVAL, tune_for_training
         assert sys.getswitchinterval() != APP_SWITCH_INTERVAL
         assert gc.get_freeze_count() == 0
-        headless = tune_for_training("cpu", interactive=False)
+        headless = tune_for_training(interactive=False)
         assert sys.getswitchinterval() == 0.005 and gc.get_freeze_count() == 0
-        settings = tune_for_training("cpu", interactive=True)
+        settings = tune_for_training(interactive=True)
         assert sys.getswitchinterval() == APP_SWITCH_INTERVAL == settings.switch_interval
         assert gc.get_freeze_count() > 0
         print(headless.heap_tuned)

@@ -25,18 +25,19 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     from engine.headless import claim_new_dir, prepare_out_dir, run_headless
     from engine.logs import details
 
-    if args.preset:
+    if args.preset:  # the folder is claimed before anything else, then the data loads
         stem = f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out = prepare_out_dir(args.out) if args.out else claim_new_dir(stem)
-        dataset = load(cfg, args.quiet)
-        tune_for_training(dataset.images.device.type, interactive=False)
+        out_dir: Path | None = prepare_out_dir(args.out) if args.out else claim_new_dir(stem)
+    else:
+        out_dir = prepare_out_dir(args.out) if args.out else None
+    dataset = load(cfg, args.quiet)
+    tune_for_training(interactive=False)
+    if args.preset:
         from .experiments import run_preset
 
-        run_preset(args.preset, cfg, dataset, out, quiet=args.quiet, per_sample=not args.summary_only)
+        assert out_dir is not None
+        run_preset(args.preset, cfg, dataset, out_dir, quiet=args.quiet, per_sample=not args.summary_only)
         return 0
-    out_dir: Path | None = prepare_out_dir(args.out) if args.out else None
-    dataset = load(cfg, args.quiet)
-    tune_for_training(dataset.images.device.type, interactive=False)
     print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
           f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
     total = cfg.total_iters(dataset.size)
