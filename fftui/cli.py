@@ -100,12 +100,14 @@ def config_from_args(args: argparse.Namespace, default: Config | None = None) ->
     base = PRESETS[args.preset].config if args.preset else (default or Config())
     params = params_of(type(base))
     given = {p.name: getattr(args, p.name) for p in params if getattr(args, p.name, None) is not None}
-    # a flag given with an empty value is a mistake, never "the default" (`--iters ''`, `--out ''`)
+    # a flag given with an empty value is a mistake, never "the default" (`--iters ''`, `--out ''`);
+    # argparse turns a value of `--` (`--data-dir=--`) into an empty list
     flags = {p.name: p.flag for p in params}
     flags["out"] = "--out"
     for name, value in {**given, "out": getattr(args, "out", None)}.items():
-        if isinstance(value, str) and not value.strip():
-            raise UsageError(f"fftui run: {flags[name]} needs a value, not {value!r}")
+        if isinstance(value, list) or (isinstance(value, str) and not value.strip()):
+            shown = "--" if isinstance(value, list) else repr(value)
+            raise UsageError(f"fftui run: {flags[name]} needs a value, not {shown}")
     try:
         return base.replace(**given)
     except ConfigError as exc:
