@@ -67,10 +67,13 @@ class FFApp(RunControl):
     PLOT_GAP = 0.2            # at least this long between two plot builds
     PLOT_BUDGET = 0.02        # plot building may take at most this much CPU time per second
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
-    GRID_SIZES: ClassVar[tuple[tuple[int, int], ...]] = ((120, 40), (160, 37))
+    GRID_SIZES: ClassVar[tuple[tuple[int, int], ...]] = ((152, 38), (156, 37), (190, 34))
     """(columns, rows): the grid of every plotting pane fits a terminal at least as large as one of
-    these, each pane with its whole title, every summary line and a usable plot. Measured with
-    bench/grid_fit.py (how: see there); below them the panes show one at a time, and ``g`` says why."""
+    these, each pane with its whole title, every summary line and a usable plot (20x5 cells of
+    data). Measured with bench/grid_fit.py (how: see there): fewest rows 37 from 152 columns, 36
+    from 156, 33 from 190 (none below 152: the plots' titles and axes need the width); one row
+    added to each for an engine-error banner. Below them the panes show one at a time and ``g``
+    says why."""
     SIDE_WIDTH = 38           # columns of the side panes in the grid (app.tcss: .-grid .side-pane)
 
     view: var[str] = var("", init=False)
@@ -180,6 +183,8 @@ class FFApp(RunControl):
 
     def watch_wide(self, wide: bool) -> None:
         self.view = "grid" if wide else self._last_single
+        if wide and self._message[0].startswith("the grid needs"):   # said of a smaller terminal
+            self._set_message("")
 
     def watch_view(self, view: str) -> None:
         if view != "grid":
@@ -324,9 +329,10 @@ class FFApp(RunControl):
         elif self.grid_fits(*self.size):
             self.view = "grid"
         else:
-            sizes = " or ".join(f"{w}x{h}" for w, h in self.GRID_SIZES)
-            self._set_message(f"the grid needs {sizes} (this is {self.size.width}x{self.size.height}); "
-                              f"1-{len(self.PANES)} show one pane each", "warning")
+            sizes = [f"{w}x{h}" for w, h in self.GRID_SIZES]
+            need = " or ".join(filter(None, (", ".join(sizes[:-1]), sizes[-1])))
+            self._set_message(f"the grid needs {need}; this is {self.size.width}x{self.size.height}: "
+                              f"1-{len(self.PANES)} show one pane", "warning")
             self._refresh_text()
 
     def action_help(self) -> None:

@@ -72,8 +72,9 @@ async def test_below_the_grid_sizes_one_pane_shows_and_g_says_why(small_sample):
         assert app.view == "lhs" and [p.id for p in app.panes if p.display] == ["lhs"]
         lines = screen_text(app).splitlines()
         said = [line for line in lines if "the grid needs" in line]
-        assert len(said) == 1 and said[0].rstrip().endswith("show one pane each")   # one whole line
-        assert "(this is 80x24)" in said[0]
+        assert len(said) == 1 and said[0].rstrip().endswith("1-5 show one pane")   # one whole line
+        assert "this is 80x24" in said[0]
+        assert all(f"{w}x{h}" in said[0] for w, h in FFApp.GRID_SIZES)
         for size in ((120, 36), *((w - 1, h) for w, h in FFApp.GRID_SIZES), *((w, h - 1) for w, h in FFApp.GRID_SIZES)):
             if any(size[0] >= w and size[1] >= h for w, h in FFApp.GRID_SIZES):
                 continue   # another measured size covers it

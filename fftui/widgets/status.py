@@ -76,7 +76,7 @@ def config_line(config: Config, pending: Config, params: Sequence[Param] = PARAM
 
 def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param] = PARAMS) -> Text:
     label, style = STATE_STYLE.get(info.state, (info.state, "bold"))
-    text = Text(no_wrap=False)
+    text = Text(no_wrap=True, overflow="ellipsis")   # a long line ends in …, the next lines stay
     text.append(f" {label} ", style=styles.get(style, style))
     if info.requested and info.requested != info.state:
         text.append(f"→ {info.requested} ", style="bold")
