@@ -172,6 +172,13 @@ def test_footer_shows_the_most_important_keys_whole(small_sample, width):
             assert ranks == sorted(ranks) and len(shown) >= 8
             if width >= 200:
                 assert len(shown) >= 15
+            await pilot.resize_terminal(80 if width > 80 else 200, 36)   # the footer follows a resize
+
+            def whole() -> bool:
+                line = screen_text(app).splitlines()[-1].rstrip()
+                ends_whole = any(line.endswith(f" {k.footer}") for k in app.KEYS)   # no key cut short
+                return ends_whole and "q Quit" in line and (len(line) > 120 if width == 80 else True)
+            assert await wait_until(pilot, whole), screen_text(app).splitlines()[-1]
     body()
 
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from textual import events
 from textual.app import ComposeResult
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from textual.widgets._footer import FooterKey  # Textual's own key widget (not re-exported)
 
-from ..keys import Key, footer_keys
+from ..keys import Key, footer_keys, footer_width
 
 PALETTE_WIDTH = 12   # "^p palette" with its left border and a column to spare
 
@@ -33,7 +33,7 @@ class KeyFooter(Footer):
     def _choice(self, width: int) -> tuple[list[Key], bool]:
         """The keys shown and whether the palette's key fits after them."""
         keys = footer_keys(self._table, width)
-        used = sum(len(k.display or k.keys.split(",")[0]) + len(k.footer) + 2 for k in keys)
+        used = sum(footer_width(k) for k in keys)
         return keys, width - used >= PALETTE_WIDTH
 
     def compose(self) -> ComposeResult:
