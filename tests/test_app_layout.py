@@ -248,3 +248,26 @@ def test_status_shows_the_batch_the_engine_trains_on(small_sample, mode, asked):
             assert await wait_until(pilot, lambda: f"N {expected} ·" in screen_text(app))
     body()
 
+
+
+@run_async
+async def test_screenshot_falls_back_to_the_working_folder_then_says_why(small_sample, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    app = fake_app(small_sample, records=make_records(3), screenshot_dir=blocker / "shots")
+    async with app.run_test(size=(200, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        saved = list(work.glob("fftui-*.svg"))
+        assert len(saved) == 1 and f"screenshot saved: {saved[0]}" in screen_text(app)
+
+        def full(folder, stem, text):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr("fftui.app.save_new", full)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "screenshot not saved: No space left on device" in screen_text(app)
+        assert list(work.glob("fftui-*.svg")) == saved
