@@ -19,7 +19,7 @@ from textual.containers import Container, Horizontal
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static, Tabs
+from textual.widgets import Static, Tabs
 
 from engine.config import Config
 from engine.data import Dataset
@@ -33,16 +33,11 @@ from .scheduler import PlotScheduler
 from .screens.editor import EditorScreen
 from .screens.figure1 import Figure1Screen
 from .screens.help import HelpScreen
+from .screenshot import home_relative, save_new, screenshot_folder
+from .widgets.footer import KeyFooter
 from .widgets.pane import Pane, View
 from .widgets.parameters import ParametersPane
 from .widgets.status import StatusBar, StatusInfo
-
-
-def screenshot_folder() -> Path:
-    """Where ctrl+s saves SVG screenshots: ``screenshots`` in the user's data folder for fftui."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("fftui")) / "screenshots"
 
 
 class FFApp(RunControl):
@@ -72,15 +67,21 @@ class FFApp(RunControl):
     PLOT_GAP = 0.2            # at least this long between two plot builds
     PLOT_BUDGET = 0.02        # plot building may take at most this much CPU time per second
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
-    WIDE = (120, 36)          # from this size on, all panes at once
-    SIDEBAR = 150             # from this width on, the panes that do not plot beside the others
+    GRID_SIZES: ClassVar[tuple[tuple[int, int], ...]] = ((152, 38), (156, 37), (190, 34))
+    """(columns, rows): the grid of every plotting pane fits a terminal at least as large as one of
+    these, each pane with its whole title, every summary line and a usable plot (20x5 cells of
+    data). Measured with bench/grid_fit.py (how: see there): fewest rows 37 from 152 columns, 36
+    from 156, 33 from 190 (none below 152: the plots' titles and axes need the width); one row
+    added to each for an engine-error banner. Below them the panes show one at a time and ``g``
+    says why."""
+    SIDE_WIDTH = 38           # columns of the side panes in the grid (app.tcss: .-grid .side-pane)
 
     view: var[str] = var("", init=False)
     """The pane shown alone (its id), or "grid": every pane at once."""
     wide: var[bool] = var(False, init=False)
-    """Whether the terminal is at least `WIDE`: entering it shows the grid, leaving it one pane."""
+    """Whether the grid fits the terminal (`grid_fits`): entering it shows the grid, leaving it one pane."""
     sidebar: var[bool] = var(False, init=False)
-    """Whether the terminal is at least `SIDEBAR` wide: the grid shows the side panes too."""
+    """Whether the grid still fits beside the side panes: the grid shows them too."""
     view_options: var[View] = var(View(), init=False)
     """Display options the panes share (smoothing)."""
     run_state: var[tuple] = var((), init=False)
@@ -122,6 +123,7 @@ class FFApp(RunControl):
         self._error = ""
         self._stopped = False
         self._editor: EditorScreen | None = None
+        self._run_shown = self.history.runs   # the history's run that the panes show
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,7 +134,7 @@ class FFApp(RunControl):
             with Container(id="panes"):
                 yield from (s.build(on_build=self.plots.spend) for s in self.PANES if s.plots)
             yield from (s.build() for s in self.PANES if not s.plots)
-        yield Footer()
+        yield KeyFooter(self.KEYS)
 
     def on_mount(self) -> None:
         self.panes: list[Pane] = list(self.query(Pane))
@@ -169,12 +171,20 @@ class FFApp(RunControl):
         if self.runner is not None:
             self._apply_size(event.size.width, event.size.height)
 
+    @classmethod
+    def grid_fits(cls, width: int, height: int) -> bool:
+        """Whether every plotting pane fits at once in a terminal of ``width`` x ``height`` cells."""
+        return any(width >= w and height >= h for w, h in cls.GRID_SIZES)
+
     def _apply_size(self, width: int, height: int) -> None:
-        self.sidebar = width >= self.SIDEBAR
-        self.wide = width >= self.WIDE[0] and height >= self.WIDE[1]
+        """Decide the grid and the sidebar from the terminal's size now (after a resize: the new one)."""
+        self.sidebar = self.grid_fits(width - self.SIDE_WIDTH, height)
+        self.wide = self.grid_fits(width, height)
 
     def watch_wide(self, wide: bool) -> None:
         self.view = "grid" if wide else self._last_single
+        if wide and self._message[0].startswith("the grid needs"):   # said of a smaller terminal
+            self._set_message("")
 
     def watch_view(self, view: str) -> None:
         if view != "grid":
@@ -217,11 +227,22 @@ class FFApp(RunControl):
             self.history.clear()
         if records:
             self.history.add(records)
+        if self.history.runs != self._run_shown:
+            self._new_run()
         for event in runner.drain_events():
             self._on_event(event)
         self.rates.update(self.clock(), runner.iteration, runner.state == "running")
         self.run_state = (runner.state, runner.config, runner.pending_config)
         self._maybe_draw()
+
+    def _new_run(self) -> None:
+        """The history started anew (a reset, another mode or set of groups): every pane, shown or
+        hidden, drops the old run's picture now, and the ones shown are drawn again soon."""
+        self._run_shown = self.history.runs
+        note = "drawing…" if len(self.history) else "waiting for the first batch"
+        for pane in self.panes:
+            pane.clear(note)
+        self.plots.hurry()
 
     def watch_run_state(self) -> None:
         self._refresh_text()
@@ -262,6 +283,7 @@ class FFApp(RunControl):
             dropped=runner.dropped,
             message=self._message[0],
             message_kind=self._message[1],
+            data_size=self.dataset.size,
         )
         self._status.show(info)
         self.banner = (f" engine error: {self._error or 'see the message above'} — the run is paused; "
@@ -302,7 +324,16 @@ class FFApp(RunControl):
             self.view = view
 
     def action_grid(self) -> None:
-        self.view = self._last_single if self.view == "grid" else "grid"
+        if self.view == "grid":
+            self.view = self._last_single
+        elif self.grid_fits(*self.size):
+            self.view = "grid"
+        else:
+            sizes = [f"{w}x{h}" for w, h in self.GRID_SIZES]
+            need = " or ".join(filter(None, (", ".join(sizes[:-1]), sizes[-1])))
+            self._set_message(f"the grid needs {need}; this is {self.size.width}x{self.size.height}: "
+                              f"1-{len(self.PANES)} show one pane", "warning")
+            self._refresh_text()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -311,14 +342,24 @@ class FFApp(RunControl):
         self.push_screen(HelpScreen(keys.help_rows(self.KEYS), pane_help(self.PANES)))
 
     def action_svg(self) -> None:
-        folder = self.screenshot_dir or screenshot_folder()
+        """Save the screen as SVG in the screenshot folder (else the working folder) under a new name;
+        the status line and a notification show the path whole, relative to ~ where it can be."""
+        svg = self.export_screenshot()
+        stem = time.strftime("fftui-%Y%m%d-%H%M%S")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = self.save_screenshot(path=str(folder))
+            path = save_new(self.screenshot_dir or screenshot_folder(), stem, svg)
         except OSError:
-            path = self.save_screenshot(path=os.getcwd())
-        self._set_message(f"screenshot saved: {path}")
-        self.notify(path, title="SVG screenshot saved", timeout=8, markup=False)
+            try:
+                path = save_new(Path.cwd(), stem, svg)
+            except OSError as exc:
+                self._set_message(f"screenshot not saved: {exc.strerror or exc}", "error")
+                self._refresh_text()
+                return
+        shown = home_relative(path)
+        self._set_message(f"screenshot saved: {shown}")
+        folder, _, name = shown.rpartition(os.sep)
+        # the folder and the file name on lines of their own: a narrow toast never splits the name
+        self.notify(f"{folder}{os.sep}\n{name}", title="SVG screenshot saved", timeout=8, markup=False)
         self._refresh_text()
 
     async def action_quit(self) -> None:

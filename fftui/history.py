@@ -59,6 +59,7 @@ class History:
         self.maxlen = maxlen
         self.batches = batches
         self.version = 0
+        self.runs = 0      # times the data started anew (`clear`): a new run, mode or set of groups
         self.clear()
 
     def clear(self) -> None:
@@ -71,6 +72,7 @@ class History:
         self._last: MetricsChunk | None = None
         self._latest: tuple[int, MetricsRecord] | None = None
         self.version += 1
+        self.runs += 1
 
     def __len__(self) -> int:
         return len(self._buffer) if self._buffer is not None else 0

@@ -3,7 +3,9 @@ help screen's list of keys all come from these tables.
 
 A `Key` names an action of the app (``action_<name>`` on `fftui.app.FFApp`, with optional
 arguments). The keys that show a pane come from the pane registry (`fftui.panes`) and sit between
-`RUN_KEYS` and `SCREEN_KEYS` (`key_table`), in the order the footer shows them.
+`RUN_KEYS` and `SCREEN_KEYS` (`key_table`), in the order of the help screen. The footer shows the
+keys that matter most first, as many as fit (`FOOTER_PRIORITY`, `footer_keys`); every key is in the
+help screen, and all but quit in the command palette.
 """
 from __future__ import annotations
 
@@ -84,14 +86,45 @@ RUN_KEYS: tuple[Key, ...] = (
 """Keys that steer the run or the display, before the pane keys."""
 
 SCREEN_KEYS: tuple[Key, ...] = (
-    Key("g", "grid", "All panes", "Show all panes", "All panes at once, or back to one"),
+    Key("g", "grid", "Grid", "Show all panes", "All panes at once, or back to one"),
     Key("p", "presets", "Presets", "Run a preset of the report",
         "fig1a, fig1b, fig2 or fig3 with the report's parameters"),
-    Key("ctrl+s", "svg", "SVG", "Save an SVG screenshot", "Write the screen to an SVG file"),
-    Key("f1,question_mark", "help", "Help", "Help", "Every key and what each pane shows", display="F1"),
+    Key("ctrl+s", "svg", "SVG", "Save an SVG screenshot", "Write the screen to an SVG file", display="^s"),
+    Key("f1,question_mark", "help", "Help", "Help", "Every key and what each pane shows", display="F1/?"),
     Key("q,ctrl+c", "quit", "Quit", "Quit", "Stop training and leave", palette=False),  # Textual's palette has Quit
 )
 """Keys after the pane keys: layout, presets, screenshot, help, quit."""
+
+
+FOOTER_PRIORITY: tuple[str, ...] = (
+    "toggle_run", "step", "edit", "grid", "presets", "svg", "help", "quit",
+    "reset", "toggle_mode", "view", "smoothing", "switch_loss", "lr_up", "lr_down",
+    "batch_up", "batch_down", "width_up", "width_down",
+)
+"""Actions in the order the footer offers their keys (the pane keys under "view", in pane order);
+the footer shows a prefix of this list, as long as the terminal is wide. An action missing here is
+never in the footer."""
+
+
+def footer_width(key: Key) -> int:
+    """Columns a key takes in the compact footer: its key, a space, its text, a space after."""
+    display = key.display or key.keys.split(",")[0]
+    return len(display) + 1 + len(key.footer) + 1
+
+
+def footer_keys(table: Iterable[Key], width: int) -> list[Key]:
+    """The keys of ``table`` the footer shows in ``width`` columns: in `FOOTER_PRIORITY` order, up
+    to the first that does not fit (so a less important key never shows in place of a more
+    important one)."""
+    rank = {action: i for i, action in enumerate(FOOTER_PRIORITY)}
+    ordered = sorted((k for k in table if k.action in rank), key=lambda k: rank[k.action])  # stable: pane order kept
+    shown, used = [], 0
+    for key in ordered:
+        used += footer_width(key)
+        if used > width:
+            break
+        shown.append(key)
+    return shown
 
 
 def key_table(pane_keys: Iterable[Key]) -> tuple[Key, ...]:

@@ -33,8 +33,8 @@ class PaneSpec:
         help: what it shows, for the help screen.
         widget: the widget class; built with ``id`` (and ``on_build`` when it plots).
         plots: whether it draws plots from the history (the app schedules those). The others have
-            the CSS class ``side-pane``: in the grid they sit beside the plots from
-            `fftui.app.FFApp.SIDEBAR` columns on; the app updates them itself.
+            the CSS class ``side-pane``: in the grid they sit beside the plots where the grid
+            still fits next to them (`fftui.app.FFApp.SIDE_WIDTH`); the app updates them itself.
         footer: the footer's text, when it is not ``label``.
     """
 

@@ -58,6 +58,15 @@ class Pane(Vertical):
         summary.update(text, layout=lines != self._summary_lines)
         self._summary_lines = lines
 
+    def clear(self, note: str = "waiting for the first batch") -> None:
+        """Forget what the pane shows, now, shown or hidden: every plot shows ``note`` at once (no
+        plot is built for it) and the summary goes. For a new run, mode or set of groups, so that
+        a pane never shows another run's data, whenever it is shown again."""
+        for plot in self.plots:
+            plot.show(Figure(note=note))
+            plot.publish()
+        self.set_summary("")
+
     def waiting(self, history: History) -> bool:
         """With no record yet, put the waiting note in every plot and say so."""
         if len(history):

@@ -36,17 +36,35 @@ class StatusInfo:
     dropped: int
     message: str = ""
     message_kind: str = "info"
+    data_size: int | None = None    # images in the data set: a batch never holds more
 
 
 def _value(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def config_line(config: Config, pending: Config, params: Sequence[Param] = PARAMS) -> tuple[str, str]:
+def batch_in_use(config: Config, data_size: int | None) -> str:
+    """The batch as the engine trains on it: ``min(batch_size, data_size)`` images a batch (the
+    batcher slices one epoch's permutation of the data set, engine/inputs.py); in ff mode that many
+    positives and as many negatives (the same images with wrong labels). The requested size follows
+    when the data set holds fewer images: ``5000 pos + 5000 neg (65536 asked)``."""
+    n = config.batch_size if data_size is None else max(1, min(config.batch_size, data_size))
+    text = f"{n} pos + {n} neg" if config.mode == "ff" else str(n)
+    if n < config.batch_size:
+        text += f" ({config.batch_size} asked)"
+    return text
+
+
+def config_line(config: Config, pending: Config, params: Sequence[Param] = PARAMS,
+                data_size: int | None = None) -> tuple[str, str]:
     """The status bar's configuration line as two strings: the parameters that declare a status
-    label, each as label and value; and the queued changes of any parameter ("" when none)."""
+    label, each as label and value (the batch size as `batch_in_use` when ``data_size`` is given);
+    and the queued changes of any parameter, as requested ("" when none)."""
     def shown(p: Param, cfg: Config, label: str | None) -> str:
-        value = _value(getattr(cfg, p.name))
+        if p.name == "batch_size" and cfg is config and data_size is not None:
+            value = batch_in_use(config, data_size)
+        else:
+            value = _value(getattr(cfg, p.name))
         return f"{label} {value}" if label else value
 
     listed = [p for p in params if p.status is not None]
@@ -58,7 +76,7 @@ def config_line(config: Config, pending: Config, params: Sequence[Param] = PARAM
 
 def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param] = PARAMS) -> Text:
     label, style = STATE_STYLE.get(info.state, (info.state, "bold"))
-    text = Text(no_wrap=False)
+    text = Text(no_wrap=True, overflow="ellipsis")   # a long line ends in …, the next lines stay
     text.append(f" {label} ", style=styles.get(style, style))
     if info.requested and info.requested != info.state:
         text.append(f"→ {info.requested} ", style="bold")
@@ -68,7 +86,7 @@ def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param
     text.append(f" epoch {epoch} · it {info.iteration:,}{total} · {rate} batch/s · dropped ")
     text.append(f"{info.dropped:,}", style=styles.get("bold $warning", "bold") if info.dropped else "")
     text.append("\n ")
-    now, queued = config_line(info.config, info.pending, params)
+    now, queued = config_line(info.config, info.pending, params, info.data_size)
     text.append(now)
     if queued:
         text.append("  → " + queued, style="bold")
