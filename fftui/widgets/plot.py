@@ -123,14 +123,23 @@ def plan_axis(values: list[np.ndarray], intervals: int, *, ylim: tuple[float, fl
         if any(t != int(t) for t in ticks):    # whole powers of ten only
             ticks = [t for t in ticks if t == int(t)] or [a, b]
         return AxisPlan(a, b, ticks, tk.power_labels(ticks), True)
-    if ylim is not None and ylim[0] < ylim[1]:
-        a, b, ticks = tk.nice_axis(lo, hi, intervals)
-        a, b = lo, hi
-        ticks = [t for t in ticks if lo - 1e-12 <= t <= hi + 1e-12]
-    else:
-        a, b, ticks = tk.nice_axis(lo, hi, intervals, floor=floor if floor is not None and lo >= floor else None)
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else None
-    return AxisPlan(a, b, ticks, tk.tick_labels(ticks, step), False)
+    fixed = ylim is not None and ylim[0] < ylim[1]
+    floor = floor if floor is not None and lo >= floor else None
+    # fewer ticks when the labels cannot tell them apart; then a wider axis (a narrow range far
+    # from zero, such as 3.35e-114 to 3.45e-114, has no short labels that tell its ticks apart)
+    tries = [(n, 0) for n in range(max(2, intervals), 1, -1)] + [(2, k) for k in range(1, 40)]
+    for n, widen in tries:
+        pad = (hi - lo) * (2.0 ** widen - 1) / 2 if widen else 0.0
+        low = lo - pad if floor is None else max(floor, lo - pad)
+        a, b, ticks = tk.nice_axis(low, hi + pad, n, floor=floor)
+        if fixed and not widen:
+            a, b = lo, hi
+            ticks = [t for t in ticks if lo - 1e-12 * abs(hi - lo) <= t <= hi + 1e-12 * abs(hi - lo)]
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else None
+        labels = tk.tick_labels(ticks, step)
+        if tk.labels_read_back(ticks, labels):
+            break
+    return AxisPlan(a, b, ticks, labels, False)
 
 
 def coincide(a: Series, b: Series, tolerance: float) -> str:
@@ -377,7 +386,7 @@ class FigurePlot(PlotextPlot):
             if fig.ylabel_right and "right" in sides:
                 plt.ylabel(fig.ylabel_right + (" (log)" if sides["right"].log else ""), yside="right")  # type: ignore[call-arg]
         body = list(Text.from_ansi(plt.build()).split("\n", allow_blank=True))
-        return header + body
+        return header + body[:plot_height]
 
 
 def cheap_lines(x: np.ndarray, y: np.ndarray, xlim, ylim, width: int, height: int) -> bool:

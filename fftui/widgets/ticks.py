@@ -59,6 +59,10 @@ def nice_axis(lo: float, hi: float, intervals: int = 4, floor: float | None = No
             break
         step = nice_step(step * 1.0001, 1)  # the next nice step up
     ticks = [float(f"{i * step * scale:.12g}") for i in range(first, last + 1)]
+    if not math.isfinite(ticks[-1]):   # past the largest float: the axis ends at the data
+        ticks[-1] = hi
+    if not math.isfinite(ticks[0]):
+        ticks[0] = lo
     if floor is not None and ticks[0] < floor <= lo:
         ticks = [t for t in ticks if t >= floor]
         if ticks[0] > floor:
@@ -137,6 +141,18 @@ def tick_labels(ticks: Sequence[float], step: float | None = None) -> list[str]:
         if max(len(s) for s in labels) <= LABEL_WIDTH or decimals == 0:
             return labels
         decimals -= 1
+
+
+def labels_read_back(ticks: Sequence[float], labels: Sequence[str]) -> bool:
+    """Whether every label reads back as its tick to within half the smallest gap between ticks:
+    the labels tell the ticks apart and misplace none."""
+    if len(ticks) < 2:
+        return True
+    gap = min(abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False))
+    try:
+        return all(abs(float(s) - t) <= gap / 2 * (1 + 1e-9) for t, s in zip(ticks, labels, strict=True))
+    except ValueError:
+        return False
 
 
 def power_labels(exponents: Sequence[float]) -> list[str]:
