@@ -323,7 +323,7 @@ class FigurePlot(PlotextPlot):
                 if axis is not None:
                     sides[side] = axis
         tolerances = {side: 0.0 if a.log else (a.hi - a.lo) / (8 * rows) for side, a in sides.items()}
-        header = header_lines(fig, width, tolerances, most=2 if height < 12 else (3 if height < 20 else 4))
+        header = header_lines(fig, width, tolerances, most=2 if height < 10 else (3 if height < 20 else 4))
         for side, log in (("left", fig.log), ("right", fig.log_right)):
             if log and side in sides and not sides[side].log:
                 header.append(Text(f"{side} axis linear: values ≤ 0", style="dim"))
@@ -351,8 +351,9 @@ class FigurePlot(PlotextPlot):
 
         plt = self._plot
         plt.clear_figure()
-        plt.plotsize(width, plot_height)
-        plt._set_size(width, plot_height)
+        plot_width = width - 1  # a blank last column: the labels of a plot beside never touch these
+        plt.plotsize(plot_width, plot_height)
+        plt._set_size(plot_width, plot_height)
         plt.theme(theme)
         for s in drawn:
             axis = sides.get(s.yside)
