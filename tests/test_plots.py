@@ -14,8 +14,15 @@ from fftui.widgets.lhs_rhs import side_names, sparser_side
 from fftui.widgets.pane import SMOOTH_WINDOWS, next_window
 from fftui.widgets.plot import Figure, FigurePlot, Series, coincide, legend_entries, plan_axis
 from fftui.widgets.sparsening import agreement_counts
-from fftui.widgets.ticks import (LABEL_WIDTH, iteration_ticks, labels_read_back, nice_axis, nice_step,
-                                 power_labels, tick_labels)
+from fftui.widgets.ticks import (
+    LABEL_WIDTH,
+    iteration_ticks,
+    labels_read_back,
+    nice_axis,
+    nice_step,
+    power_labels,
+    tick_labels,
+)
 
 
 # -- steps and axes -----------------------------------------------------------------------------
