@@ -269,7 +269,20 @@ def test_the_theorem_is_the_general_predictor_only_for_the_linear_loss_and_plain
 def test_metrics_that_cannot_be_negative_are_declared_so():
     for name in ("goodness", "sparsity", "silenced", "sparser", "theorem", "general", "sign_flip", "l2_remainder"):
         assert BY_NAME[name].low == 0.0, name
+    for name in ("sparsity", "silenced", "sparser", "theorem", "general", "sign_flip"):
+        assert BY_NAME[name].high == 1.0, name
+    assert BY_NAME["goodness"].high is None and BY_NAME["l2_remainder"].high is None
     assert BY_NAME["loss"].low is None   # the ff linear loss G(H-) - G(H+) is often negative
+
+
+def test_an_axis_over_values_that_cannot_exceed_one_ends_at_one():
+    # Hoyer sparsity of 0.95 to 1 (samples with one active unit have S = 1 exactly): steps of
+    # 0.05 / 4 -> 0.0125 would pad to 1.0125; the ceiling keeps the last tick at 1
+    axis = plan_axis([np.array([0.95, 1.0])], 2, floor=0.0, ceiling=1.0)
+    assert axis is not None and axis.hi == 1.0 and axis.labels[-1] == "1"
+    # a constant 1 gets +-10 % cut at the ceiling: 0.9..1, 0.1 / 4 = 0.025
+    assert nice_axis(1.0, 1.0, 4, floor=0.0, ceiling=1.0) == pytest.approx(
+        (0.9, 1.0, [0.9, 0.925, 0.95, 0.975, 1.0]))
 
 
 def test_the_sides_say_what_they_are_and_which_way_means_sparser():

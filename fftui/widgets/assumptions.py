@@ -6,7 +6,7 @@ from rich.text import Text
 from ..history import History, fmt
 from .pane import Pane, View, iteration_axis, time_series
 from .plot import Figure, Series
-from .sparsity import floor_of
+from .sparsity import high, low
 
 COLORS = {"pos": ("blue", "magenta"), "neg": ("cyan", "red"), "all": ("blue", "magenta")}
 
@@ -29,8 +29,8 @@ class AssumptionsPane(Pane):
         right.show(Figure(
             series=(Series(x2, flips, "sign flips", "orange"),
                     Series(x2, remainder, "2nd-order remainder", "gray", yside="right")),
-            xlim=iteration_axis(history, x2), iterations=True, ymin=floor_of("sign_flip"),
-            ymin_right=floor_of("l2_remainder"), ylabel="fraction of pre-activations",
+            xlim=iteration_axis(history, x2), iterations=True, ymin=low("sign_flip"), ymax=high("sign_flip"),
+            ymin_right=low("l2_remainder"), ylabel="fraction of pre-activations",
             ylabel_right="remainder / first order", xlabel="iteration",
             title="sign-flip fraction, l2 remainder",
         ))

@@ -43,8 +43,9 @@ class Figure:
     """What one plot shows; ``note`` replaces the plot when there is nothing to draw yet.
 
     ylim / ylim_right: fixed y ranges (None: nice ranges around the data). xlim: the x range.
-    xlabel, ylabel, ylabel_right: the axes' titles, with units. ymin / ymin_right: the least value
-    the quantity can take (0 for goodness, fractions): an automatic range never reaches below it.
+    xlabel, ylabel, ylabel_right: the axes' titles, with units. ymin / ymin_right, ymax /
+    ymax_right: the least and the greatest value the quantity can take (0 for goodness, 1 for
+    fractions): an automatic range never reaches past them.
     log / log_right: a log10 axis, when every drawn value on it is positive (else linear, and the
     legend says why). iterations: x is the iteration: ticks at whole iterations ending at the last.
     hlines: horizontal reference lines as (level, label) on the left axis, in grey, labelled in the
@@ -61,6 +62,8 @@ class Figure:
     hlines: tuple[tuple[float, str], ...] = ()
     ymin: float | None = None
     ymin_right: float | None = None
+    ymax: float | None = None
+    ymax_right: float | None = None
     log: bool = False
     log_right: bool = False
     iterations: bool = False
@@ -103,9 +106,9 @@ class AxisPlan:
 
 
 def plan_axis(values: list[np.ndarray], intervals: int, *, ylim: tuple[float, float] | None = None,
-              floor: float | None = None, log: bool = False) -> AxisPlan | None:
+              floor: float | None = None, ceiling: float | None = None, log: bool = False) -> AxisPlan | None:
     """The y axis for the finite values given: nice ticks over a fixed ``ylim`` or over the data,
-    never below ``floor`` when the data are not; a log10 axis when asked and every value is
+    never below ``floor`` nor above ``ceiling`` when the data are not; a log10 axis when asked and every value is
     positive. None when there is no finite value."""
     finite = [v[np.isfinite(v)] for v in values if v.size]
     finite = [v for v in finite if v.size]
@@ -125,13 +128,15 @@ def plan_axis(values: list[np.ndarray], intervals: int, *, ylim: tuple[float, fl
         return AxisPlan(a, b, ticks, tk.power_labels(ticks), True)
     fixed = ylim is not None and ylim[0] < ylim[1]
     floor = floor if floor is not None and lo >= floor else None
+    ceiling = ceiling if ceiling is not None and hi <= ceiling else None
     # fewer ticks when the labels cannot tell them apart; then a wider axis (a narrow range far
     # from zero, such as 3.35e-114 to 3.45e-114, has no short labels that tell its ticks apart)
     tries = [(n, 0) for n in range(max(2, intervals), 1, -1)] + [(2, k) for k in range(1, 40)]
     for n, widen in tries:
         pad = (hi - lo) * (2.0 ** widen - 1) / 2 if widen else 0.0
         low = lo - pad if floor is None else max(floor, lo - pad)
-        a, b, ticks = tk.nice_axis(low, hi + pad, n, floor=floor)
+        high = hi + pad if ceiling is None else min(ceiling, hi + pad)
+        a, b, ticks = tk.nice_axis(low, high, n, floor=floor, ceiling=ceiling)
         if fixed and not widen:
             a, b = lo, hi
             ticks = [t for t in ticks if lo - 1e-12 * abs(hi - lo) <= t <= hi + 1e-12 * abs(hi - lo)]
@@ -198,13 +203,16 @@ def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ..
 
 
 def pack(items: list[Text], width: int, most: int) -> list[Text]:
-    """Items side by side, two spaces apart, in as few lines of ``width`` cells as they need (at
-    most ``most``; an item wider than a line is cut with …, as is the last line if items are left)."""
+    """Items side by side, two spaces apart, each in the first line with room for it (the first
+    item's line takes the next item too, if it fits) in lines of ``width`` cells; at most ``most``
+    lines: an item wider than a line is cut with …, as is the last line if items are left."""
     lines: list[Text] = []
     for item in items:
-        if lines and lines[-1].cell_len + 2 + item.cell_len <= width:
-            lines[-1].append("  ")
-            lines[-1].append_text(item)
+        for line in lines[1:] if len(lines) > 1 else lines:   # the first line keeps the title alone
+            if line.cell_len + 2 + item.cell_len <= width:
+                line.append("  ")
+                line.append_text(item)
+                break
         else:
             lines.append(item.copy())
     if len(lines) > most:
@@ -313,13 +321,14 @@ class FigurePlot(PlotextPlot):
         rows = max(1, height - header_guess - 2 - (1 if height >= 10 else 0))  # frame and x ticks
         intervals = int(np.clip(rows // 3, 1, 5))
         sides = {}
-        for side, ylim, floor, log in (("left", fig.ylim, fig.ymin, fig.log),
-                                       ("right", fig.ylim_right, fig.ymin_right, fig.log_right)):
+        for side, ylim, floor, ceiling, log in (
+                ("left", fig.ylim, fig.ymin, fig.ymax, fig.log),
+                ("right", fig.ylim_right, fig.ymin_right, fig.ymax_right, fig.log_right)):
             values = [np.asarray(s.y, dtype=float) for s in drawn if s.yside == side]
             if values:
                 if side == "left":
                     values += [np.array([level]) for level, _ in fig.hlines if fig.ylim is None]
-                axis = plan_axis(values, intervals, ylim=ylim, floor=floor, log=log)
+                axis = plan_axis(values, intervals, ylim=ylim, floor=floor, ceiling=ceiling, log=log)
                 if axis is not None:
                     sides[side] = axis
         tolerances = {side: 0.0 if a.log else (a.hi - a.lo) / (8 * rows) for side, a in sides.items()}

@@ -12,9 +12,14 @@ from .plot import Figure, Series
 COLORS = {"pos": ("green", "cyan"), "neg": ("red", "orange"), "all": ("green", "cyan")}
 
 
-def floor_of(name: str) -> float | None:
+def low(name: str) -> float | None:
     """The least value a metric can take, from its declaration (engine/metrics.py), or None."""
     return BY_NAME[name].low
+
+
+def high(name: str) -> float | None:
+    """The greatest value a metric can take, from its declaration (engine/metrics.py), or None."""
+    return BY_NAME[name].high
 
 
 class SparsityPane(Pane):
@@ -28,26 +33,24 @@ class SparsityPane(Pane):
         groups = history.groups
         keys = [f"{g}.{name}" for g in groups for name in ("sparsity", "silenced")]
         x, ys = time_series(history, keys, self.plot_width(0), view)
-        series = []
-        for j, g in enumerate(groups):
-            c1, c2 = COLORS.get(g, COLORS["all"])
-            series.append(Series(x, ys[2 * j], f"S {g}", c1))
-            series.append(Series(x, ys[2 * j + 1], f"silenced {g}", c2, yside="right"))
+        colors = [COLORS.get(g, COLORS["all"]) for g in groups]
+        series = [Series(x, ys[2 * j], f"S {g}", colors[j][0]) for j, g in enumerate(groups)]
+        series += [Series(x, ys[2 * j + 1], f"silenced {g}", colors[j][1], yside="right")
+                   for j, g in enumerate(groups)]
         full = (0.0, 1.0) if view.full_range else None
         left.show(Figure(series=tuple(series), ylim=full, ylim_right=full, xlim=iteration_axis(history, x),
-                         ymin=floor_of("sparsity"), ymin_right=floor_of("silenced"), iterations=True,
-                         ylabel="Hoyer S", ylabel_right="silenced", xlabel="iteration",
+                         iterations=True, ylabel="Hoyer S", ylabel_right="silenced", xlabel="iteration",
                          title="Hoyer sparsity S, silenced fraction",
-                         note="z: " + ("around the data" if view.full_range else "0..1")))
+                         ymin=low("sparsity"), ymax=high("sparsity"), ymin_right=low("silenced"),
+                         ymax_right=high("silenced")))
 
         keys = [f"{g}.goodness" for g in groups] + ["loss"]
         x2, ys2 = time_series(history, keys, self.plot_width(1), view)
         series = [Series(x2, ys2[j], f"g {g}", COLORS.get(g, COLORS["all"])[0]) for j, g in enumerate(groups)]
         series.append(Series(x2, ys2[-1], "loss", "blue", yside="right"))
         right.show(Figure(series=tuple(series), xlim=iteration_axis(history, x2), iterations=True,
-                          ymin=floor_of("goodness"), log=view.log, log_right=view.log,
-                          ylabel="goodness |h|²", ylabel_right="loss", xlabel="iteration",
-                          title="goodness |h|², loss", note="y: " + ("linear" if view.log else "log scale")))
+                          log=view.log, log_right=view.log, ylabel="goodness |h|²", ylabel_right="loss",
+                          xlabel="iteration", title="goodness |h|², loss", ymin=low("goodness")))
 
         rec = history.latest
         assert rec is not None, "waiting() is False only once a batch has arrived"
@@ -58,4 +61,6 @@ class SparsityPane(Pane):
             lines.append(f"{g}  S {fmt(st.sparsity, '.3f')} · silenced {silenced}/{st.count}"
                          f" · goodness {fmt(st.goodness, '.4g')}")
         lines[0] += f" │ loss ({rec.loss_name}) {fmt(rec.loss, '.5g')}"
+        lines[-1] += (f" │ z: S {'around the data' if view.full_range else 'on 0..1'}"
+                      f" · y: {'linear' if view.log else 'log'} scales")
         self.set_summary(Text("\n".join(lines)))

@@ -33,12 +33,14 @@ def nice_step(span: float, intervals: int, integer: bool = False) -> float:
     return 10.0 ** (exponent + 2)  # not reached: 10 ** (exponent + 1) >= raw always
 
 
-def nice_axis(lo: float, hi: float, intervals: int = 4, floor: float | None = None) -> tuple[float, float, list[float]]:
+def nice_axis(lo: float, hi: float, intervals: int = 4, floor: float | None = None,
+              ceiling: float | None = None) -> tuple[float, float, list[float]]:
     """An axis from a to b covering [lo, hi], with a and b multiples of a nice step, at most
     ``intervals`` steps between them (two at least); returns (a, b, ticks from a to b).
 
     ``floor``: the lowest value the quantity can take (0 for goodness, fractions): an axis over data
-    at or above it never reaches below it. A single value gets an axis around it. Works for any
+    at or above it never reaches below it; ``ceiling`` likewise the highest (1 for fractions and
+    Hoyer sparsity). A single value gets an axis around it. Works for any
     finite lo <= hi, however large (1e300): the step is found on values scaled to about 1.
     Example: (0.01, 0.97, 4) -> (0.0, 1.0, [0.0, 0.25, 0.5, 0.75, 1.0])."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
@@ -48,6 +50,8 @@ def nice_axis(lo: float, hi: float, intervals: int = 4, floor: float | None = No
         lo, hi = lo - pad, hi + pad
         if floor is not None and lo < floor <= hi - pad:
             lo = floor
+        if ceiling is not None and hi > ceiling >= lo + pad:
+            hi = ceiling
     magnitude = max(abs(lo), abs(hi))
     scale = 10.0 ** math.floor(math.log10(magnitude))
     slo, shi = lo / scale, hi / scale   # about 1 to 10 in magnitude: no overflow below
@@ -65,8 +69,12 @@ def nice_axis(lo: float, hi: float, intervals: int = 4, floor: float | None = No
         ticks[0] = lo
     if floor is not None and ticks[0] < floor <= lo:
         ticks = [t for t in ticks if t >= floor]
-        if ticks[0] > floor:
+        if not ticks or ticks[0] > floor:
             ticks.insert(0, floor)
+    if ceiling is not None and ticks[-1] > ceiling >= hi:
+        ticks = [t for t in ticks if t <= ceiling]
+        if not ticks or ticks[-1] < ceiling:
+            ticks.append(ceiling)
     return ticks[0], ticks[-1], ticks
 
 
