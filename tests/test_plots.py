@@ -280,6 +280,12 @@ def test_an_axis_over_values_that_cannot_exceed_one_ends_at_one():
     # 0.05 / 4 -> 0.0125 would pad to 1.0125; the ceiling keeps the last tick at 1
     axis = plan_axis([np.array([0.95, 1.0])], 2, floor=0.0, ceiling=1.0)
     assert axis is not None and axis.hi == 1.0 and axis.labels[-1] == "1"
+    # float32 rounding puts S = 1 at 1.0000001: still within the bound
+    axis = plan_axis([np.array([0.6, 1.0000001])], 2, floor=0.0, ceiling=1.0)
+    assert axis is not None and axis.hi == 1.0 and axis.labels[-1] == "1"
+    # data clearly past a bound are drawn, not cut: the bound does not hold for them
+    axis = plan_axis([np.array([0.6, 1.2])], 2, floor=0.0, ceiling=1.0)
+    assert axis is not None and axis.hi >= 1.2
     # a constant 1 gets +-10 % cut at the ceiling: 0.9..1, 0.1 / 4 = 0.025
     assert nice_axis(1.0, 1.0, 4, floor=0.0, ceiling=1.0) == pytest.approx(
         (0.9, 1.0, [0.9, 0.925, 0.95, 0.975, 1.0]))

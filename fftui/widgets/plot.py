@@ -127,8 +127,14 @@ def plan_axis(values: list[np.ndarray], intervals: int, *, ylim: tuple[float, fl
             ticks = [t for t in ticks if t == int(t)] or [a, b]
         return AxisPlan(a, b, ticks, tk.power_labels(ticks), True)
     fixed = ylim is not None and ylim[0] < ylim[1]
-    floor = floor if floor is not None and lo >= floor else None
-    ceiling = ceiling if ceiling is not None and hi <= ceiling else None
+    # a bound holds for data within rounding of it (float32 gives Hoyer sparsity 1 + 1e-7)
+    slack = 1e-5 * max(abs(lo), abs(hi), 1e-300)
+    floor = floor if floor is not None and lo >= floor - slack else None
+    ceiling = ceiling if ceiling is not None and hi <= ceiling + slack else None
+    if floor is not None:
+        lo = max(lo, floor)
+    if ceiling is not None:
+        hi = min(hi, ceiling)
     # fewer ticks when the labels cannot tell them apart; then a wider axis (a narrow range far
     # from zero, such as 3.35e-114 to 3.45e-114, has no short labels that tell its ticks apart)
     tries = [(n, 0) for n in range(max(2, intervals), 1, -1)] + [(2, k) for k in range(1, 40)]
@@ -183,7 +189,8 @@ def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ..
                  tolerances: dict[str, float], short: bool = False) -> list[Text]:
     """The legend's entries: a coloured mark and the label of each series; coinciding series joined
     with = or ≈ behind the colour drawn last (the one on top); "(right)" for series on the right
-    axis; then the labelled reference lines. ``short``: labels "NAME = definition" as NAME."""
+    axis; then the labelled reference lines. ``short``: labels "NAME = definition" as NAME, and
+    "→" for "(right)"."""
     items = []
     for group in legend_entries(series, tolerances):
         top = group[-1][0]
@@ -194,7 +201,7 @@ def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ..
             label = s.label.split(" = ")[0] if short else s.label
             text.append(f" {label}", style=rich_color(s.color))
         if top.yside == "right":
-            text.append(" (right)", style="dim")
+            text.append(" →" if short else " (right)", style="dim")
         items.append(text)
     for level, label in hlines:
         if label:

@@ -80,8 +80,11 @@ class SparseningPane(Pane):
                 )
                 lines.append(coincidence_line(group, g))
         if history.latest is not None:
-            tail = smoothing_note(view) + "; d: " + ("the fractions" if view.difference else "actual − predicted")
+            parts = [smoothing_note(view)]
             if history.config is not None and theorem_is_general(history.config):
-                tail += "; linear loss, plain SGD: theorem = general"
-            lines.append(tail)
+                parts.append("linear loss, plain SGD: theorem = general")
+            hint = "d: " + ("the fractions" if view.difference else "actual − predicted")
+            if len(" · ".join([*parts, hint])) <= (self.size.width or 80) - 2:  # a hint never takes a line
+                parts.append(hint)
+            lines.append(" · ".join(parts))
         self.set_summary(Text("\n".join(lines)))
