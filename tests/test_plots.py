@@ -11,7 +11,7 @@ import pytest
 from engine.config import Config, theorem_is_general
 from engine.metrics import BY_NAME, GroupStats
 from fftui.widgets.lhs_rhs import side_names, sparser_side
-from fftui.widgets.pane import SMOOTH_WINDOWS, next_window
+from fftui.widgets.pane import SMOOTH_WINDOWS, next_window, with_hint
 from fftui.widgets.plot import Figure, FigurePlot, Series, coincide, legend_entries, plan_axis
 from fftui.widgets.sparsening import agreement_counts
 from fftui.widgets.ticks import (
@@ -304,3 +304,14 @@ def test_smoothing_windows_step_up_and_down():
     assert next_window(30, up=True) == 50 and next_window(30, up=False) == 25
     assert next_window(SMOOTH_WINDOWS[-1], up=True) == SMOOTH_WINDOWS[-1]
     assert next_window(SMOOTH_WINDOWS[0], up=False) == SMOOTH_WINDOWS[0]
+
+
+def test_a_plot_without_room_says_so_instead_of_drawing_garbage():
+    x = np.arange(1, 11, dtype=float)
+    lines = _lines(Figure(series=(Series(x, x, "a", "blue"),), title="t", iterations=True), 40, 5)
+    assert len(lines) <= 5 and "too small to draw" in lines[-1] and not any("┌" in line for line in lines)
+
+
+def test_a_key_hint_is_added_only_where_it_fits():
+    assert with_hint("pos  S 0.5", "z: S on 0..1", 40) == "pos  S 0.5 │ z: S on 0..1"
+    assert with_hint("pos  S 0.5", "z: S on 0..1", 20) == "pos  S 0.5"

@@ -79,8 +79,9 @@ class LhsRhsPane(Pane):
             width = plot.size.width or self.plot_width(i)
             bins = int(np.clip((width - 12) // 2, 8, 48))
             hist = histograms(lhs, rhs, bins)
+            outside = 0
             if hist is None:
-                plot.show(Figure(note=f"{GROUP_LABEL[group]}: every sample silenced"))
+                plot.show(Figure(note=f"{GROUP_LABEL[group]}: all silenced"))
             else:
                 centres, cl, cr, outside = hist
                 plot.show(Figure(
@@ -89,9 +90,9 @@ class LhsRhsPane(Pane):
                     title=f"{theorem}, {GROUP_LABEL[group]}", note=sparser_side(history.mode)[0], ymin=0.0,
                     xlabel="value of the side", ylabel="samples per bin",
                 ))
-                lines.append(
-                    f"{group} {lhs.size:,} samples ({n_batches} batches) · {silenced:,} silenced"
-                    f" · LHS<RHS {fmt(below, percent=True)} · {outside:,} off-range"
-                )
+            lines.append(
+                f"{group} {lhs.size:,} samples ({n_batches} batches) · {silenced:,} silenced"
+                f" · LHS<RHS {fmt(below, percent=True)} · {outside:,} off-range"
+            )
         lines += [sparser_side(history.mode)[1], OFF_RANGE]
         self.set_summary(Text("\n".join(lines)))

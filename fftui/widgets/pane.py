@@ -131,6 +131,12 @@ def iteration_axis(history: History, x: np.ndarray) -> tuple[float, float] | Non
     return (float(x[0]), end) if end > x[0] else None
 
 
+def with_hint(line: str, hint: str, width: int) -> str:
+    """``line`` followed by a key hint when both fit in ``width`` cells: a hint never takes a line."""
+    joined = f"{line} │ {hint}"
+    return joined if len(joined) <= width else line
+
+
 def smoothing_note(view: View) -> str:
     """How the curves are averaged, for a pane's header."""
     return f"smoothed over {view.window} iterations" if view.smoothing else "raw, per batch"

@@ -345,7 +345,8 @@ class FigurePlot(PlotextPlot):
                 header.append(Text(f"{side} axis linear: values ≤ 0", style="dim"))
         plot_height = height - len(header)
         if plot_height < 4:
-            return header[:height]
+            return [*header[:max(0, min(len(header), height - 1))],
+                    Text("too small to draw: show this pane alone or enlarge the terminal", style="dim")][:height]
 
         xs = np.concatenate([_finite(s.x, s.y)[0] for s in drawn])
         x0, x1 = (fig.xlim if fig.xlim is not None and fig.xlim[0] < fig.xlim[1]

@@ -11,7 +11,7 @@ from engine.config import theorem_is_general
 from engine.metrics import GroupStats
 
 from ..history import History, fmt
-from .pane import GROUP_LABEL, Pane, View, iteration_axis, smoothing_note, time_series
+from .pane import GROUP_LABEL, Pane, View, iteration_axis, smoothing_note, time_series, with_hint
 from .plot import Figure, Series
 
 FRACTION = "fraction of valid samples"
@@ -84,7 +84,5 @@ class SparseningPane(Pane):
             if history.config is not None and theorem_is_general(history.config):
                 parts.append("linear loss, plain SGD: theorem = general")
             hint = "d: " + ("the fractions" if view.difference else "actual − predicted")
-            if len(" · ".join([*parts, hint])) <= (self.size.width or 80) - 2:  # a hint never takes a line
-                parts.append(hint)
-            lines.append(" · ".join(parts))
+            lines.append(with_hint(" · ".join(parts), hint, (self.size.width or 80) - 2))
         self.set_summary(Text("\n".join(lines)))

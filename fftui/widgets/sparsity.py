@@ -6,7 +6,7 @@ from rich.text import Text
 from engine.metrics import BY_NAME
 
 from ..history import History, fmt
-from .pane import Pane, View, iteration_axis, time_series
+from .pane import Pane, View, iteration_axis, time_series, with_hint
 from .plot import Figure, Series
 
 COLORS = {"pos": ("green", "cyan"), "neg": ("red", "orange"), "all": ("green", "cyan")}
@@ -61,6 +61,6 @@ class SparsityPane(Pane):
             lines.append(f"{g}  S {fmt(st.sparsity, '.3f')} · silenced {silenced}/{st.count}"
                          f" · goodness {fmt(st.goodness, '.4g')}")
         lines[0] += f" │ loss ({rec.loss_name}) {fmt(rec.loss, '.5g')}"
-        lines[-1] += (f" │ z: S {'around the data' if view.full_range else 'on 0..1'}"
-                      f" · y: {'linear' if view.log else 'log'} scales")
+        lines[-1] = with_hint(lines[-1], f"z: S {'around the data' if view.full_range else 'on 0..1'}"
+                              f" · y: {'linear' if view.log else 'log'} scales", (self.size.width or 80) - 2)
         self.set_summary(Text("\n".join(lines)))
