@@ -81,7 +81,7 @@ class LhsRhsPane(Pane):
             hist = histograms(lhs, rhs, bins)
             outside = 0
             if hist is None:
-                plot.show(Figure(note=f"{GROUP_LABEL[group]}: all silenced"))
+                plot.show(Figure(note=f"{GROUP_LABEL[group]}: every sample silenced"))
             else:
                 centres, cl, cr, outside = hist
                 plot.show(Figure(

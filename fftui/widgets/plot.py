@@ -339,12 +339,12 @@ class FigurePlot(PlotextPlot):
                 if axis is not None:
                     sides[side] = axis
         tolerances = {side: 0.0 if a.log else (a.hi - a.lo) / (8 * rows) for side, a in sides.items()}
-        header = header_lines(fig, width, tolerances, most=2 if height < 10 else (3 if height < 20 else 4))
+        header = header_lines(fig, width - 1, tolerances, most=2 if height < 10 else (3 if height < 20 else 4))
         for side, log in (("left", fig.log), ("right", fig.log_right)):
             if log and side in sides and not sides[side].log:
                 header.append(Text(f"{side} axis linear: values ≤ 0", style="dim"))
         plot_height = height - len(header)
-        if plot_height < 4:
+        if plot_height < 5:  # the frame, the x ticks and two rows of data at least
             return [*header[:max(0, min(len(header), height - 1))],
                     Text("too small to draw: show this pane alone or enlarge the terminal", style="dim")][:height]
 
