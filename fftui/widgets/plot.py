@@ -210,12 +210,12 @@ def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ..
 
 
 def pack(items: list[Text], width: int, most: int) -> list[Text]:
-    """Items side by side, two spaces apart, each in the first line with room for it (the first
-    item's line takes the next item too, if it fits) in lines of ``width`` cells; at most ``most``
-    lines: an item wider than a line is cut with …, as is the last line if items are left."""
+    """Items side by side, two spaces apart, each in the first line of ``width`` cells with room
+    for it; at most ``most`` lines: an item wider than a line is cut with …, as is the last line
+    if items are left."""
     lines: list[Text] = []
     for item in items:
-        for line in lines[1:] if len(lines) > 1 else lines:   # the first line keeps the title alone
+        for line in lines:
             if line.cell_len + 2 + item.cell_len <= width:
                 line.append("  ")
                 line.append_text(item)
@@ -233,13 +233,18 @@ def pack(items: list[Text], width: int, most: int) -> list[Text]:
 def header_lines(fig: Figure, width: int, tolerances: dict[str, float], most: int = 3) -> list[Text]:
     """The title, the note and the legend above the plot, packed into at most ``most`` lines
     (with short labels when the full ones need more)."""
-    items = [Text(fig.title, style="bold")] if fig.title else []
+    head = [Text(fig.title, style="bold")] if fig.title else []
     if fig.note and fig.series:
-        items.append(Text(fig.note, style="dim"))
-    lines = pack(items + legend_items(fig.series, fig.hlines, tolerances), width, most + 1)
-    if len(lines) > most:
-        lines = pack(items + legend_items(fig.series, fig.hlines, tolerances, short=True), width, most)
-    return lines
+        head.append(Text(fig.note, style="dim"))
+    for short in (False, True):
+        legend = legend_items(fig.series, fig.hlines, tolerances, short=short)
+        together = pack(head + legend, width, 2)
+        if len(together) == 1:          # all on one line
+            return together
+        lines = pack(head, width, most) + pack(legend, width, most)   # the legend on lines of its own
+        if len(lines) <= most:
+            return lines
+    return pack(head, width, most) + pack(legend, width, max(1, most - len(pack(head, width, most))))
 
 
 class FigurePlot(PlotextPlot):
