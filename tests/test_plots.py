@@ -10,9 +10,10 @@ import pytest
 
 from engine.config import Config, theorem_is_general
 from engine.metrics import BY_NAME, GroupStats
+from fftui.widgets.legend import coincide, legend_entries
 from fftui.widgets.lhs_rhs import side_names, sparser_side
 from fftui.widgets.pane import SMOOTH_WINDOWS, next_window, with_hint
-from fftui.widgets.plot import Figure, FigurePlot, Series, coincide, legend_entries, plan_axis
+from fftui.widgets.plot import Figure, FigurePlot, Series, plan_axis
 from fftui.widgets.sparsening import agreement_counts
 from fftui.widgets.ticks import (
     LABEL_WIDTH,
