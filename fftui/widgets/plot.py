@@ -48,6 +48,7 @@ class AxisPlan:
         return v / span - self.lo / span
 
     def tick_positions(self) -> list[float]:
+        """The ticks in 0..1 over the axis, where plotext draws them."""
         span = self.hi - self.lo
         return [t / span - self.lo / span for t in self.ticks]
 
