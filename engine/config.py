@@ -10,8 +10,8 @@ from typing import Any
 
 from .params import ConfigError, Param, choice, find, integer, number, params_of, path, switch
 
-__all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "Config", "ConfigError", "Param",
-           "batches_per_epoch", "parse_value", "validate"]
+__all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "VIEW_FIELDS", "Config", "ConfigError",
+           "Param", "batches_per_epoch", "parse_value", "theorem_is_general", "validate"]
 
 MODES = ("descent", "ff")
 LOSSES = ("linear", "logistic")
@@ -63,6 +63,9 @@ class Config:
     data_dir: str | None = path("a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
                                 "train-labels-idx1-ubyte[.gz]); never downloaded into", metavar="DIR",
                                 group="data", resets=True, fixed=True)
+    smooth: int = integer(25, "moving-average window of the app's smoothed curves (s turns smoothing on, "
+                          "+ and - change the window); the engine ignores it", low=2, high=5000,
+                          unit="iterations", metavar="K", group="display", view=True, hint="s on/off")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -106,6 +109,19 @@ FIELD_NAMES = tuple(p.name for p in PARAMS)
 RESET_FIELDS = frozenset(p.name for p in PARAMS if p.resets)
 # Fixed for the lifetime of a runner: changing them means loading other data or another device.
 FIXED_FIELDS = frozenset(p.name for p in PARAMS if p.fixed)
+# How the live app shows the run: the engine never reads them; a change applies at once.
+VIEW_FIELDS = frozenset(p.name for p in PARAMS if p.view)
+
+
+def theorem_is_general(cfg: Config) -> bool:
+    """Whether the generalised predictor is exactly the report's theorem for this configuration.
+
+    The theorem takes c = +-1 and the plain gradient step dW = -lr dL/dW. The linear loss has
+    exactly those loss weights (c_k = dL/dg_k = +-1, SPEC "Goodness and losses"), and plain SGD
+    without momentum or weight decay applies exactly that step; any other loss, optimiser,
+    momentum or weight decay changes the applied dW, and the generalised predictor follows it."""
+    return (cfg.loss == "linear" and cfg.optimizer == "sgd" and cfg.momentum == 0.0
+            and cfg.weight_decay == 0.0)
 
 
 def batches_per_epoch(dataset_size: int, batch_size: int) -> int:

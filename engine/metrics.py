@@ -26,7 +26,10 @@ class Metric:
     headless summary; label: how the summary line writes that mean, "{:.3f}" where the number goes
     ("" leaves it out of the line), at position label_at of the line. key: its JSON key
     (metrics.jsonl), the name unless given. figure: its column in the CSV of Figures 2 and 3,
-    per group ("{theorem}" stands for theorem1 in descent mode, theorem2 in ff mode); "" if none."""
+    per group ("{theorem}" stands for theorem1 in descent mode, theorem2 in ff mode); "" if none.
+    low, high: the least and the greatest value the metric can take where that is a fact of its
+    definition (0 for fractions, norms and goodness, 1 for fractions and Hoyer sparsity), else
+    None; plots never pad an axis past them."""
 
     name: str
     level: str
@@ -37,6 +40,8 @@ class Metric:
     label_at: int = 0
     key: str = ""
     figure: str = ""
+    low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -52,40 +57,41 @@ METRICS: tuple[Metric, ...] = (
     Metric("mode", BATCH, "str", "descent (Theorem 1) or ff (Theorem 2)"),
     Metric("loss_name", BATCH, "str", "the loss: linear or logistic"),
     Metric("loss", BATCH, "float64", "the batch loss L"),
-    Metric("sign_flip", BATCH, "float64", "fraction of pre-activations whose sign changed in the step"),
+    Metric("sign_flip", BATCH, "float64", "fraction of pre-activations whose sign changed in the step",
+           low=0.0, high=1.0),
     Metric("l2_remainder", BATCH, "float64", "sum |actual d|h|_2 - first-order d|h|_2| / sum |first-order| "
-           "over valid samples (eq. 36's neglected terms)"),
+           "over valid samples (eq. 36's neglected terms)", low=0.0),
     Metric("step_time", BATCH, "float64", "seconds for the training step (CUDA: the whole batch, averaged "
            "over its chunk)"),
     Metric("metrics_time", BATCH, "float64", "seconds for the metrics on top of it (CUDA: 0, counted in "
            "step_time)"),
     Metric("count", GROUP, "int64", "samples in the group"),
-    Metric("goodness", GROUP, "float64", "mean goodness |h|_2^2"),
+    Metric("goodness", GROUP, "float64", "mean goodness |h|_2^2", low=0.0),
     Metric("sparsity", GROUP, "float64", "mean Hoyer sparsity of the active samples (NaN if none)",
-           summary=True, label="; Hoyer sparsity {:.3f}", label_at=6),
+           summary=True, label="; Hoyer sparsity {:.3f}", label_at=6, low=0.0, high=1.0),
     Metric("silenced", GROUP, "float64", "fraction with h = 0 before the step", summary=True,
-           label=", silenced {:.3f}", label_at=7),
+           label=", silenced {:.3f}", label_at=7, low=0.0, high=1.0),
     Metric("newly_silenced", GROUP, "int64", "samples active before and all zero after the step"),
     Metric("valid", GROUP, "int64", "samples active before and after: the denominator of the ratios",
            summary=True),
     Metric("sparser", GROUP, "float64", "fraction of valid samples with S(h') > S(h)", summary=True,
-           label="sparser {:.3f}", label_at=1),
+           label="sparser {:.3f}", label_at=1, low=0.0, high=1.0),
     Metric("theorem", GROUP, "float64", "fraction predicted sparser by the report's theorem (c = +-1)",
-           summary=True, label=", predicted by the report's theorem {:.3f}", label_at=2),
+           summary=True, label=", predicted by the report's theorem {:.3f}", label_at=2, low=0.0, high=1.0),
     Metric("general", GROUP, "float64", "fraction predicted sparser by the generalised first-order "
-           "predictor", summary=True, label=", by the generalised predictor {:.3f}", label_at=4),
+           "predictor", summary=True, label=", by the generalised predictor {:.3f}", label_at=4, low=0.0, high=1.0),
     Metric("agree_theorem", GROUP, "float64", "fraction where the theorem's prediction equals the outcome",
-           summary=True, label=" (agreement {:.3f})", label_at=3),
+           summary=True, label=" (agreement {:.3f})", label_at=3, low=0.0, high=1.0),
     Metric("agree_general", GROUP, "float64", "fraction where the generalised prediction equals the outcome",
-           summary=True, label=" (agreement {:.3f})", label_at=5),
+           summary=True, label=" (agreement {:.3f})", label_at=5, low=0.0, high=1.0),
     Metric("unresolved", GROUP, "int64", "valid samples whose |h|_1/|h|_2 moved by less than the dtype "
            "can tell", summary=True),
     Metric("sparser_of_batch", GROUP, "float64", "the report's ratio: samples that became sparser over "
-           "all samples of the group", figure="sparser"),
+           "all samples of the group", figure="sparser", low=0.0, high=1.0),
     Metric("theorem_of_batch", GROUP, "float64", "samples the theorem predicts sparser over all samples "
-           "(silenced never are)", figure="{theorem}"),
+           "(silenced never are)", figure="{theorem}", low=0.0, high=1.0),
     Metric("general_of_batch", GROUP, "float64", "samples the generalised predictor predicts sparser "
-           "over all samples", figure="general"),
+           "over all samples", figure="general", low=0.0, high=1.0),
     Metric("lhs", SAMPLE, "float32", "the theorem's left side as the report writes it (NaN when silenced)"),
     Metric("rhs", SAMPLE, "float32", "the theorem's right side (NaN when silenced)"),
     Metric("actual", SAMPLE, "int8", "1 became sparser, 0 did not, -1 not valid"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("choice", "int", "float", "bool", "path")
-GROUPS = ("training", "data")
+GROUPS = ("training", "data", "display")
 
 
 class ConfigError(ValueError):
@@ -48,7 +48,9 @@ class Param:
     it means. unit: what the number counts (shown in the CLI help). metavar: the CLI's placeholder
     (choices and switches have their own). group: "training" or "data" (the CLI's argument group).
     resets: a change needs a fresh layer. fixed: fixed for a runner's lifetime (other data or
-    another device); otherwise the change applies live, at the next batch. status: the label in the
+    another device); otherwise the change applies live, at the next batch. view: how the live app
+    shows the run, nothing the engine reads: a change never resets and applies at once (group
+    "display"). status: the label in the
     status bar's configuration line ("" shows the value alone; None leaves the field out). hint: a
     short note for the editor. name and flag are filled in by :func:`params_of`.
     """
@@ -68,6 +70,7 @@ class Param:
     group: str = "training"
     resets: bool = False
     fixed: bool = False
+    view: bool = False
     status: str | None = None
     hint: str = ""
     name: str = ""
@@ -80,6 +83,8 @@ class Param:
             raise TypeError("choices go with kind 'choice' and only with it")
         if self.group not in GROUPS:
             raise TypeError(f"parameter group must be one of {', '.join(GROUPS)}, not {self.group!r}")
+        if self.view and (self.resets or self.fixed or self.group != "display"):
+            raise TypeError("a view parameter is in the display group and neither resets nor is fixed")
 
     # -- the way in ------------------------------------------------------------------------------
     def parse(self, value: Any) -> Any:
@@ -220,8 +225,8 @@ class Param:
         return note
 
     def mark(self) -> str:
-        """The Parameters pane's mark: "fixed", "resets" or ""."""
-        return "fixed" if self.fixed else ("resets" if self.resets else "")
+        """The Parameters pane's mark: "fixed", "resets", "view" or ""."""
+        return "fixed" if self.fixed else ("resets" if self.resets else ("view" if self.view else ""))
 
 
 def declare(kind: str, default: Any, help: str, **meta: Any) -> Any:

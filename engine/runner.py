@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chunk import MetricsChunk
-from .config import FIXED_FIELDS, Config, ConfigError
+from .config import FIXED_FIELDS, VIEW_FIELDS, Config, ConfigError
 from .data import Dataset
 from .logs import details, log_exception
 from .trainer import EngineError, Trainer
@@ -225,6 +225,8 @@ class Runner:
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:
                 self._event("info", f"{names}: the layer was reset")
+            elif set(cmd.changes) <= VIEW_FIELDS:
+                pass  # the app shows it at once; nothing changes in the run
             else:
                 self._event("info", f"{names}: applies from the next batch")
             self._config = new  # last, so that whoever sees the new config finds its event queued

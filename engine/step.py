@@ -10,7 +10,7 @@ from typing import NamedTuple
 import torch
 
 from . import theory
-from .config import Config
+from .config import Config, theorem_is_general
 from .layer import Optimizer, forward, goodness, gradient, loss_and_weights
 
 Tensor = torch.Tensor
@@ -57,7 +57,7 @@ def plan_step(cfg: Config, optimizer: Optimizer, *, inputs: int, fast: bool, gra
     return StepPlan(
         mode=cfg.mode, loss=cfg.loss, lr=cfg.lr, weight_decay=cfg.weight_decay, theta=cfg.theta,
         inputs=inputs, fast=fast, gradient_step=gradient_step, fused_update=fused,
-        theorem_scale=-2.0 * cfg.lr if fused and cfg.loss == "linear" else None,
+        theorem_scale=-2.0 * cfg.lr if fused and theorem_is_general(cfg) else None,
         captured=graphs and fused and device_type == "cuda",
     )
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .chunk import MetricsChunk
-from .config import RESET_FIELDS, Config, batches_per_epoch
+from .config import FIELD_NAMES, RESET_FIELDS, VIEW_FIELDS, Config, batches_per_epoch
 from .data import Dataset
 from .graphs import CapturedStep, GraphStep, StepFunction
 from .inputs import Batcher, assemble, pixel_table
@@ -84,6 +84,8 @@ class Trainer:
     def apply(self, cfg: Config) -> bool:
         """Take a new configuration from the next batch on. Returns True when it needed a reset."""
         old, self.cfg = self.cfg, cfg
+        if all(getattr(old, f) == getattr(cfg, f) for f in FIELD_NAMES if f not in VIEW_FIELDS):
+            return False  # only how the app shows the run changed
         if any(getattr(old, f) != getattr(cfg, f) for f in RESET_FIELDS):
             self._build()
             return True

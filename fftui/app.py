@@ -35,7 +35,7 @@ from .screens.figure1 import Figure1Screen
 from .screens.help import HelpScreen
 from .screenshot import home_relative, save_new, screenshot_folder
 from .widgets.footer import KeyFooter
-from .widgets.pane import Pane, View
+from .widgets.pane import Pane, View, next_window
 from .widgets.parameters import ParametersPane
 from .widgets.status import StatusBar, StatusInfo
 
@@ -118,6 +118,7 @@ class FFApp(RunControl):
         self.rates = RateMeter()
         self._last_single = self.PANES[0].id
         self.set_reactive(FFApp.view, self._last_single)
+        self.set_reactive(FFApp.view_options, View(window=self.config.smooth))
         self._requested: tuple[str, float] | None = None
         self._message = ("", "info")
         self._error = ""
@@ -233,6 +234,10 @@ class FFApp(RunControl):
             self._on_event(event)
         self.rates.update(self.clock(), runner.iteration, runner.state == "running")
         self.run_state = (runner.state, runner.config, runner.pending_config)
+        self.history.set_config(runner.config)
+        window = runner.pending_config.smooth  # a view parameter: shown at once, never queued
+        if window != self.view_options.window:
+            self.view_options = replace(self.view_options, window=window)
         self._maybe_draw()
 
     def _new_run(self) -> None:
@@ -314,6 +319,27 @@ class FFApp(RunControl):
         self._maybe_draw(force=True)
 
     # -- actions --------------------------------------------------------------------------------
+    def _toggle_view(self, name: str, on: str, off: str) -> None:
+        """Flip one of the panes' display options and say which way it went."""
+        options = self.view_options = replace(self.view_options, **{name: not getattr(self.view_options, name)})
+        self._set_message(on if getattr(options, name) else off)
+        self._refresh_text()
+
+    def action_difference(self) -> None:
+        self._toggle_view("difference", "Sparsening: actual minus predicted", "Sparsening: the fractions")
+
+    def action_full_range(self) -> None:
+        self._toggle_view("full_range", "Hoyer sparsity on 0..1", "Hoyer sparsity around the data")
+
+    def action_log_scale(self) -> None:
+        self._toggle_view("log", "goodness and loss on log scales", "goodness and loss on linear scales")
+
+    def action_window_up(self) -> None:
+        self._change(smooth=next_window(self.runner.pending_config.smooth, up=True))
+
+    def action_window_down(self) -> None:
+        self._change(smooth=next_window(self.runner.pending_config.smooth, up=False))
+
     def action_smoothing(self) -> None:
         options = self.view_options = replace(self.view_options, smoothing=not self.view_options.smoothing)
         self._set_message(f"smoothing on, {options.window} iterations" if options.smoothing else "smoothing off")

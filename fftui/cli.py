@@ -28,7 +28,7 @@ def _choices(values: Sequence[str]) -> str:
 
 
 # The argument group of each parameter group (engine.params.GROUPS).
-GROUP_TITLES = {"training": "training", "data": "data and device"}
+GROUP_TITLES = {"training": "training", "data": "data and device", "display": "display (the live app)"}
 
 
 def param_help(p: Param) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.app import App
 
-from engine.config import RESET_FIELDS, Config, ConfigError
+from engine.config import RESET_FIELDS, VIEW_FIELDS, Config, ConfigError
 from engine.data import Dataset
 
 from .screens.editor import EditorScreen
@@ -52,9 +52,12 @@ class RunControl(App):
         self._report_change(old, new, list(changes))
 
     def _report_change(self, old: Config, new: Config, names: Iterable[str]) -> None:
+        names = list(names)
         parts = [f"{n} {show_value(getattr(old, n))} → {show_value(getattr(new, n))}" for n in names]
         resets = any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS)
         when = "resets the layer at the next batch" if resets else "applies at the next batch"
+        if set(names) <= VIEW_FIELDS:
+            when = "applies now"
         text = f"{', '.join(parts)}: {when}"
         self._set_message(text, "warning" if resets else "info")
         if resets:

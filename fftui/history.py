@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from engine.chunk import MetricsChunk, chunks_from_records
+from engine.config import Config
 from engine.metrics import BATCH_METRICS, GROUP_METRICS, GroupStats, MetricsRecord
 
 # every numeric per-batch and per-group metric of the declaration is kept as a series
@@ -60,7 +61,15 @@ class History:
         self.batches = batches
         self.version = 0
         self.runs = 0      # times the data started anew (`clear`): a new run, mode or set of groups
+        self.config: Config | None = None
         self.clear()
+
+    def set_config(self, config: Config | None) -> None:
+        """The configuration the newest batches were trained with (the panes say what it implies,
+        such as whether the theorem is the generalised predictor); a change counts as new data."""
+        if config != self.config:
+            self.config = config
+            self.version += 1
 
     def clear(self) -> None:
         self.mode: str | None = None

@@ -82,6 +82,14 @@ RUN_KEYS: tuple[Key, ...] = (
     Key("W", "width_down", "n÷2", "Halve the width", "width ÷ 2 (resets the layer)"),
     Key("e", "edit", "Edit", "Edit parameters", "Open the editor for every parameter"),
     Key("s", "smoothing", "Smooth", "Toggle smoothing", "Moving average over the plotted iterations"),
+    Key("plus", "window_up", "Window+", "Widen the smoothing window", "Average over more iterations (editor: smooth)",
+        display="+"),
+    Key("minus", "window_down", "Window−", "Narrow the smoothing window", "Average over fewer iterations",
+        display="-"),
+    Key("d", "difference", "Act−pred", "Actual minus predicted",
+        "Sparsening: the fraction sparser minus each predicted fraction, or the fractions"),
+    Key("z", "full_range", "S 0..1", "Hoyer sparsity on 0..1", "Hoyer sparsity around the data, or on 0..1"),
+    Key("y", "log_scale", "Log y", "Log scale for goodness and loss", "Goodness and loss on log10 axes, or linear"),
 )
 """Keys that steer the run or the display, before the pane keys."""
 

@@ -80,9 +80,11 @@ PANES: tuple[PaneSpec, ...] = (
              "Actual vs predicted sparser ratios",
              "per iteration, the fraction of valid samples whose Hoyer sparsity rose, beside the fraction "
              "the report's theorem (c = ±1) and the generalised predictor (the trained loss and optimiser) "
-             "predicted (Figures 2 and 3)", SparseningPane),
+             "predicted (Figures 2 and 3); d shows actual minus predicted; coinciding curves are named "
+             "together, and the header counts the samples where theorem and outcome agree", SparseningPane),
     PaneSpec("sparsity", "3", "Sparsity", "Sparsity, goodness, loss", "Hoyer sparsity, silenced, goodness, loss",
-             "mean Hoyer sparsity of the active samples, fraction silenced, mean goodness |h|², loss",
+             "mean Hoyer sparsity of the active samples (around the data; z: 0..1), fraction silenced, "
+             "mean goodness |h|², loss (y: log scales)",
              SparsityPane),
     PaneSpec("assumptions", "4", "Assumptions", "Assumptions: agreement, sign flips",
              "Agreement, sign flips, remainder",

@@ -169,7 +169,7 @@ TYPED = {
     "beta2": ("0.99", 0.99), "theta": ("-1.5", -1.5), "batch_size": ("64", 64), "width": ("1_000", 1000),
     "epochs": ("0", 0), "iters": ("40", 40), "seed": ("7", 7), "init": ("kaiming", "kaiming"),
     "standardize": ("on", True), "device": ("cpu", "cpu"), "dtype": ("float64", "float64"),
-    "data": ("mnist", "mnist"), "data_dir": ("/no/such/folder", "/no/such/folder"),
+    "data": ("mnist", "mnist"), "data_dir": ("/no/such/folder", "/no/such/folder"), "smooth": ("50", 50),
 }
 
 

@@ -28,7 +28,7 @@ def fig1a_figure(result: InitResult, bins: int = 60) -> Figure:
     note = f"; {outside} values beyond the 1st-99th percentile not drawn" if outside else ""
     return Figure(series=(Series(centres, cl, "LHS=|h|1/|h|2", "cyan", lines=True),
                           Series(centres, cr, "RHS=P/Q", "orange", lines=True)),
-                  xlabel="value" + note, title=f"N = {result.batch_size}: samples per bin")
+                  xlabel="value" + note, title=f"N = {result.batch_size}: samples per bin", ymin=0.0)
 
 
 def fig1b_figure(results: list[InitResult]) -> Figure:
@@ -36,7 +36,7 @@ def fig1b_figure(results: list[InitResult]) -> Figure:
     y = np.array([r.ratio for r in results])
     return Figure(series=(Series(x, y, "ratio with LHS < RHS", "cyan", lines=True),),
                   xlabel="log2 N  (N = " + ", ".join(str(r.batch_size) for r in results) + ")",
-                  title="share of all samples with LHS < RHS")
+                  title="share of all samples with LHS < RHS", ymin=0.0, ymax=1.0)
 
 
 def describe(results: list[InitResult], dataset: Dataset) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..history import History, fmt
-from .pane import Pane, View, time_series, x_range
-from .plot import Figure, Series, nice_range
+from .pane import Pane, View, iteration_axis, time_series
+from .plot import Figure, Series
+from .sparsity import high, low
 
 COLORS = {"pos": ("blue", "magenta"), "neg": ("cyan", "red"), "all": ("blue", "magenta")}
 
@@ -20,14 +21,17 @@ class AssumptionsPane(Pane):
         groups = history.groups
         x, series = self.paired_series(history, view, ("agree_theorem", "agree_general"),
                                        ("theorem", "general"), COLORS)
-        left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=x_range(x),
-                         title="per-sample agreement with outcome"))
+        left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=iteration_axis(history, x),
+                         iterations=True, ylabel="fraction of valid samples", xlabel="iteration",
+                         title="prediction = outcome"))
 
         x2, (flips, remainder) = time_series(history, ["sign_flip", "l2_remainder"], self.plot_width(1), view)
         right.show(Figure(
             series=(Series(x2, flips, "sign flips", "orange"),
-                    Series(x2, remainder, "2nd-order (right)", "gray", yside="right")),
-            xlim=x_range(x2), ylim=nice_range([flips]), ylim_right=nice_range([remainder]),
+                    Series(x2, remainder, "2nd-order remainder", "gray", yside="right")),
+            xlim=iteration_axis(history, x2), iterations=True, ymin=low("sign_flip"), ymax=high("sign_flip"),
+            ymin_right=low("l2_remainder"), ylabel="fraction of pre-activations",
+            ylabel_right="remainder / first order", xlabel="iteration",
             title="sign-flip fraction, l2 remainder",
         ))
 

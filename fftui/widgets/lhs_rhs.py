@@ -10,9 +10,25 @@ from .plot import Figure, Series
 
 
 def side_names(mode: str | None) -> tuple[str, str, str]:
+    """The theorem of a mode and what its two sides are (report eq. 6 and 7)."""
     if mode == "descent":
-        return "Theorem 1", "LHS=|h|1/|h|2", "RHS=P/Q"
-    return "Theorem 2", "LHS2", "RHS2"
+        return "Theorem 1", "LHS = |h|₁/|h|₂", "RHS = P/Q"
+    return "Theorem 2", "LHS2 = |h|₂(A⁺−A⁻)", "RHS2 = |h|₁(B⁺−B⁻)"
+
+
+def sparser_side(mode: str | None) -> tuple[str, str]:
+    """Which way the inequality reads "predicted sparser": a short form for a plot's header and a
+    sentence for the pane. Theorem 2 has c = -1 on positives and +1 on negatives inside A and B,
+    so the same inequality LHS2 < RHS2 holds for both groups; Theorem 1's LHS < RHS means sparser
+    only while Q > 0 (SPEC, "The prediction")."""
+    _, lhs, rhs = side_names(mode)
+    if mode == "descent":
+        return "sparser: LHS < RHS", f"{lhs}, {rhs}: predicted sparser where LHS < RHS (while Q > 0)"
+    return "sparser: LHS2 < RHS2", (f"{lhs}, {rhs}: predicted sparser where LHS2 < RHS2, "
+                                    "for positives and negatives alike")
+
+
+OFF_RANGE = "off-range: outside the 1st–99th percentile of both sides; counted, not drawn"
 
 
 def histograms(lhs: np.ndarray, rhs: np.ndarray, bins: int):
@@ -63,6 +79,7 @@ class LhsRhsPane(Pane):
             width = plot.size.width or self.plot_width(i)
             bins = int(np.clip((width - 12) // 2, 8, 48))
             hist = histograms(lhs, rhs, bins)
+            outside = 0
             if hist is None:
                 plot.show(Figure(note=f"{GROUP_LABEL[group]}: every sample silenced"))
             else:
@@ -70,10 +87,12 @@ class LhsRhsPane(Pane):
                 plot.show(Figure(
                     series=(Series(centres, cl, lname, "cyan"),
                             Series(centres, cr, rname, "orange")),
-                    title=f"{theorem}, {GROUP_LABEL[group]}",
+                    title=f"{theorem}, {GROUP_LABEL[group]}", note=sparser_side(history.mode)[0], ymin=0.0,
+                    xlabel="value of the side", ylabel="samples per bin",
                 ))
-                lines.append(
-                    f"{group} {lhs.size:,} samples ({n_batches} batches) · {silenced:,} silenced"
-                    f" · LHS<RHS {fmt(below, percent=True)} · {outside:,} off-range"
-                )
+            lines.append(
+                f"{group} {lhs.size:,} samples ({n_batches} batches) · {silenced:,} silenced"
+                f" · LHS<RHS {fmt(below, percent=True)} · {outside:,} off-range"
+            )
+        lines += [sparser_side(history.mode)[1], OFF_RANGE]
         self.set_summary(Text("\n".join(lines)))

@@ -15,12 +15,30 @@ from .plot import Figure, FigurePlot, Series, points_for
 GROUP_LABEL = {"pos": "positives", "neg": "negatives", "all": "all samples"}
 
 
+SMOOTH_WINDOWS = (2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+"""The smoothing windows that + and - step through (iterations)."""
+
+
 @dataclass(frozen=True)
 class View:
-    """Display options shared by the panes."""
+    """Display options shared by the panes.
+
+    smoothing: a trailing moving average over ``window`` iterations. difference: the Sparsening
+    pane shows actual minus predicted instead of the three fractions. full_range: Hoyer sparsity
+    on its whole range 0..1 instead of around the data. log: goodness and loss on log10 axes."""
 
     smoothing: bool = False
     window: int = 25
+    difference: bool = False
+    full_range: bool = False
+    log: bool = False
+
+
+def next_window(window: int, up: bool) -> int:
+    """The next of `SMOOTH_WINDOWS` above (or below) ``window``; the last (first) one at the end."""
+    if up:
+        return next((w for w in SMOOTH_WINDOWS if w > window), SMOOTH_WINDOWS[-1])
+    return next((w for w in reversed(SMOOTH_WINDOWS) if w < window), SMOOTH_WINDOWS[0])
 
 
 class Pane(Vertical):
@@ -106,6 +124,28 @@ def time_series(history: History, keys: list[str], width: int, view: View) -> tu
 
 
 def x_range(x: np.ndarray) -> tuple[float, float] | None:
+    """The first and last x of a time series, None with fewer than two points."""
     if x.size < 2:
         return None
     return float(x[0]), float(x[-1])
+
+
+def iteration_axis(history: History, x: np.ndarray) -> tuple[float, float] | None:
+    """The x range of a time series ending at the newest iteration (downsampling averages the
+    last bucket, so its x may fall short of it)."""
+    if x.size == 0:
+        return None
+    last = history.last_iteration
+    end = float(last) if last is not None else float(x[-1])
+    return (float(x[0]), end) if end > x[0] else None
+
+
+def with_hint(line: str, hint: str, width: int) -> str:
+    """``line`` followed by a key hint when both fit in ``width`` cells: a hint never takes a line."""
+    joined = f"{line} │ {hint}"
+    return joined if len(joined) <= width else line
+
+
+def smoothing_note(view: View) -> str:
+    """How the curves are averaged, for a pane's header."""
+    return f"smoothed over {view.window} iterations" if view.smoothing else "raw, per batch"

@@ -1,16 +1,46 @@
 """Per iteration: the actually-sparser ratio beside the theorem's and the generalised predictor's
-predicted ratios (the report's Figures 2 and 3)."""
+predicted ratios (the report's Figures 2 and 3), or actual minus predicted (``d``)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 from rich.text import Text
 
+from engine.config import theorem_is_general
+from engine.metrics import GroupStats
+
 from ..history import History, fmt
-from .pane import GROUP_LABEL, Pane, View, time_series, x_range
+from .pane import GROUP_LABEL, Pane, View, iteration_axis, smoothing_note, time_series, with_hint
 from .plot import Figure, Series
+
+FRACTION = "fraction of valid samples"
+
+
+def agreement_counts(g: GroupStats) -> tuple[int, int, int]:
+    """Over one batch's valid samples (active before and after the step): how many there are, on
+    how many the theorem's prediction equals the outcome, and on how many it equals the
+    generalised predictor's. From the per-sample arrays, not from the ratios."""
+    actual = np.asarray(g.actual)
+    valid = actual >= 0
+    sparser = actual == 1
+    theorem = np.asarray(g.predicted_theorem, dtype=bool)
+    general = np.asarray(g.predicted_general, dtype=bool)
+    return (int(valid.sum()), int((theorem == sparser)[valid].sum()),
+            int((theorem == general)[valid].sum()))
+
+
+def coincidence_line(group: str, g: GroupStats) -> str:
+    """"pos: theorem = actual on 120/127 valid · = general on 127/127" for the newest batch."""
+    valid, actual, general = agreement_counts(g)
+    if not valid:
+        return f"{group}: no valid sample in the last batch"
+    return f"{group}: theorem = actual on {actual}/{valid} valid · theorem = general on {general}/{valid}"
 
 
 class SparseningPane(Pane):
-    """Per group, the fraction that became sparser beside the two predicted fractions."""
+    """Per group, the fraction that became sparser beside the two predicted fractions; with
+    ``View.difference``, the fraction sparser minus each predicted fraction."""
 
     def fill(self, history: History, view: View) -> None:
         groups = history.groups or ("pos", "neg")
@@ -26,13 +56,21 @@ class SparseningPane(Pane):
                 continue
             keys = [f"{group}.sparser", f"{group}.theorem", f"{group}.general"]
             x, (actual, theorem, general) = time_series(history, keys, self.plot_width(i), view)
-            plot.show(Figure(
-                series=(Series(x, theorem, "theorem", "blue"),
-                        Series(x, general, "general", "magenta"),
-                        Series(x, actual, "sparser", "green")),
-                ylim=(0.0, 1.0), xlim=x_range(x), hlines=(0.5,),
-                title=f"{GROUP_LABEL[group]}: fraction sparser",
-            ))
+            axis = Figure(xlim=iteration_axis(history, x), iterations=True, xlabel="iteration")
+            if view.difference:
+                figure = replace(
+                    axis, series=(Series(x, actual - theorem, "sparser − theorem", "blue"),
+                                  Series(x, actual - general, "sparser − general", "magenta")),
+                    hlines=((0.0, "prediction = outcome"),), ylabel="difference of fractions",
+                    title=f"{GROUP_LABEL[group]}: actual − predicted")
+            else:
+                figure = replace(
+                    axis, series=(Series(x, theorem, "theorem", "blue"),
+                                  Series(x, general, "general", "magenta"),
+                                  Series(x, actual, "sparser", "green")),
+                    ylim=(0.0, 1.0), hlines=((0.5, "half the samples"),), ylabel=FRACTION,
+                    title=f"{GROUP_LABEL[group]}: fraction sparser")
+            plot.show(figure)
             g = history.group(group)
             if g is not None:
                 silenced = round(g.silenced * g.count) if g.count else 0
@@ -40,9 +78,11 @@ class SparseningPane(Pane):
                     f"{group}  sparser {fmt(g.sparser, percent=True)} · theorem {fmt(g.theorem, percent=True)}"
                     f" · general {fmt(g.general, percent=True)} · valid {g.valid} · silenced {silenced}"
                 )
+                lines.append(coincidence_line(group, g))
         if history.latest is not None:
-            tail = f"smoothed over {view.window} iterations" if view.smoothing else "raw, per batch"
-            if history.latest.loss_name == "linear":
-                tail += "; linear loss: theorem = general"
-            lines.append(tail)
+            parts = [smoothing_note(view)]
+            if history.config is not None and theorem_is_general(history.config):
+                parts.append("linear loss, plain SGD: theorem = general")
+            hint = "d: " + ("the fractions" if view.difference else "actual − predicted")
+            lines.append(with_hint(" · ".join(parts), hint, (self.size.width or 80) - 2))
         self.set_summary(Text("\n".join(lines)))
