@@ -34,11 +34,16 @@ class Command:
 
 
 class Runner:
-    """Trains in a daemon thread. States: paused, running, finished, error, stopped."""
+    """Trains in a daemon thread. States: paused, running, finished, error, stopped.
+
+    ``graphs`` and ``compile`` go to the `Trainer` (CUDA graphs, torch.compile). ``recorder``, when
+    given, sees every chunk of records (``recorder.chunk(chunk)``, before the bounded queue, so none
+    is dropped) and every change of configuration or reset as it applies (``recorder.change(iteration,
+    config, reset)``), in this thread: both must return at once (see `engine.recorder.RunRecorder`)."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 8192,
                  start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
-                 compile: bool = False) -> None:
+                 compile: bool = False, recorder: Any = None) -> None:
         self.metrics_size = metrics_size  # records the metrics queue holds at most
         self._metrics: collections.deque[MetricsChunk] = collections.deque()
         self._queued = 0
@@ -49,6 +54,7 @@ class Runner:
         self.with_metrics = with_metrics
         self.graphs = graphs
         self.compile = compile
+        self.recorder = recorder
         self.dropped = 0
         self.published = 0
         self._pending = cfg          # the configuration after every queued change
@@ -152,6 +158,8 @@ class Runner:
     # -- the thread ----------------------------------------------------------------------------
     def _publish(self, chunk: MetricsChunk) -> None:
         """Queue a chunk; beyond metrics_size records the oldest are dropped (and counted)."""
+        if self.recorder is not None:
+            self.recorder.chunk(chunk)
         with self._metrics_lock:
             self._metrics.append(chunk)
             self._queued += len(chunk)
@@ -214,14 +222,24 @@ class Runner:
                 self._state = "paused"
                 self._steps_wanted += 1
         elif cmd.name == "reset":
+            if self.recorder is not None:  # the batches before the reset reach the files too
+                self._guarded(trainer.flush)
+            before = trainer.iteration
             trainer.reset()
+            if self.recorder is not None:
+                self.recorder.change(before, trainer.cfg, True)
             if self._state in ("finished", "error"):
                 self._state = "paused"
             self._event("info", "reset: a fresh layer from the seed, iteration 0")
         elif cmd.name == "set":
             assert cmd.changes is not None and cmd.config is not None
             new = cmd.config  # parsed and checked once, by set_params
+            if self.recorder is not None:
+                self._guarded(trainer.flush)
+            before = trainer.iteration
             was_reset = trainer.apply(new)
+            if self.recorder is not None:
+                self.recorder.change(before, new, was_reset)
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:
                 self._event("info", f"{names}: the layer was reset")
