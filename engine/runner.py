@@ -14,16 +14,28 @@ from .chunk import MetricsChunk
 from .config import FIXED_FIELDS, Config, ConfigError
 from .data import Dataset
 from .logs import details, log_exception
-from .trainer import EngineError, Trainer
+from .trainer import EngineError, OutOfMemory, Overflow, Trainer, is_out_of_memory, memory_error
 
 
 @dataclass(frozen=True)
 class Event:
-    """Something the user should read: kind is "info", "warning" or "error"; message is one line."""
+    """Something the user should read: kind is "info", "warning" or "error"; message is one line.
+    An error's ``cause`` says what can help: "overflow" (the weights are no longer finite: only a
+    reset goes on), "memory" (a smaller batch size or width), "" (anything else)."""
 
     kind: str
     message: str
     iteration: int = 0
+    cause: str = ""
+
+
+def error_cause(exc: BaseException) -> str:
+    """Event.cause for the exception that stopped training."""
+    if isinstance(exc, Overflow):
+        return "overflow"
+    if isinstance(exc, OutOfMemory) or is_out_of_memory(exc):
+        return "memory"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -176,8 +188,20 @@ class Runner:
                 self._queued -= gone
                 self.dropped += gone
 
-    def _event(self, kind: str, message: str) -> None:
-        self.events.put(Event(kind, message, self.iteration))
+    def _event(self, kind: str, message: str, cause: str = "") -> None:
+        self.events.put(Event(kind, message, self.iteration, cause))
+
+    def _failure(self, what: str, exc: Exception) -> tuple[str, str]:
+        """The one-line message (with where the traceback was logged) and the cause of a failure;
+        an allocation failure is worded by its sizes, never by torch's text."""
+        shown: Exception = exc
+        if not isinstance(exc, EngineError) and is_out_of_memory(exc):
+            shown = memory_error(exc, self._pending, self.dataset.images.device)
+        if isinstance(shown, EngineError):
+            line = f"{what}{shown}"
+        else:
+            line = f"{what}{type(exc).__name__}: {exc}".splitlines()[0]
+        return line + details(log_exception(line, exc)), error_cause(shown)
 
     def _guarded(self, work) -> bool:
         """Run trainer work and publish its chunks; an error pauses the run with a message."""
@@ -187,15 +211,14 @@ class Runner:
                 self._publish(chunk)
             return True
         except EngineError as exc:
-            message = str(exc) + details(log_exception(f"training stopped: {exc}", exc))
+            message, cause = self._failure("", exc)
         except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
-            message = f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0]
-            message += details(log_exception(message, exc))
+            message, cause = self._failure("engine failure: ", exc)
         for chunk in self._trainer.take_ready():
             self._publish(chunk)
         self._state = "error"
         self._steps_wanted = 0
-        self._event("error", message)
+        self._event("error", message, cause)
         return False
 
     def _handle(self, cmd: Command) -> bool:
@@ -254,10 +277,9 @@ class Runner:
         try:
             self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs, compile=self.compile)
         except Exception as exc:  # a device or memory failure while building
-            message = f"could not build the layer: {exc}".splitlines()[0]
-            message += details(log_exception(message, exc))
+            message, cause = self._failure("could not build the layer: ", exc)
             self._state = "error"
-            self._event("error", message)
+            self._event("error", message, cause)
             return
         while True:
             # Commands apply between batches; while not training, wait on the queue.
@@ -270,11 +292,10 @@ class Runner:
                 try:
                     keep_going = self._handle(cmd)
                 except Exception as exc:  # e.g. no memory for a wider layer: pause and report
-                    message = f"{cmd.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
-                    message += details(log_exception(message, exc))
+                    message, cause = self._failure(f"{cmd.name} failed: ", exc)
                     self._state = "error"
                     self._steps_wanted = 0
-                    self._event("error", message)
+                    self._event("error", message, cause)
                     continue
                 if not keep_going:
                     assert self._trainer is not None

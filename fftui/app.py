@@ -24,7 +24,7 @@ from textual.widgets import Footer, Static, Tabs
 from engine.config import Config
 
 from . import keys, lifecycle
-from .control import RunControl
+from .control import RunControl, recovery_hint
 from .history import History
 from .panes import PANES, PaneSpec, pane_help, pane_keys, pane_tabs
 from .rate import RateMeter
@@ -133,6 +133,7 @@ class FFApp(RunControl):
         self._requested: tuple[str, float] | None = None
         self._message = ("", "info")
         self._error = ""
+        self._error_cause = ""
         self._stopped = False
         self._editor: EditorScreen | None = None
 
@@ -272,6 +273,7 @@ class FFApp(RunControl):
     def _on_event(self, event) -> None:
         if event.kind == "error":
             self._error = event.message
+            self._error_cause = getattr(event, "cause", "")
             self.notify(event.message, title="engine error: paused", severity="error", timeout=8, markup=False)
         elif event.kind == "warning":
             self.notify(event.message, severity="warning", markup=False)
@@ -309,7 +311,7 @@ class FFApp(RunControl):
         )
         self._status.show(info)
         self.banner = (f" engine error: {self._error or 'see the message above'} — the run is paused; "
-                       "[ halves lr, r resets, space resumes") if state == "error" else ""
+                       f"{recovery_hint(self._error_cause)}") if state == "error" else ""
         self._params.show(runner.config, runner.pending_config)
 
     def _show_loading(self) -> None:

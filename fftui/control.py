@@ -23,6 +23,19 @@ if TYPE_CHECKING:  # engine.data imports torch, which the app's first frame does
 
 Action = TypeVar("Action", bound=Callable[..., None])
 
+# What can get a paused run going again, by the cause of the engine's error (engine.runner.Event).
+RECOVERY = {
+    "overflow": "the weights are no longer finite, so resuming cannot help: r resets the layer "
+                "(lower lr first with [)",
+    "memory": "B halves the batch size, W the width; then space resumes",
+    "": "[ halves lr, r resets, space resumes",
+}
+
+
+def recovery_hint(cause: str) -> str:
+    """The keys that can help after an engine error of this cause ("overflow", "memory", "")."""
+    return RECOVERY.get(cause, RECOVERY[""])
+
 
 def needs_engine(action: Action) -> Action:
     """An action that steers the run: while the data are still loading (no runner yet) it only says
