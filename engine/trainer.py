@@ -46,6 +46,8 @@ def overflow_error(loss: float, iteration: int) -> Overflow:
 # allocator's "you tried to allocate 39600000000 bytes".
 _CUDA_SIZE = re.compile(r"[Tt]ried to allocate ([0-9.]+) ([KMGT]i?B|bytes)")
 _CPU_SIZE = re.compile(r"allocate (\d+) bytes")
+# How torch's allocators word a failure that has no type of its own (the CPU's RuntimeError).
+_OOM_WORDS = ("out of memory", "not enough memory", "can't allocate memory", "Cannot allocate memory")
 _UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
           "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
@@ -62,11 +64,11 @@ def allocation_size(exc: BaseException) -> int | None:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether exc is an allocation failure: torch's OutOfMemoryError (CUDA), MemoryError, or the
-    RuntimeError of torch's CPU allocator, which has no type of its own ("not enough memory")."""
+    RuntimeError of torch's CPU allocator, which has no type of its own ("can't allocate memory")."""
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     text = str(exc)
-    return isinstance(exc, RuntimeError) and ("not enough memory" in text or "out of memory" in text)
+    return isinstance(exc, RuntimeError) and any(words in text for words in _OOM_WORDS)
 
 
 def memory_error(exc: BaseException, cfg: Config, device: torch.device) -> OutOfMemory:

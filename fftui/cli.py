@@ -173,9 +173,10 @@ class AppStart:
     claim the --out folder, import torch and load the data, build the runner (with --compile,
     --no-cuda-graphs and the --out recorder). Nothing here runs before the first frame."""
 
-    def __init__(self, args: argparse.Namespace, cfg: Config) -> None:
+    def __init__(self, args: argparse.Namespace, cfg: Config, *, tune: bool = True) -> None:
         self.args = args
         self.cfg = cfg
+        self.tune = tune  # the process-wide settings of engine.process, once torch is in
         self.recorder: Any = None  # engine.recorder.RunRecorder with --out, once the data are in
 
     def load(self):
@@ -188,7 +189,8 @@ class AppStart:
         from engine.data import load_dataset, resolve_device
 
         dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
-        tune_for_training(interactive=True)
+        if self.tune:
+            tune_for_training(interactive=True)
         if out is not None:
             from engine.recorder import RunRecorder
 

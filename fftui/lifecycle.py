@@ -6,6 +6,7 @@ loading thread pays (see `load_in_background`)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -90,7 +91,9 @@ def load_in_background(app: Any, loader: Callable[[], Dataset],
 
 
 def _deliver(app: Any, callback: Callable[..., Any], *args: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # the app is no longer running
+    if not app.is_running:
+        return
+    with contextlib.suppress(RuntimeError, concurrent.futures.CancelledError):  # the app has ended
         app.call_from_thread(callback, *args)
 
 
