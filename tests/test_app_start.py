@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -267,3 +268,48 @@ async def test_out_on_a_used_folder_ends_the_app_with_status_2(tmp_path):
     status, line = failure(app.load_error)
     assert status == 2 and line == f"fftui: {out} already holds config.json; choose another --out folder"
     assert (out / "config.json").read_text() == "{}"
+
+
+# -- the recorder on a disk that fills ----------------------------------------------------------------
+def _chunks(small_sample, batches: int):
+    trainer = Trainer(Config(width=16, batch_size=8, iters=1000), small_sample, chunk=4)
+    out = []
+    for _ in range(batches):
+        out += trainer.advance()
+    return out + trainer.flush()
+
+
+def test_a_full_disk_keeps_every_complete_line(small_sample, tmp_path, monkeypatch):
+    import errno
+
+    import engine.recorder
+    from engine.headless import prepare_out_dir
+    from engine.recorder import RunRecorder
+
+    chunks = _chunks(small_sample, 12)
+    lines_all = [line + "\n" for chunk in chunks for line in chunk.lines()]
+    assert len(lines_all) == 12
+    room = len("".join(lines_all[:5]).encode()) + len(lines_all[5]) // 2  # five lines and half the sixth fit
+    real_write = os.write
+    used = [0]
+
+    def filling_write(fd, data):
+        if used[0] + len(data) > room:
+            part = room - used[0]
+            used[0] = room
+            if part > 0:
+                return real_write(fd, data[:part])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        used[0] += len(data)
+        return real_write(fd, data)
+
+    out = prepare_out_dir(tmp_path / "full")
+    recorder = RunRecorder(out, Config(width=16, batch_size=8), small_sample)
+    monkeypatch.setattr(engine.recorder.os, "write", filling_write)
+    for chunk in chunks:
+        recorder.chunk(chunk)
+    assert not recorder.close()
+    text = (out / "metrics.jsonl").read_text()
+    assert text == "".join(lines_all[:5])  # the complete lines, not the half one
+    assert recorder.written == 5
+    assert recorder.error == f"writing in {out} failed after 5 records: No space left on device"
