@@ -126,3 +126,14 @@ def test_a_stop_signal_while_loading(terminal):
     assert t.proc.wait(30) == 143
     after = assert_restored(t.output.decode("utf-8", "replace"))
     assert after.strip() == "fftui: stopped by SIGTERM; before training began"
+
+
+def test_data_that_cannot_load_end_the_app_with_one_line_and_status_2(terminal, tmp_path):
+    empty = tmp_path / "no-mnist-here"
+    empty.mkdir()
+    t = terminal(["run", "--data", "mnist", "--data-dir", str(empty), "--device", "cpu"])
+    t.read_to_end(120)
+    assert t.proc.wait(30) == 2
+    after = assert_restored(t.output.decode("utf-8", "replace"))
+    lines = [line for line in after.replace("\r", "").split("\n") if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fftui: ") and str(empty) in lines[0], lines
