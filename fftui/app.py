@@ -383,8 +383,11 @@ class FFApp(RunControl):
         self.exit()
 
     def _stop_runner(self) -> None:
-        if self.runner is not None and not self._stopped:
-            self._stopped = True
+        """Stop the engine; an engine still loading never starts."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.runner is not None:
             self.runner.stop(timeout=0.8)
 
     def on_unmount(self) -> None:

@@ -87,6 +87,8 @@ async def test_quitting_while_loading_ends_at_once(small_sample):
     async with app.run_test(size=(80, 24)) as pilot:
         assert await wait_until(pilot, loader.started.is_set)
         await pilot.press("q")
+        assert app._stopped
+        app._start_engine(small_sample, FakeRunner(app.config, small_sample))  # the load ends late
     loader.gate.set()
     assert app.runner is None and not app.return_code
 
