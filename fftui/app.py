@@ -316,14 +316,9 @@ class FFApp(RunControl):
 
     def _show_loading(self) -> None:
         """The status bar before the engine exists: the configuration asked for, "loading"."""
-        if not self._mounted:
-            return
-        cfg = self.config
-        self._status.show(StatusInfo(
-            state="loading", requested=None, config=cfg, pending=cfg, data="loading ...", sample=False,
-            device=cfg.device, epoch=None, iteration=0, total=None, rate=None, dropped=0,
-            message=self._message[0], message_kind=self._message[1]))
-        self._params.show(cfg, cfg)
+        if self._mounted:
+            self._status.show(lifecycle.loading_info(self.config, *self._message))
+            self._params.show(self.config, self.config)
 
     def watch_banner(self, text: str) -> None:
         self._banner.update(Text(text))

@@ -20,6 +20,8 @@ from rich.style import Style
 
 from engine.config import Config
 
+from .widgets.status import StatusInfo
+
 if TYPE_CHECKING:
     from textual.app import App
 
@@ -68,6 +70,13 @@ def loading_message(cfg: Config) -> str:
     else:
         what = "MNIST, or the shipped sample when it is not at hand"
     return f"loading {what} ..."
+
+
+def loading_info(cfg: Config, message: str, kind: str = "info") -> StatusInfo:
+    """The status bar while the data load: state "loading", the configuration asked for, no data yet."""
+    return StatusInfo(state="loading", requested=None, config=cfg, pending=cfg, data="loading ...", sample=False,
+                      device=cfg.device, epoch=None, iteration=0, total=None, rate=None, dropped=0,
+                      message=message, message_kind=kind)
 
 
 def load_in_background(app: Any, loader: Callable[[], Dataset],
