@@ -137,3 +137,12 @@ def test_data_that_cannot_load_end_the_app_with_one_line_and_status_2(terminal, 
     after = assert_restored(t.output.decode("utf-8", "replace"))
     lines = [line for line in after.replace("\r", "").split("\n") if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("fftui: ") and str(empty) in lines[0], lines
+
+
+def test_a_hang_up_with_the_terminal_gone(terminal):
+    t = terminal(ARGS)
+    assert t.read_until("running", 120), t.plain()[-2000:]
+    master, t.master = t.master, os.open(os.devnull, os.O_RDONLY)
+    os.close(master)  # the terminal window closes: every write of the app now fails
+    t.proc.send_signal(signal.SIGHUP)
+    assert t.proc.wait(30) == 129
