@@ -303,10 +303,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def failure(exc: BaseException) -> tuple[int, str]:
     """The exit status and the one line for an exception that ended the command: 2 and its message
-    for one of USER_ERRORS; 1 and "unexpected error", with where the traceback was logged, else."""
+    for one of USER_ERRORS; 1 and its message for an engine.trainer.EngineError (a layer too large
+    for the device's memory); 1 and "unexpected error" else; those two name the log of the traceback."""
     if is_user_error(exc):
         return 2, f"fftui: {exc}"
     from engine.logs import details, log_exception
 
-    line = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
+    trainer = sys.modules.get("engine.trainer")
+    if trainer is not None and isinstance(exc, trainer.EngineError):
+        line = str(exc)
+    else:
+        line = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
     return 1, f"fftui: {line}{details(log_exception(line, exc))}"

@@ -315,3 +315,19 @@ def test_a_full_disk_keeps_every_complete_line(small_sample, tmp_path, monkeypat
     assert text == "".join(lines_all[:5])  # the complete lines, not the half one
     assert recorder.written == 5
     assert recorder.error == f"writing in {out} failed after 5 records: No space left on device"
+
+
+def test_a_layer_too_large_for_memory_is_one_line_and_status_1(monkeypatch, capsys, tmp_path):
+    import engine.trainer
+
+    def no_room(self):
+        torch.empty(10**14, dtype=torch.uint8)
+
+    monkeypatch.setenv("FFTUI_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(engine.trainer.Trainer, "_build", no_room)
+    rc = main(["run", "--headless", "--data", "sample", "--device", "cpu", "--width", "16", "--iters", "2",
+               "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err[-1] == (f"fftui: out of memory on cpu allocating {10**14 / 2**40:.3g} TiB at batch size 128, width 16 "
+                       f"(float32); lower the batch size or the width (details: {tmp_path / 'logs' / 'fftui.log'})")
