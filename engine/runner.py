@@ -14,16 +14,28 @@ from .chunk import MetricsChunk
 from .config import FIXED_FIELDS, VIEW_FIELDS, Config, ConfigError
 from .data import Dataset
 from .logs import details, log_exception
-from .trainer import EngineError, Trainer
+from .trainer import EngineError, OutOfMemory, Overflow, Trainer, is_out_of_memory, memory_error
 
 
 @dataclass(frozen=True)
 class Event:
-    """Something the user should read: kind is "info", "warning" or "error"; message is one line."""
+    """Something the user should read: kind is "info", "warning" or "error"; message is one line.
+    An error's ``cause`` says what can help: "overflow" (the weights are no longer finite: only a
+    reset goes on), "memory" (a smaller batch size or width), "" (anything else)."""
 
     kind: str
     message: str
     iteration: int = 0
+    cause: str = ""
+
+
+def error_cause(exc: BaseException) -> str:
+    """Event.cause for the exception that stopped training."""
+    if isinstance(exc, Overflow):
+        return "overflow"
+    if isinstance(exc, OutOfMemory) or is_out_of_memory(exc):
+        return "memory"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -34,11 +46,16 @@ class Command:
 
 
 class Runner:
-    """Trains in a daemon thread. States: paused, running, finished, error, stopped."""
+    """Trains in a daemon thread. States: paused, running, finished, error, stopped.
+
+    ``graphs`` and ``compile`` go to the `Trainer` (CUDA graphs, torch.compile). ``recorder``, when
+    given, sees every chunk of records (``recorder.chunk(chunk)``, before the bounded queue, so none
+    is dropped) and every change of configuration or reset as it applies (``recorder.change(iteration,
+    config, reset)``), in this thread: both must return at once (see `engine.recorder.RunRecorder`)."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 8192,
                  start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
-                 compile: bool = False) -> None:
+                 compile: bool = False, recorder: Any = None) -> None:
         self.metrics_size = metrics_size  # records the metrics queue holds at most
         self._metrics: collections.deque[MetricsChunk] = collections.deque()
         self._queued = 0
@@ -49,6 +66,7 @@ class Runner:
         self.with_metrics = with_metrics
         self.graphs = graphs
         self.compile = compile
+        self.recorder = recorder
         self.dropped = 0
         self.published = 0
         self._pending = cfg          # the configuration after every queued change
@@ -152,6 +170,8 @@ class Runner:
     # -- the thread ----------------------------------------------------------------------------
     def _publish(self, chunk: MetricsChunk) -> None:
         """Queue a chunk; beyond metrics_size records the oldest are dropped (and counted)."""
+        if self.recorder is not None:
+            self.recorder.chunk(chunk)
         with self._metrics_lock:
             self._metrics.append(chunk)
             self._queued += len(chunk)
@@ -168,8 +188,20 @@ class Runner:
                 self._queued -= gone
                 self.dropped += gone
 
-    def _event(self, kind: str, message: str) -> None:
-        self.events.put(Event(kind, message, self.iteration))
+    def _event(self, kind: str, message: str, cause: str = "") -> None:
+        self.events.put(Event(kind, message, self.iteration, cause))
+
+    def _failure(self, what: str, exc: Exception) -> tuple[str, str]:
+        """The one-line message (with where the traceback was logged) and the cause of a failure;
+        an allocation failure is worded by its sizes, never by torch's text."""
+        shown: Exception = exc
+        if not isinstance(exc, EngineError) and is_out_of_memory(exc):
+            shown = memory_error(exc, self._pending, self.dataset.images.device)
+        if isinstance(shown, EngineError):
+            line = f"{what}{shown}"
+        else:
+            line = f"{what}{type(exc).__name__}: {exc}".splitlines()[0]
+        return line + details(log_exception(line, exc)), error_cause(shown)
 
     def _guarded(self, work) -> bool:
         """Run trainer work and publish its chunks; an error pauses the run with a message."""
@@ -179,15 +211,14 @@ class Runner:
                 self._publish(chunk)
             return True
         except EngineError as exc:
-            message = str(exc) + details(log_exception(f"training stopped: {exc}", exc))
+            message, cause = self._failure("", exc)
         except Exception as exc:  # e.g. a CUDA failure: pause and report, never die
-            message = f"engine failure: {type(exc).__name__}: {exc}".splitlines()[0]
-            message += details(log_exception(message, exc))
+            message, cause = self._failure("engine failure: ", exc)
         for chunk in self._trainer.take_ready():
             self._publish(chunk)
         self._state = "error"
         self._steps_wanted = 0
-        self._event("error", message)
+        self._event("error", message, cause)
         return False
 
     def _handle(self, cmd: Command) -> bool:
@@ -214,14 +245,24 @@ class Runner:
                 self._state = "paused"
                 self._steps_wanted += 1
         elif cmd.name == "reset":
+            if self.recorder is not None:  # the batches before the reset reach the files too
+                self._guarded(trainer.flush)
+            before = trainer.iteration
             trainer.reset()
+            if self.recorder is not None:
+                self.recorder.change(before, trainer.cfg, True)
             if self._state in ("finished", "error"):
                 self._state = "paused"
             self._event("info", "reset: a fresh layer from the seed, iteration 0")
         elif cmd.name == "set":
             assert cmd.changes is not None and cmd.config is not None
             new = cmd.config  # parsed and checked once, by set_params
+            if self.recorder is not None:
+                self._guarded(trainer.flush)
+            before = trainer.iteration
             was_reset = trainer.apply(new)
+            if self.recorder is not None:
+                self.recorder.change(before, new, was_reset)
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:
                 self._event("info", f"{names}: the layer was reset")
@@ -238,10 +279,9 @@ class Runner:
         try:
             self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs, compile=self.compile)
         except Exception as exc:  # a device or memory failure while building
-            message = f"could not build the layer: {exc}".splitlines()[0]
-            message += details(log_exception(message, exc))
+            message, cause = self._failure("could not build the layer: ", exc)
             self._state = "error"
-            self._event("error", message)
+            self._event("error", message, cause)
             return
         while True:
             # Commands apply between batches; while not training, wait on the queue.
@@ -254,11 +294,10 @@ class Runner:
                 try:
                     keep_going = self._handle(cmd)
                 except Exception as exc:  # e.g. no memory for a wider layer: pause and report
-                    message = f"{cmd.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
-                    message += details(log_exception(message, exc))
+                    message, cause = self._failure(f"{cmd.name} failed: ", exc)
                     self._state = "error"
                     self._steps_wanted = 0
-                    self._event("error", message)
+                    self._event("error", message, cause)
                     continue
                 if not keep_going:
                     assert self._trainer is not None

@@ -1,8 +1,11 @@
 """One FF layer trained batch by batch, with every metric of the report's theory per batch."""
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -25,9 +28,64 @@ class EngineError(RuntimeError):
     """Training cannot go on (a non-finite loss, a device failure); the message is one line."""
 
 
-def overflow_error(loss: float, iteration: int) -> EngineError:
+class Overflow(EngineError):
+    """The loss stopped being finite: the step that made it has already changed the weights, so
+    training can only go on from a fresh layer (a reset), not by resuming."""
+
+
+class OutOfMemory(EngineError):
+    """The device had no room for the layer or a batch: a smaller batch size or width can go on."""
+
+
+def overflow_error(loss: float, iteration: int) -> Overflow:
     """The one-line error for a loss that is no longer finite at `iteration`."""
-    return EngineError(f"the loss became {loss} at iteration {iteration}; lower the learning rate and reset")
+    return Overflow(f"the loss became {loss} at iteration {iteration}; lower the learning rate and reset")
+
+
+# The size in torch's allocation failures: CUDA's "Tried to allocate 39.60 GiB", the CPU
+# allocator's "you tried to allocate 39600000000 bytes".
+_CUDA_SIZE = re.compile(r"[Tt]ried to allocate ([0-9.]+) ([KMGT]i?B|bytes)")
+_CPU_SIZE = re.compile(r"allocate (\d+) bytes")
+# How torch's allocators word a failure that has no type of its own (the CPU's RuntimeError).
+_OOM_WORDS = ("out of memory", "not enough memory", "can't allocate memory", "Cannot allocate memory")
+_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def allocation_size(exc: BaseException) -> int | None:
+    """The bytes an allocation failure asked for, as torch's message states them; None if it does not."""
+    text = str(exc)
+    match = _CUDA_SIZE.search(text)
+    if match:
+        return int(float(match.group(1)) * _UNITS.get(match.group(2), 1))
+    match = _CPU_SIZE.search(text)
+    return int(match.group(1)) if match else None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether exc is an allocation failure: torch's OutOfMemoryError (CUDA), MemoryError, or the
+    RuntimeError of torch's CPU allocator, which has no type of its own ("can't allocate memory")."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(words in text for words in _OOM_WORDS)
+
+
+def memory_error(exc: BaseException, cfg: Config, device: torch.device) -> OutOfMemory:
+    """The one-line error for an allocation failure while training ``cfg`` on ``device``: the size
+    asked for (when torch says it) and the configuration's, never torch's own text."""
+    size = allocation_size(exc)
+    asked = f" allocating {format_bytes(size)}" if size else ""
+    return OutOfMemory(f"out of memory on {device}{asked} at batch size {cfg.batch_size:,}, width "
+                       f"{cfg.width:,} ({cfg.dtype}); lower the batch size or the width")
+
+
+def format_bytes(size: float) -> str:
+    """A byte count in the largest binary unit that keeps it at least 1 (``39.6 GiB``)."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        if size >= _UNITS[unit]:
+            return f"{size / _UNITS[unit]:.3g} {unit}"
+    return f"{int(size)} bytes"
 
 
 class Trainer:
@@ -47,7 +105,20 @@ class Trainer:
         self.graph_error: str | None = None
         self.shipper = Shipper(self.device, chunk, ship_interval)
         self._ready: list[MetricsChunk] = []
-        self._build()
+        with self._memory_errors():
+            self._build()
+
+    @contextlib.contextmanager
+    def _memory_errors(self) -> Iterator[None]:
+        """An allocation failure inside becomes `OutOfMemory`, one line naming the sizes."""
+        try:
+            yield
+        except EngineError:
+            raise
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise memory_error(exc, self.cfg, self.device) from exc
+            raise
 
     # -- set-up ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -79,7 +150,8 @@ class Trainer:
 
     def reset(self) -> None:
         """A fresh layer and batch order from the seed; iteration back to 0."""
-        self._build()
+        with self._memory_errors():
+            self._build()
 
     def apply(self, cfg: Config) -> bool:
         """Take a new configuration from the next batch on. Returns True when it needed a reset."""
@@ -87,7 +159,8 @@ class Trainer:
         if all(getattr(old, f) == getattr(cfg, f) for f in FIELD_NAMES if f not in VIEW_FIELDS):
             return False  # only how the app shows the run changed
         if any(getattr(old, f) != getattr(cfg, f) for f in RESET_FIELDS):
-            self._build()
+            with self._memory_errors():
+                self._build()
             return True
         if cfg.optimizer != old.optimizer:
             self.optimizer = self._new_optimizer()
@@ -159,7 +232,12 @@ class Trainer:
     def advance(self, with_metrics: bool = True) -> list[MetricsChunk]:
         """Train on the next batch. Its packed metrics wait (on the device, on CUDA) and travel to
         the host in chunks (every `chunk` batches or `ship_interval` seconds); returns the chunks
-        that arrived. `step` and `flush` deliver everything."""
+        that arrived. `step` and `flush` deliver everything. Raises Overflow at a loss that is not
+        finite, OutOfMemory when the device has no room for the batch."""
+        with self._memory_errors():
+            return self._advance(with_metrics)
+
+    def _advance(self, with_metrics: bool) -> list[MetricsChunk]:
         captured = self._advance_captured(with_metrics)
         if captured is not None:
             return captured

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -22,16 +22,14 @@ from textual.widget import Widget
 from textual.widgets import Static, Tabs
 
 from engine.config import Config
-from engine.data import Dataset
 
-from . import keys
-from .control import RunControl
+from . import keys, lifecycle
+from .control import RunControl, recovery_hint
 from .history import History
 from .panes import PANES, PaneSpec, pane_help, pane_keys, pane_tabs
 from .rate import RateMeter
 from .scheduler import PlotScheduler
 from .screens.editor import EditorScreen
-from .screens.figure1 import Figure1Screen
 from .screens.help import HelpScreen
 from .screenshot import home_relative, save_new, screenshot_folder
 from .widgets.footer import KeyFooter
@@ -39,18 +37,26 @@ from .widgets.pane import Pane, View, next_window
 from .widgets.parameters import ParametersPane
 from .widgets.status import StatusBar, StatusInfo
 
+if TYPE_CHECKING:  # the app's first frame comes before torch is imported: engine.data loads it
+    from engine.data import Dataset
+
 
 class FFApp(RunControl):
     """Watch Forward-Forward training make ReLU activations sparse, beside the theory.
 
     Args:
         config: the run's parameters (default: `Config()`).
-        dataset: the images and labels to train on (required).
+        dataset: the images and labels to train on; or None with ``loader``.
         runner_factory: builds the training thread from (config, dataset); `engine.runner.Runner`
-            by default, a fake one in tests.
+            by default, a fake one in tests. With ``loader`` it is called in the loading thread.
         clock: seconds, for the batches-per-second meter.
         screenshot_dir: where ctrl+s saves (default: `screenshot_folder()`).
         preset: the report's experiment the run came from; fig1a and fig1b open their screen.
+        loader: gives the dataset when ``dataset`` is None. It runs in a background thread once
+            the first frame is on the screen (which shows "loading"), then the engine starts; an
+            exception it raises ends the app (``load_error`` holds it, the return code is 2).
+        stop_signals: whether SIGINT, SIGTERM and SIGHUP stop the app as `fftui.lifecycle` says
+            (``stop_signal`` names the one that did, the return code is 128 + its number).
 
     The panes are `PANES` (`FFApp.with_panes` gives the app with others); the keys are `KEYS`.
     """
@@ -101,13 +107,20 @@ class FFApp(RunControl):
     def __init__(self, config: Config | None = None, dataset: Dataset | None = None,
                  runner_factory: Callable[[Config, Dataset], Any] | None = None, *,
                  clock: Callable[[], float] = time.monotonic,
-                 screenshot_dir: str | os.PathLike[str] | None = None, preset: str | None = None) -> None:
+                 screenshot_dir: str | os.PathLike[str] | None = None, preset: str | None = None,
+                 loader: Callable[[], Dataset] | None = None, stop_signals: bool = False) -> None:
         super().__init__()
-        if dataset is None:
-            raise ValueError("FFApp needs a dataset")
+        if dataset is None and loader is None:
+            raise ValueError("FFApp needs a dataset or a loader")
+        lifecycle.guard_line_filters(self)
         self.config = config or Config()
         self.preset = preset
-        self.dataset = dataset
+        self.dataset: Dataset | None = dataset
+        self._loader = loader
+        self.load_error: BaseException | None = None
+        self.stop_signal: int | None = None
+        self._stop_signals = stop_signals
+        self._mounted = False
         self._factory = runner_factory
         self.runner: Any = None
         self.history = History()
@@ -122,6 +135,7 @@ class FFApp(RunControl):
         self._requested: tuple[str, float] | None = None
         self._message = ("", "info")
         self._error = ""
+        self._error_cause = ""
         self._stopped = False
         self._editor: EditorScreen | None = None
         self._run_shown = self.history.runs   # the history's run that the panes show
@@ -146,30 +160,60 @@ class FFApp(RunControl):
         self._params = self.query_one(ParametersPane)
         self._panes_box = self.query_one("#panes")
         self._tabs.can_focus = False
+        self._mounted = True
+        if self._stop_signals:
+            lifecycle.install_stop_signals(self)
+        self._apply_size(self.size.width, self.size.height)
+        self._layout()
+        self.set_interval(self.DRAIN_INTERVAL, self._tick, name="drain")
+        self.set_interval(self.STATUS_INTERVAL, self._refresh_text, name="status")
+        if self.dataset is not None:
+            self._start_engine(self.dataset, self._build_runner(self.dataset))
+        else:
+            self._set_message(lifecycle.loading_message(self.config))
+            self._refresh_text()
+
+    def on_ready(self) -> None:
+        """The first frame is on the screen: load the data behind it (see `lifecycle.load_in_background`)."""
+        if self.dataset is None and self._loader is not None:
+            lifecycle.load_in_background(self, self._loader, self._build_runner)
+
+    def _build_runner(self, dataset: Dataset) -> Any:
         factory = self._factory
         if factory is None:
             from engine.runner import Runner
 
             factory = Runner
-        self.runner = factory(self.config, self.dataset)
-        if self.dataset.note:
-            self._set_message(self.dataset.note, "warning")
-        self._apply_size(self.size.width, self.size.height)
-        self._layout()
+        return factory(self.config, dataset)
+
+    def _start_engine(self, dataset: Dataset, runner: Any) -> None:
+        """The data are in and the runner built: start training and show it."""
+        if self._stopped:
+            return
+        self.dataset = dataset
+        self.runner = runner
+        self._set_message(dataset.note or "", "warning" if dataset.note else "info")
         if self.preset in ("fig1a", "fig1b"):
             # Figure 1 evaluates the layer at initialisation: nothing trains until the user asks
             # (the pause is queued before the thread starts, so it comes before any batch)
             self.runner.pause()
             self._set_message("paused: Figure 1 is the layer at initialisation; space trains it")
         self.runner.start()
-        self.set_interval(self.DRAIN_INTERVAL, self._tick, name="drain")
-        self.set_interval(self.STATUS_INTERVAL, self._refresh_text, name="status")
         self._tick()
+        self._refresh_text()
         if self.preset in ("fig1a", "fig1b"):
-            self.push_screen(Figure1Screen(self.preset, self.dataset))
+            from .screens.figure1 import Figure1Screen
+
+            self.push_screen(Figure1Screen(self.preset, dataset))
+
+    def _load_failed(self, error: BaseException) -> None:
+        """The data could not be loaded: end the app; the caller reports ``load_error``."""
+        self.load_error = error
+        self._stopped = True
+        self.exit(return_code=2)
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.runner is not None:
+        if self._mounted:
             self._apply_size(event.size.width, event.size.height)
 
     @classmethod
@@ -255,6 +299,7 @@ class FFApp(RunControl):
     def _on_event(self, event) -> None:
         if event.kind == "error":
             self._error = event.message
+            self._error_cause = getattr(event, "cause", "")
             self.notify(event.message, title="engine error: paused", severity="error", timeout=8, markup=False)
         elif event.kind == "warning":
             self.notify(event.message, severity="warning", markup=False)
@@ -262,7 +307,8 @@ class FFApp(RunControl):
 
     def _refresh_text(self) -> None:
         runner = self.runner
-        if runner is None:
+        if runner is None or self.dataset is None:
+            self._show_loading()
             return
         state = runner.state
         requested = None
@@ -292,8 +338,14 @@ class FFApp(RunControl):
         )
         self._status.show(info)
         self.banner = (f" engine error: {self._error or 'see the message above'} — the run is paused; "
-                       "[ halves lr, r resets, space resumes") if state == "error" else ""
+                       f"{recovery_hint(self._error_cause)}") if state == "error" else ""
         self._params.show(runner.config, runner.pending_config)
+
+    def _show_loading(self) -> None:
+        """The status bar before the engine exists: the configuration asked for, "loading"."""
+        if self._mounted:
+            self._status.show(lifecycle.loading_info(self.config, *self._message))
+            self._params.show(self.config, self.config)
 
     def watch_banner(self, text: str) -> None:
         self._banner.update(Text(text))
@@ -393,8 +445,11 @@ class FFApp(RunControl):
         self.exit()
 
     def _stop_runner(self) -> None:
-        if self.runner is not None and not self._stopped:
-            self._stopped = True
+        """Stop the engine; an engine still loading never starts."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.runner is not None:
             self.runner.stop(timeout=0.8)
 
     def on_unmount(self) -> None:

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from engine.config import PARAMS, Config, ConfigError
 from engine.params import Param, format_value, params_of
@@ -81,15 +81,16 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     d.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                    help="on CUDA, run every step eagerly instead of replaying a captured graph")
     d.add_argument("--compile", action="store_true",
-                   help="on CUDA, fuse the captured step with torch.compile (headless; the first batch "
-                   "after each change waits for compilation)")
-    o = run.add_argument_group("output (headless)")
+                   help="on CUDA, fuse the captured step with torch.compile (the first batch after each "
+                   "change waits for compilation)")
+    o = run.add_argument_group("output")
     o.add_argument("--out", default=None, metavar="DIR",
-                   help="write DIR/config.json and DIR/metrics.jsonl (one record a line, flushed as it goes); "
-                   "DIR must not hold a previous run. With --preset it defaults to ./fftui-runs/PRESET-TIME")
+                   help="write DIR/config.json and DIR/metrics.jsonl (one record a line, flushed as it goes; "
+                   "in the live app, behind the training, with every change of parameters in config.json); "
+                   "DIR must not hold a previous run. Headless with --preset it defaults to ./fftui-runs/PRESET-TIME")
     o.add_argument("--summary-only", action="store_true",
-                   help="leave the per-sample arrays (LHS, RHS, outcomes) out of metrics.jsonl")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help="headless: leave the per-sample arrays (LHS, RHS, outcomes) out of metrics.jsonl")
+    o.add_argument("--quiet", action="store_true", help="headless: no progress bar")
     return top
 
 
@@ -165,19 +166,93 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
     return run_command(args, cfg, _load)
 
 
-def _app(cfg: Config, preset: str | None) -> int:
-    """Run the live app, then end the process at once: status 0 after a quit, the app's return
-    code (1 after a crash, whose traceback Textual has printed) otherwise."""
-    dataset = _load(cfg, False)
+# Flags that mean something only without the app: refused there with one line, status 2.
+HEADLESS_ONLY = (("summary_only", "--summary-only"), ("quiet", "--quiet"))
+
+
+class AppStart:
+    """What the live app does behind its first frame, in its loading thread (`fftui.lifecycle`):
+    claim the --out folder, import torch and load the data, build the runner (with --compile,
+    --no-cuda-graphs and the --out recorder). Nothing here runs before the first frame."""
+
+    def __init__(self, args: argparse.Namespace, cfg: Config, *, tune: bool = True) -> None:
+        self.args = args
+        self.cfg = cfg
+        self.tune = tune  # the process-wide settings of engine.process, once torch is in
+        self.recorder: Any = None  # engine.recorder.RunRecorder with --out, once the data are in
+
+    def load(self):
+        """The dataset; claims the --out folder first (engine.headless.OutputError when it cannot)."""
+        out = None
+        if self.args.out:
+            from engine.headless import prepare_out_dir
+
+            out = prepare_out_dir(self.args.out)
+        from engine.data import load_dataset, resolve_device
+
+        dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
+        if self.tune:
+            tune_for_training(interactive=True)
+        if out is not None:
+            from engine.recorder import RunRecorder
+
+            self.recorder = RunRecorder(out, self.cfg, dataset, extra={"preset": self.args.preset, "app": True})
+        return dataset
+
+    def runner(self, cfg: Config, dataset):
+        """The engine's thread, as the flags ask."""
+        from engine.runner import Runner
+
+        return Runner(cfg, dataset, graphs=self.args.cuda_graphs, compile=self.args.compile, recorder=self.recorder)
+
+    def close(self) -> str:
+        """Finish writing the --out files; a few words on them for the last line ("" without --out)."""
+        recorder = self.recorder
+        if recorder is None:
+            return ""
+        complete = recorder.close()
+        where = f"{recorder.written:,} records in {recorder.metrics_path}"
+        if recorder.error:
+            return f"; {recorder.error} ({where})"
+        return f"; {where}" + ("" if complete else " (the writer did not finish in time)")
+
+
+def _app(args: argparse.Namespace, cfg: Config) -> int:
+    """Run the live app, then end the process at once, restored terminal first. Status: 0 after a
+    quit; 2 when the data or the --out folder cannot be used (one line); 128 + the signal's number
+    after SIGINT, SIGTERM or SIGHUP (one line); 1 after a crash (Textual has printed the traceback)
+    or a failure while loading (one line naming the log)."""
+    for dest, flag in HEADLESS_ONLY:
+        if getattr(args, dest, False):
+            raise UsageError(f"fftui run: {flag} is for --headless runs")
+    from fftui import lifecycle
     from fftui.app import FFApp
 
-    tune_for_training(interactive=True)
-    app = FFApp(config=cfg, dataset=dataset, preset=preset)
+    start = AppStart(args, cfg)
+    app = FFApp(config=cfg, loader=start.load, runner_factory=start.runner, preset=args.preset,
+                stop_signals=True)
+    lifecycle.catch_early_signals()
     app.run()
     status = app_exit_status(app.return_code)
+    files = start.close()
+    line = ""
+    load_error, stop_signal = getattr(app, "load_error", None), getattr(app, "stop_signal", None)
+    if load_error is not None:
+        status, line = failure(load_error)
+    elif stop_signal is not None:
+        import signal
+
+        runner = app.runner
+        trained = f"{runner.iteration:,} batches trained" if runner is not None else "before training began"
+        line = f"fftui: stopped by {signal.Signals(stop_signal).name}; {trained}{files}"
+        status = 128 + stop_signal
+    elif files:
+        line = f"fftui: {files.removeprefix('; ')}"
     # The app has stopped the engine and restored the terminal; skip the interpreter's slow
     # teardown of torch so that quitting returns to the shell at once.
     try:
+        if line:
+            print(line, file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
@@ -212,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _headless(args, cfg)
         if args.epochs is None and args.iters is None and not args.preset:
             cfg = cfg.replace(epochs=0)  # the live app trains until it is stopped
-        return _app(cfg, args.preset)
+        return _app(args, cfg)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -223,11 +298,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # a fault, not the user's: one line here, the traceback in the log
-        if is_user_error(exc):
-            print(f"fftui: {exc}", file=sys.stderr)
-            return 2
-        from engine.logs import details, log_exception
+        status, line = failure(exc)
+        print(line, file=sys.stderr)
+        return status
 
+
+def failure(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one line for an exception that ended the command: 2 and its message
+    for one of USER_ERRORS; 1 and its message for an engine.trainer.EngineError (a layer too large
+    for the device's memory); 1 and "unexpected error" else; those two name the log of the traceback."""
+    if is_user_error(exc):
+        return 2, f"fftui: {exc}"
+    from engine.logs import details, log_exception
+
+    trainer = sys.modules.get("engine.trainer")
+    if trainer is not None and isinstance(exc, trainer.EngineError):
+        line = str(exc)
+    else:
         line = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
-        print(f"fftui: {line}{details(log_exception(line, exc))}", file=sys.stderr)
-        return 1
+    return 1, f"fftui: {line}{details(log_exception(line, exc))}"

@@ -5,27 +5,58 @@ preset. Each command goes to the engine's runner and is reported on the status l
 """
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.app import App
 
 from engine.config import RESET_FIELDS, VIEW_FIELDS, Config, ConfigError
-from engine.data import Dataset
 
 from .screens.editor import EditorScreen
-from .screens.figure1 import Figure1Screen
 from .screens.presets import PresetScreen
 from .widgets.parameters import show_value
+
+if TYPE_CHECKING:  # engine.data imports torch, which the app's first frame does not wait for
+    from engine.data import Dataset
+
+Action = TypeVar("Action", bound=Callable[..., None])
+
+# What can get a paused run going again, by the cause of the engine's error (engine.runner.Event).
+RECOVERY = {
+    "overflow": "the weights are no longer finite, so resuming cannot help: r resets the layer "
+                "(lower lr first with [)",
+    "memory": "B halves the batch size, W the width; then space resumes",
+    "": "[ halves lr, r resets, space resumes",
+}
+
+
+def recovery_hint(cause: str) -> str:
+    """The keys that can help after an engine error of this cause ("overflow", "memory", "")."""
+    return RECOVERY.get(cause, RECOVERY[""])
+
+
+def needs_engine(action: Action) -> Action:
+    """An action that steers the run: while the data are still loading (no runner yet) it only says
+    so on the status line."""
+    @functools.wraps(action)
+    def guarded(self: RunControl, *args: Any, **kwargs: Any) -> None:
+        if self.runner is None:
+            self._set_message("still loading the data: the run can be steered once it starts", "warning")
+            self._refresh_text()
+            return
+        action(self, *args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
 
 
 class RunControl(App):
     """The app's actions on the training run (``runner``: `engine.runner.Runner` or a stand-in with
     its interface). The subclass sets the attributes below and shows the state in `_refresh_text`."""
 
-    runner: Any
-    dataset: Dataset
+    runner: Any                            # None while the data load
+    dataset: Dataset | None
     preset: str | None
     _requested: tuple[str, float] | None   # the state asked for, and when: shown until reached
     _message: tuple[str, str]              # the status line's message and its kind
@@ -74,6 +105,7 @@ class RunControl(App):
         self._refresh_text()
         return True
 
+    @needs_engine
     def action_toggle_run(self) -> None:
         state = self.runner.state
         want = "paused" if state == "running" else "running"
@@ -83,6 +115,7 @@ class RunControl(App):
         self._requested = (want, time.monotonic())
         self._refresh_text()
 
+    @needs_engine
     def action_step(self) -> None:
         if self._ended():
             return
@@ -93,37 +126,47 @@ class RunControl(App):
         self._set_message("one batch, then paused")
         self._refresh_text()
 
+    @needs_engine
     def action_reset(self) -> None:
         self.runner.reset()
         self._set_message("reset requested: a fresh layer from the seed")
         self._refresh_text()
 
+    @needs_engine
     def action_toggle_mode(self) -> None:
         mode = self.runner.pending_config.mode
         self._change(mode="descent" if mode == "ff" else "ff")
 
+    @needs_engine
     def action_switch_loss(self) -> None:
         loss = self.runner.pending_config.loss
         self._change(loss="logistic" if loss == "linear" else "linear")
 
+    @needs_engine
     def action_lr_up(self) -> None:
         self._change(lr=self.runner.pending_config.lr * 2)
 
+    @needs_engine
     def action_lr_down(self) -> None:
         self._change(lr=self.runner.pending_config.lr / 2)
 
+    @needs_engine
     def action_batch_up(self) -> None:
         self._change(batch_size=self.runner.pending_config.batch_size * 2)
 
+    @needs_engine
     def action_batch_down(self) -> None:
         self._change(batch_size=max(1, self.runner.pending_config.batch_size // 2))
 
+    @needs_engine
     def action_width_up(self) -> None:
         self._change(width=self.runner.pending_config.width * 2)
 
+    @needs_engine
     def action_width_down(self) -> None:
         self._change(width=max(2, self.runner.pending_config.width // 2))
 
+    @needs_engine
     def action_edit(self) -> None:
         def applied(changes: dict | None) -> None:
             if changes:
@@ -140,6 +183,7 @@ class RunControl(App):
     def _apply_changes(self, changes: dict[str, Any]) -> Config:
         return self.runner.set_params(**changes)
 
+    @needs_engine
     def action_presets(self) -> None:
         def chosen(name: str | None) -> None:
             if name:
@@ -147,6 +191,7 @@ class RunControl(App):
 
         self.push_screen(PresetScreen(), chosen)
 
+    @needs_engine
     def action_preset(self, name: str) -> None:
         """fig1a, fig1b: Theorem 1 at initialisation over the whole data set, in its own screen.
         fig2, fig3: the report's parameters for the run, from a fresh layer at iteration 0."""
@@ -154,6 +199,9 @@ class RunControl(App):
         from engine.runner import FIXED_FIELDS
 
         if name in ("fig1a", "fig1b"):
+            from .screens.figure1 import Figure1Screen
+
+            assert self.dataset is not None  # a runner exists, so the data have loaded
             self.push_screen(Figure1Screen(name, self.dataset))
             return
         target = PRESETS[name].config

@@ -111,7 +111,7 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
                                             f"lower the learning rate and reset (details: {log})")
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     logged = log.read_text()
-    assert "Traceback (most recent call last)" in logged and "engine.trainer.EngineError" in logged
+    assert "Traceback (most recent call last)" in logged and "engine.trainer.Overflow" in logged
 
 
 def test_summary_names_outcomes_within_rounding():

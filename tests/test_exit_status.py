@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent("""
     import fftui.app
 
     class StandIn(App):
-        def __init__(self, config, dataset, preset):
+        def __init__(self, config, **kwargs):  # the data load behind FFApp's first frame (kwargs)
             super().__init__()
 
         def run(self, **kwargs):

@@ -150,7 +150,9 @@ def test_a_layer_that_cannot_be_built_logs_and_names_the_file(small_sample, log_
     finally:
         r.stop()
     log = log_dir / "fftui.log"
-    assert errors == [f"could not build the layer: no room for the layer (details: {log})"]
+    # an allocation failure is worded by the sizes, torch's (here MemoryError's) text goes to the log
+    assert errors == [f"could not build the layer: out of memory on cpu at batch size {SMALL['batch_size']:,}, "
+                      f"width {SMALL['width']:,} (float32); lower the batch size or the width (details: {log})"]
     assert "in no_room" in log.read_text() and "second line" in log.read_text()
 
 
@@ -169,7 +171,8 @@ def test_a_failing_command_logs_and_names_the_file(small_sample, log_dir, monkey
     finally:
         r.stop()
     log = log_dir / "fftui.log"
-    assert errors == [f"set failed: MemoryError: cannot allocate the wider layer (details: {log})"]
+    assert errors == [f"set failed: out of memory on cpu at batch size {SMALL['batch_size']:,}, width 4,096 "
+                      f"(float32); lower the batch size or the width (details: {log})"]
     assert "in refuse" in log.read_text()
 
 

@@ -190,7 +190,7 @@ def test_a_failing_command_pauses_with_a_message_and_the_thread_lives(small_samp
         r.set_params(width=4096)
         assert wait_for(lambda: r.state == "error")
         errors = [e.message for e in r.drain_events() if e.kind == "error"]
-        assert errors and "cannot allocate" in errors[0]
+        assert errors and "out of memory on cpu at batch size" in errors[0] and "width 4,096" in errors[0]
         assert r.alive
         monkeypatch.undo()
         r.step()

@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import json
 import os
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +40,9 @@ FILES = (
     (f"{LABELS_NAME}.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
 )
 """MNIST's training files and the MD5 sums of their published gzipped forms."""
+
+RETRY_AFTER = 24 * 3600
+"""Seconds after a failed download before ``download_mnist(..., retry=False)`` tries again."""
 
 _MAX_BYTES = 64 << 20  # the images file is 9.9 MB; anything far larger is not MNIST
 _CHUNK = 1 << 16
@@ -88,7 +93,7 @@ def failure_reason(exc: BaseException) -> str:
     return describe(exc)
 
 
-def download_mnist(folder: Path, timeout: float) -> Path:
+def download_mnist(folder: Path, timeout: float, *, failures: Path | None = None, retry: bool = True) -> Path:
     """Fetch MNIST's training pair into ``folder/MNIST/raw`` and return that folder.
 
     ``timeout`` (seconds) bounds the name lookup of the mirrors' hosts and each connection and
@@ -96,9 +101,67 @@ def download_mnist(folder: Path, timeout: float) -> Path:
     ``Unavailable`` with one line (``MNIST is not in <folder> and could not be downloaded
     (<reasons>)``) when a file comes from no mirror or cannot be stored; every file and folder
     the attempt created is then removed again.
+
+    ``failures``, a file, remembers the last failed attempt (its time and line; see
+    `last_failure`) and is removed by a successful one. With ``retry=False`` an attempt that
+    failed less than `RETRY_AFTER` seconds ago is not repeated: ``Unavailable`` at once, saying
+    when it failed and why, so that an offline machine pays for the attempt once a day.
     """
     raw = folder / "MNIST" / "raw"
     prefix = f"MNIST is not in {folder} and could not be downloaded"
+    if failures is not None and not retry:
+        last = last_failure(failures)
+        if last is not None:
+            when, line = last
+            age = time.time() - when
+            if 0 <= age < RETRY_AFTER:
+                raise Unavailable(f"{line}, {_ago(age)} ago; not tried again before 24 h have passed "
+                                  "(--data mnist tries now)")
+    try:
+        _download(folder, raw, timeout, prefix)
+    except Unavailable as exc:
+        if failures is not None:
+            remember_failure(failures, str(exc))
+        raise
+    if failures is not None:
+        with contextlib.suppress(OSError):
+            failures.unlink()
+    return raw
+
+
+def last_failure(path: Path) -> tuple[float, str] | None:
+    """The last failed download remembered in ``path``: (its time, seconds since the epoch; its
+    one-line message), or None when the file is absent or unreadable."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return float(record["time"]), one_line(record["message"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember_failure(path: Path, message: str, when: float | None = None) -> None:
+    """Write the failed attempt's time (now unless ``when``) and message to ``path``, creating its
+    folder; a file that cannot be written is left alone (the next attempt then happens anyway)."""
+    record = {"time": time.time() if when is None else when, "message": one_line(message)}
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        os.replace(part, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            part.unlink()
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _download(folder: Path, raw: Path, timeout: float, prefix: str) -> None:
     _check_names_resolve(list(MIRRORS), timeout, prefix)
     created_dirs: list[Path] = []
     created_files: list[Path] = []
@@ -123,7 +186,6 @@ def download_mnist(folder: Path, timeout: float) -> Path:
             with contextlib.suppress(OSError):
                 path.rmdir()
         raise
-    return raw
 
 
 def _fetch_from_mirrors(name: str, md5: str, target: Path, timeout: float, prefix: str) -> None:

@@ -85,7 +85,9 @@ def load_dataset(
     there when missing and ``download`` is true (``timeout`` seconds a request). ``source="auto"``
     does what ``"mnist"`` does and falls back to the sample, with a one-line ``note``, when MNIST
     is absent or cannot be downloaded, or when a cached file is corrupt; a corrupt file in
-    ``data_dir`` is an error. Every error is a DataError with a one-line message.
+    ``data_dir`` is an error. Every error is a DataError with a one-line message. A failed download
+    is remembered beside the cache (`download_failures`): ``"auto"`` does not try again for 24 hours,
+    ``"mnist"`` always tries.
     """
     choice = str(source).strip().lower()
     if choice not in SOURCES:
@@ -103,7 +105,7 @@ def load_dataset(
             return _sample_dataset(target, note=str(exc))
     else:
         try:
-            images, labels, where = _load_from_cache(download, timeout)
+            images, labels, where = _load_from_cache(download, timeout, retry=choice == "mnist")
         except Unavailable as exc:
             if choice == "mnist":
                 raise
@@ -129,14 +131,20 @@ def _load_from_dir(data_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.nda
     return images, labels, pair[0].parent
 
 
-def _load_from_cache(download: bool, timeout: float) -> tuple[np.ndarray, np.ndarray, Path]:
-    """The pair in the cache, downloaded first when missing and allowed."""
+def download_failures() -> Path:
+    """The file that remembers the last failed MNIST download: beside `cache_dir()`."""
+    return cache_dir().parent / "mnist-download-failed.json"
+
+
+def _load_from_cache(download: bool, timeout: float, retry: bool = True) -> tuple[np.ndarray, np.ndarray, Path]:
+    """The pair in the cache, downloaded first when missing and allowed (not again within a day of
+    a failed attempt unless ``retry``)."""
     folder = cache_dir()
     pair = find_idx_pair(folder)
     if pair is None:
         if not download:
             raise Unavailable(f"MNIST is not in {folder} and downloading is turned off")
-        download_mnist(folder, timeout)
+        download_mnist(folder, timeout, failures=download_failures(), retry=retry)
         pair = find_idx_pair(folder)
         if pair is None:
             raise Unavailable(
