@@ -73,12 +73,13 @@ class FFApp(RunControl):
     PLOT_GAP = 0.2            # at least this long between two plot builds
     PLOT_BUDGET = 0.02        # plot building may take at most this much CPU time per second
     PLOT_BURST = 0.1          # seconds of building that may be spent at once after a quiet spell
-    GRID_SIZES: ClassVar[tuple[tuple[int, int], ...]] = ((152, 38), (156, 37), (190, 34))
+    GRID_SIZES: ClassVar[tuple[tuple[int, int], ...]] = ((152, 47), (158, 43), (230, 41))
     """(columns, rows): the grid of every plotting pane fits a terminal at least as large as one of
     these, each pane with its whole title, every summary line and a usable plot (20x5 cells of
-    data). Measured with bench/grid_fit.py (how: see there): fewest rows 37 from 152 columns, 36
-    from 156, 33 from 190 (none below 152: the plots' titles and axes need the width); one row
-    added to each for an engine-error banner. Below them the panes show one at a time and ``g``
+    data). Measured with bench/grid_fit.py (how: see there; every 6th width from 140): fewest rows 45
+    from 152 columns, 41 from 158, 39 from 230 (none below 152: the plots' titles and axes need the
+    width; the legend and title lines above each plot need the rows); two rows
+    added to each: one for an engine-error banner, one for a summary line that wraps. Below them the panes show one at a time and ``g``
     says why."""
     SIDE_WIDTH = 38           # columns of the side panes in the grid (app.tcss: .-grid .side-pane)
 

@@ -328,9 +328,10 @@ async def test_the_grid_and_the_sidebar_follow_the_terminal_size(small_sample):
         await pilot.pause()
         params = app.query_one("#params")
         tabs = app.query_one("#tabs")
-        for size, grid, sidebar in [((200, 40), True, True), ((160, 40), True, False),
-                                    ((160, 30), False, False), ((151, 38), False, False),
-                                    ((152, 38), True, False), ((190, 38), True, True)]:
+        # FFApp.GRID_SIZES: 152x47, 158x43, 230x41; the sidebar takes 38 columns more
+        for size, grid, sidebar in [((200, 50), True, True), ((160, 50), True, False),
+                                    ((160, 42), False, False), ((151, 47), False, False),
+                                    ((152, 47), True, False), ((196, 43), True, True)]:
             await pilot.resize_terminal(*size)
             await pilot.pause()
             assert app.size == size
