@@ -20,6 +20,7 @@ from .chunk import MetricsChunk
 from .config import Config
 from .data import Dataset
 from .logs import log_exception
+from .memory import check_fits
 from .metrics import SUMMARY_METRICS, MetricsRecord
 from .trainer import EngineError, Trainer
 
@@ -174,6 +175,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     EngineError stops the run too: its one line is the summary's "error", its traceback goes to the log file, whose
     path is the summary's "log" (None when nothing was logged). on_chunk sees every chunk of
     records as it lands (for progress), on_record every record (built only when asked for)."""
+    check_fits(cfg, dataset.size, dataset.images.device)
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:

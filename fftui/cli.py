@@ -147,10 +147,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def _load(cfg: Config, quiet: bool):
     from engine.data import load_dataset, resolve_device
 
+    from engine.memory import check_fits
+
     device = resolve_device(cfg.device)
     dataset = load_dataset(cfg.data, cfg.data_dir, device=device)
     if dataset.note:
         print(f"fftui: {dataset.note}", file=sys.stderr)
+    check_fits(cfg, dataset.size, dataset.device)  # refused before anything large is allocated
     return dataset
 
 
@@ -193,7 +196,8 @@ def app_exit_status(return_code: int | None) -> int:
 
 # Errors of the user's making raised past the command line (a data folder, an output folder), by
 # module and class: looked up only once their module is loaded, so that parsing never imports torch.
-USER_ERRORS = (("engine.data.errors", "DataError"), ("engine.headless", "OutputError"))
+USER_ERRORS = (("engine.data.errors", "DataError"), ("engine.headless", "OutputError"),
+               ("engine.params", "ConfigError"))
 
 
 def is_user_error(exc: BaseException) -> bool:
