@@ -1,14 +1,13 @@
 """`python -m fftui`. A stop signal while the program itself is being loaded ends it with one
 line and 128 + the signal's number; once loaded, the command handles signals itself."""
+import contextlib
 import os
 import signal
 
 
 def _before_main(signum: int, frame: object) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.write(2, b"fftui: interrupted while starting\n")
-    except OSError:
-        pass
     os._exit(128 + signum)
 
 

@@ -148,7 +148,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _load(cfg: Config, quiet: bool):
     from engine.data import load_dataset, resolve_device
-
     from engine.memory import check_fits
 
     device = resolve_device(cfg.device)

@@ -258,10 +258,10 @@ def _count_rest(stream: _Stream, limit: int) -> int:
 def _read_into(stream: _Stream, body: np.ndarray) -> int:
     """Fill ``body`` (uint8, already sized to what the header claims) from the stream in chunks;
     returns how many bytes it got (fewer only when the stream ends first)."""
-    view = memoryview(body).cast("B")
+    view = memoryview(body.data).cast("B")
     got = 0
     while got < len(view):
-        n = stream.readinto(view[got:got + _CHUNK])
+        n = stream.readinto(view[got:got + _CHUNK])  # type: ignore[union-attr]  # every binary file has it
         if not n:
             break
         got += n

@@ -86,7 +86,8 @@ def load_dataset(
     does what ``"mnist"`` does; without ``data_dir`` it falls back to the sample, with a one-line
     ``note``, when MNIST is absent or cannot be downloaded, or when a cached file is corrupt. A
     folder the user named is never replaced by the sample: any problem with ``data_dir`` (no
-    pair, half a pair, a folder or a FIFO in a file's place, a corrupt file) is an error. Every error is a DataError with a one-line message.
+    pair, half a pair, a folder or a FIFO in a file's place, a corrupt file) is an error.
+    Every error is a DataError with a one-line message.
     """
     choice = str(source).strip().lower()
     if choice not in SOURCES:

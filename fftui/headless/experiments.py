@@ -18,8 +18,8 @@ from engine.figure1 import theorem1_at_init
 from engine.headless import RecordFile, run_description, run_headless, write_text
 from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row
 
-from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
 from . import emit
+from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
 from .progress import RunProgress, chunk_progress
 
 
@@ -96,7 +96,7 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
             if bar is not None:
                 bar.finish(outcome["iterations"] if outcome is not None else None)
         _csv(out / f"{name}.csv", series.columns, series.rows)
-        summary_text = ending_sentence(outcome)
+        summary_text = ending_sentence(outcome, len(series.rows))
         if not series.rows:
             plot, summary_text = "", f"The run stopped before its first iteration. {summary_text}".strip()
         else:
@@ -111,15 +111,15 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
     return measured
 
 
-def ending_sentence(outcome: dict) -> str:
-    """How a preset's run ended when it did not finish, to open its summary: stopped by a signal or
-    by a failure after N of M iterations (what follows describes those N); "" when it finished."""
+def ending_sentence(outcome: dict, recorded: int) -> str:
+    """How a preset's run ended when it did not finish, to open its summary: stopped by a signal
+    after N of M iterations, or by a failure at one (`recorded`: the iterations the summary
+    describes); "" when it finished."""
     if not outcome["error"] and not outcome["interrupted"]:
         return ""
-    done, planned = outcome["iterations"], outcome["planned"]
+    planned = outcome["planned"]
+    these = f"this describes the {recorded} recorded, not the planned run."
     if outcome["error"]:
-        cause = f"by a failure ({outcome['error']})"
-    else:
-        signum = outcome.get("signal") or signal.SIGINT
-        cause = f"by {signal.Signals(signum).name}"
-    return f"Stopped {cause} after {done} of {planned} iterations; this describes those {done}, not the planned run."
+        return f"Stopped by a failure after {recorded} of {planned} iterations ({outcome['error']}); {these}"
+    signum = outcome.get("signal") or signal.SIGINT
+    return f"Stopped by {signal.Signals(signum).name} after {recorded} of {planned} iterations; {these}"
