@@ -62,7 +62,8 @@ class Config:
                        "5,000-digit sample; mnist: MNIST or an error; sample: the shipped sample",
                        group="data", resets=True, fixed=True)
     data_dir: str | None = path("a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
-                                "train-labels-idx1-ubyte[.gz]); never downloaded into", metavar="DIR",
+                                "train-labels-idx1-ubyte[.gz]); never downloaded into, never replaced by the "
+                                "shipped sample", metavar="DIR",
                                 group="data", resets=True, fixed=True)
 
     def __post_init__(self) -> None:
