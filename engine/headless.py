@@ -228,8 +228,11 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
     Ctrl+c (SIGINT, see stop_on_interrupt) stops between batches, every batch trained written. An
     EngineError stops the run too: its one line is the summary's "error", its traceback goes to the log file, whose
-    path is the summary's "log" (None when nothing was logged). on_chunk sees every chunk of
-    records as it lands (for progress), on_record every record (built only when asked for)."""
+    path is the summary's "log" (None when nothing was logged). So does a records file that cannot be
+    written (a full disk): the complete lines stay, the "error" says how many. A configuration that
+    cannot fit in the device's memory raises ConfigError before anything is allocated (engine/memory.py).
+    on_chunk sees every chunk of records as it lands (for progress), on_record every record (built
+    only when asked for)."""
     check_fits(cfg, dataset.size, dataset.images.device)
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters

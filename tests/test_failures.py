@@ -407,6 +407,16 @@ def test_a_closed_standard_stream_does_not_stop_the_run(closed, tmp_path):
     assert [json.loads(line)["iteration"] for line in lines] == list(range(1, 301))
 
 
+def test_standard_error_on_a_full_device_does_not_stop_the_run(tmp_path):
+    out = tmp_path / "run"
+    progress = [a for a in FAST if a != "--quiet"]  # the progress lines go to standard error too
+    with open("/dev/full", "w") as full:
+        done = _fftui(*progress, "--iters", "300", "--out", str(out), stdout=subprocess.PIPE, stderr=full, text=True)
+    assert done.returncode == 0
+    assert done.stdout.startswith("300 of 300 iterations")
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 300
+
+
 # --- memory ---------------------------------------------------------------------------------------
 
 

@@ -29,13 +29,25 @@ def emit(text: str) -> None:
 
 
 def warn(text: str) -> None:
-    """Print a line on standard error; say nothing when standard error cannot be written (a
-    full disk), so that the exit status still reports how the run ended."""
+    """Print a line on standard error; when standard error cannot be written (a full disk), say
+    nothing and let it write to the null device from then on, so that the exit status still
+    reports how the run ended (Python exits with 120 when it cannot flush a standard stream)."""
+    write_or_silence(sys.stderr, text + "\n")
+
+
+def write_or_silence(stream, text: str) -> bool:
+    """Write and flush text; on an OSError, point the stream's descriptor at the null device (what
+    is still buffered goes there) and return False. A stream that is missing or closed: False."""
     try:
-        print(text, file=sys.stderr)
-        sys.stderr.flush()
+        stream.write(text)
+        stream.flush()
+        return True
     except (OSError, ValueError, AttributeError):
-        pass
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+        return False
 
 
 class Interrupted(BaseException):
