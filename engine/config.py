@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .params import ConfigError, Param, choice, find, integer, number, params_of, path, switch
+from .params import ConfigError, Param, choice, find, format_value, integer, number, params_of, path, switch
 
 __all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "VIEW_FIELDS", "Config", "ConfigError",
            "Param", "batches_per_epoch", "parse_value", "theorem_is_general", "validate"]
@@ -61,7 +62,8 @@ class Config:
                        "5,000-digit sample; mnist: MNIST or an error; sample: the shipped sample",
                        group="data", resets=True, fixed=True)
     data_dir: str | None = path("a folder holding the MNIST IDX files (train-images-idx3-ubyte[.gz], "
-                                "train-labels-idx1-ubyte[.gz]); never downloaded into", metavar="DIR",
+                                "train-labels-idx1-ubyte[.gz]); never downloaded into, never replaced by the "
+                                "shipped sample", metavar="DIR",
                                 group="data", resets=True, fixed=True)
     smooth: int = integer(25, "moving-average window of the app's smoothed curves (s turns smoothing on, "
                           "+ and - change the window); the engine ignores it", low=2, high=5000,
@@ -147,3 +149,61 @@ def check_rules(cfg: Config) -> None:
     """The rules that join several fields (each field's own range is checked by its declaration)."""
     if cfg.data_dir is not None and cfg.data == "sample":
         raise ConfigError("data_dir cannot be used with data=sample")
+    check_numeric_range(cfg)
+
+
+# The largest finite number of each dtype (torch.finfo(dtype).max), written out so that checking a
+# configuration never imports torch.
+DTYPE_MAX = {"float32": 3.4028234663852886e38, "float64": sys.float_info.max}
+# Initial weights are N(0, s^2) (engine/layer.py init_weights); among the n x 784 of them none lies
+# farther than this many s from 0 in practice (P(|x| > 6 s) = 2e-9 per weight).
+WEIGHT_SPREAD = 6.0
+
+
+def check_numeric_range(cfg: Config) -> None:
+    """Refuse, with one line, values that make the first steps leave the dtype's finite range or
+    make the weights grow without bound whatever the data; the line suggests float64 when float64
+    would hold the values.
+
+    theta: the logistic loss (and the linear one in descent mode) adds up |theta| over the B
+    samples of a batch (2N in ff mode, N in descent mode), so B |theta| must be finite.
+    weight_decay with SGD: the decay alone scales W by (1 - lr wd) a step (with momentum m, the
+    heavy-ball iteration on wd |W|^2 / 2), which diverges unless lr wd < 2 (1 + m): no dtype helps.
+    weight_decay with Adam: the second moment holds (wd W)^2, finite only while
+    wd * 6 s <= sqrt(max), s the initial weights' standard deviation.
+    """
+    samples = cfg.batch_size * (2 if cfg.mode == "ff" else 1)
+    if cfg.loss == "logistic" or cfg.mode == "descent":
+        loss_kind = "logistic" if cfg.loss == "logistic" else "linear"
+        _fits(cfg, "theta", cfg.theta, samples * abs(cfg.theta), samples,
+              f"the {loss_kind} loss adds up |theta| over the {samples} samples of a batch")
+    if not cfg.weight_decay:
+        return
+    if cfg.optimizer == "sgd":
+        limit = 2.0 * (1.0 + cfg.momentum)
+        if cfg.lr * cfg.weight_decay >= limit:
+            with_momentum = f" with momentum {format_value(cfg.momentum)}" if cfg.momentum else ""
+            raise ConfigError(
+                f"weight_decay {cfg.weight_decay:g} with lr {cfg.lr:g} makes every SGD step{with_momentum} "
+                f"scale the weights by about {abs(1.0 - cfg.lr * cfg.weight_decay):.3g}, so they grow without "
+                f"bound; keep lr x weight_decay below {limit:g}")
+        return
+    spread = WEIGHT_SPREAD * math.sqrt(2.0 / (cfg.width if cfg.init == "report" else 784))
+    _fits(cfg, "weight_decay", cfg.weight_decay, (cfg.weight_decay * spread) ** 2, (1.0 / spread) ** 2,
+          "Adam's second moment holds (weight_decay x W)^2")
+
+
+def _fits(cfg: Config, name: str, value: float, reached: float, per_unit: float, why: str) -> None:
+    """ConfigError unless `reached`, the largest number `value` leads to, is finite in cfg.dtype.
+    `reached` grows as `per_unit` times the square (Adam) or the magnitude (theta) of value; the
+    message says which dtype holds it, or how large the value may be."""
+    top = DTYPE_MAX[cfg.dtype]
+    if reached <= top:
+        return
+    wider = [d for d, m in DTYPE_MAX.items() if m > top and reached <= m]
+    squared = name == "weight_decay"
+    largest = math.sqrt(top / per_unit) if squared else top / per_unit
+    remedy = (f"set dtype to {wider[0]}, or keep |{name}| at most {largest:.3g}" if wider
+              else f"keep |{name}| at most {largest:.3g}")
+    raise ConfigError(f"{name} {value:g} overflows {cfg.dtype} ({why}: {reached:.3g}, more than {cfg.dtype}'s "
+                      f"largest number {top:.3g}); {remedy}")

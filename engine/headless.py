@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import platform
 import signal
 import threading
@@ -19,7 +20,9 @@ import torch
 from .chunk import MetricsChunk
 from .config import Config
 from .data import Dataset
+from .data.errors import describe
 from .logs import log_exception
+from .memory import check_fits
 from .metrics import SUMMARY_METRICS, MetricsRecord
 from .trainer import EngineError, Trainer
 
@@ -42,7 +45,7 @@ def prepare_out_dir(path: str | Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create --out folder {out}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot create --out folder {out}: {describe(exc)}") from None
     for name in RUN_FILES:
         if (out / name).exists():
             raise OutputError(f"{out} already holds {name}; choose another --out folder")
@@ -51,8 +54,61 @@ def prepare_out_dir(path: str | Path) -> Path:
     except FileExistsError:
         raise OutputError(f"{out} already holds metrics.jsonl; choose another --out folder") from None
     except OSError as exc:
-        raise OutputError(f"cannot write in --out folder {out}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write in --out folder {out}: {describe(exc)}") from None
     return out
+
+
+class RecordFile:
+    """metrics.jsonl, written a chunk of lines at a time straight to the file (no buffer of ours),
+    so that a failed write (a full disk, ENOSPC; an I/O error) leaves only complete lines: the
+    part of a line that reached the disk is cut off again, and the error says how many records
+    are kept. The file is created (or emptied) on opening."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = 0  # complete lines on disk
+        self._size = 0    # their bytes
+        try:
+            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {describe(exc)}") from None
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Append the lines (each without its newline). OutputError (one line, with the count of
+        records kept) when they cannot all be written; the complete lines among them stay."""
+        assert self._fd is not None, "write after close"
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as exc:
+            keep = data.rfind(b"\n", 0, done) + 1  # the complete lines among those that got through
+            self.records += data.count(b"\n", 0, keep)
+            self._size += keep
+            with contextlib.suppress(OSError):  # a partial line is cut off; freeing space cannot fail for lack of it
+                os.ftruncate(self._fd, self._size)
+            raise OutputError(f"cannot write {self.path}: {describe(exc)}; the {self.records:,} records "
+                              "written before it are kept") from None
+        self.records += len(lines)
+        self._size += len(data)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a whole small file (config.json, a figure); OutputError (one line) when it fails,
+    and no half-written file left behind."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise OutputError(f"cannot write {path}: {describe(exc)}") from None
 
 
 def claim_new_dir(stem: str) -> Path:
@@ -172,16 +228,20 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
     Ctrl+c (SIGINT, see stop_on_interrupt) stops between batches, every batch trained written. An
     EngineError stops the run too: its one line is the summary's "error", its traceback goes to the log file, whose
-    path is the summary's "log" (None when nothing was logged). on_chunk sees every chunk of
-    records as it lands (for progress), on_record every record (built only when asked for)."""
+    path is the summary's "log" (None when nothing was logged). So does a records file that cannot be
+    written (a full disk): the complete lines stay, the "error" says how many. A configuration that
+    cannot fit in the device's memory raises ConfigError before anything is allocated (engine/memory.py).
+    on_chunk sees every chunk of records as it lands (for progress), on_record every record (built
+    only when asked for)."""
+    check_fits(cfg, dataset.size, dataset.images.device)
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:
         raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")
     metrics_file = None
     if out_dir is not None:
-        (out_dir / "config.json").write_text(json.dumps(run_description(cfg, dataset, extra_config), indent=2) + "\n")
-        metrics_file = open(out_dir / "metrics.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - closed in `finally`
+        write_text(out_dir / "config.json", json.dumps(run_description(cfg, dataset, extra_config), indent=2) + "\n")
+        metrics_file = RecordFile(out_dir / "metrics.jsonl")
     summary = RunningSummary()
     interrupted = False
     stopped_by: int | None = None  # the signal that stopped the run, if one did
@@ -195,8 +255,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         last = chunk
         summary.add(chunk)
         if metrics_file is not None:
-            metrics_file.write("".join(line + "\n" for line in chunk.lines(per_sample)))
-            metrics_file.flush()
+            metrics_file.write_lines(chunk.lines(per_sample))
         if on_record is not None:
             for record in chunk.records():
                 on_record(record)
@@ -217,8 +276,13 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     except EngineError as exc:  # a loss that overflowed: stop, keep what was written, say why
         error = str(exc)
         log = log_exception(f"headless run stopped: {exc}", exc)
-        for chunk in trainer.take_ready():  # the batches that arrived before the one that failed
-            take(chunk)
+        try:
+            for chunk in trainer.take_ready():  # the batches that arrived before the one that failed
+                take(chunk)
+        except OutputError as write_error:
+            error = f"{error}; then {write_error}"
+    except OutputError as exc:  # the records cannot be written (a full disk): stop, keep what is there
+        error = str(exc)
     finally:
         if metrics_file is not None:
             metrics_file.close()

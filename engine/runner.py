@@ -14,6 +14,7 @@ from .chunk import MetricsChunk
 from .config import FIXED_FIELDS, VIEW_FIELDS, Config, ConfigError
 from .data import Dataset
 from .logs import details, log_exception
+from .memory import check_fits
 from .trainer import EngineError, OutOfMemory, Overflow, Trainer, is_out_of_memory, memory_error
 
 
@@ -122,6 +123,7 @@ class Runner:
                 raise ConfigError(f"{name} is fixed for this run; restart with --{name.replace('_', '-')}")
         with self._lock:
             new = self._pending.replace(**changes)
+            check_fits(new, self.dataset.size, self.dataset.device, held=self._config)
             self._pending = new
             self.commands.put(Command("set", dict(changes), new))
         return new
@@ -277,6 +279,7 @@ class Runner:
 
     def _main(self) -> None:
         try:
+            check_fits(self._config, self.dataset.size, self.dataset.device)
             self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs, compile=self.compile)
         except Exception as exc:  # a device or memory failure while building
             message, cause = self._failure("could not build the layer: ", exc)

@@ -78,9 +78,9 @@ class FFApp(RunControl):
     these, each pane with its whole title, every summary line and a usable plot (20x5 cells of
     data). Measured with bench/grid_fit.py (how: see there; every 6th width from 140): fewest rows 45
     from 152 columns, 41 from 158, 39 from 230 (none below 152: the plots' titles and axes need the
-    width; the legend and title lines above each plot need the rows); two rows
-    added to each: one for an engine-error banner, one for a summary line that wraps. Below them the panes show one at a time and ``g``
-    says why."""
+    width; the legend and title lines above each plot need the rows); two rows added to each: one
+    for an engine-error banner, one for a summary line that wraps. Below them the panes show one
+    at a time and ``g`` says why."""
     SIDE_WIDTH = 38           # columns of the side panes in the grid (app.tcss: .-grid .side-pane)
 
     view: var[str] = var("", init=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from engine.params import Param, format_value, params_of
 from engine.process import tune_for_training
 
 from . import __version__
+from .headless import Interrupted, OutputStreamError, interruptible, warn
 
 
 class UsageError(Exception):
@@ -149,21 +151,24 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _load(cfg: Config, quiet: bool):
     from engine.data import load_dataset, resolve_device
+    from engine.memory import check_fits
 
     device = resolve_device(cfg.device)
     dataset = load_dataset(cfg.data, cfg.data_dir, device=device)
     if dataset.note:
         print(f"fftui: {dataset.note}", file=sys.stderr)
+    check_fits(cfg, dataset.size, dataset.device)  # refused before anything large is allocated
     return dataset
 
 
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
-    from .headless.command import run_command
-
     if cfg.iters is None and cfg.epochs == 0:
         raise UsageError("fftui run: --epochs 0 (until stopped) is for the live app; a headless run "
                          "needs --iters or --epochs of at least 1")
-    return run_command(args, cfg, _load)
+    with interruptible():  # a stop signal while loading or setting up: one line, 128 + its number
+        from .headless.command import run_command
+
+        return run_command(args, cfg, _load)
 
 
 # Flags that mean something only without the app: refused there with one line, status 2.
@@ -182,15 +187,18 @@ class AppStart:
         self.recorder: Any = None  # engine.recorder.RunRecorder with --out, once the data are in
 
     def load(self):
-        """The dataset; claims the --out folder first (engine.headless.OutputError when it cannot)."""
+        """The dataset; claims the --out folder first (engine.headless.OutputError when it cannot).
+        A configuration that would not fit the device's memory raises ConfigError (engine.memory)."""
         out = None
         if self.args.out:
             from engine.headless import prepare_out_dir
 
             out = prepare_out_dir(self.args.out)
         from engine.data import load_dataset, resolve_device
+        from engine.memory import check_fits
 
         dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
+        check_fits(self.cfg, dataset.size, dataset.device)  # refused before anything large is allocated
         if self.tune:
             tune_for_training(interactive=True)
         if out is not None:
@@ -270,7 +278,8 @@ def app_exit_status(return_code: int | None) -> int:
 
 # Errors of the user's making raised past the command line (a data folder, an output folder), by
 # module and class: looked up only once their module is loaded, so that parsing never imports torch.
-USER_ERRORS = (("engine.data.errors", "DataError"), ("engine.headless", "OutputError"))
+USER_ERRORS = (("engine.data.errors", "DataError"), ("engine.headless", "OutputError"),
+               ("engine.params", "ConfigError"))
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -279,7 +288,34 @@ def is_user_error(exc: BaseException) -> bool:
     return bool(kinds) and isinstance(exc, kinds)
 
 
+def open_standard_streams() -> None:
+    """Give a closed standard stream (`2>&-`, `>&-`) the null device in its place: otherwise the
+    next file opened (metrics.jsonl) would take its descriptor and receive whatever is printed,
+    and Python leaves sys.stderr as None, so printing to it fails. What would be printed there is
+    lost, as the user asked; the run itself goes on."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+
+
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that what is still buffered for it is not
+    written (and failed again) when the interpreter exits."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    open_standard_streams()
     try:
         args = parse(argv)
         cfg = config_from_args(args)
@@ -289,17 +325,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = cfg.replace(epochs=0)  # the live app trains until it is stopped
         return _app(args, cfg)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        warn(str(exc))
         return 2
     except KeyboardInterrupt:
-        print("fftui: interrupted", file=sys.stderr)
+        warn("fftui: interrupted")
         return 130
+    except Interrupted as exc:
+        warn(f"fftui: stopped by {exc.name} while {exc.stage or 'starting'}")
+        return 128 + exc.signum
     except BrokenPipeError:  # the reader of our output went away (`fftui ... | head`)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 141
+    except OutputStreamError as exc:  # standard output is full or broken: the run's files are kept
+        _silence_stdout()
+        warn(f"fftui: {exc}")
+        return 1
     except Exception as exc:  # a fault, not the user's: one line here, the traceback in the log
         status, line = failure(exc)
-        print(line, file=sys.stderr)
+        warn(line)
         return status
 
 

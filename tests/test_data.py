@@ -259,11 +259,12 @@ def test_empty_data_dir_is_an_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_empty_data_dir_in_auto_falls_back_with_note(tmp_path):
-    ds = load_dataset("auto", data_dir=str(tmp_path))
-    assert ds.source == "sample"
-    assert ds.note and str(tmp_path) in ds.note
-    assert_one_line(ds.note)
+def test_empty_data_dir_in_auto_is_an_error_not_the_sample(tmp_path):
+    # a folder the user named is never silently replaced by the shipped sample
+    with pytest.raises(DataError) as err:
+        load_dataset("auto", data_dir=str(tmp_path))
+    assert_one_line(str(err.value))
+    assert f"no MNIST training files in {tmp_path}" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -2,7 +2,8 @@
 
 Sources, in the order ``load_dataset(source="auto")`` tries them:
 
-* the IDX files in a folder the user names (``data_dir``), never downloaded into;
+* the IDX files in a folder the user names (``data_dir``), never downloaded into and never
+  replaced by the sample (any problem with it is an error);
 * the IDX files in the per-user cache (``cache_dir()``), downloaded there from MNIST's mirrors
   when missing;
 * the shipped 5,000-digit sample (``sample_dir()``), with a one-line note saying why.

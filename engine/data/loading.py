@@ -12,7 +12,7 @@ import torch
 from .devices import resolve_device
 from .download import download_mnist
 from .errors import DataError, Unavailable, describe
-from .idx import IMAGES_NAME, LABELS_NAME, PIXELS, find_idx_pair, read_training_pair
+from .idx import IMAGES_NAME, LABELS_NAME, PIXELS, find_idx_pair, read_training_pair, why_no_pair
 
 SOURCES = ("auto", "mnist", "sample")
 
@@ -83,9 +83,11 @@ def load_dataset(
     ``source="sample"`` loads the shipped sample. ``source="mnist"`` loads the IDX pair from
     ``data_dir`` when given (never downloading into it), else from the cache, downloading it
     there when missing and ``download`` is true (``timeout`` seconds a request). ``source="auto"``
-    does what ``"mnist"`` does and falls back to the sample, with a one-line ``note``, when MNIST
-    is absent or cannot be downloaded, or when a cached file is corrupt; a corrupt file in
-    ``data_dir`` is an error. Every error is a DataError with a one-line message. A failed download
+    does what ``"mnist"`` does; without ``data_dir`` it falls back to the sample, with a one-line
+    ``note``, when MNIST is absent or cannot be downloaded, or when a cached file is corrupt. A
+    folder the user named is never replaced by the sample: any problem with ``data_dir`` (no
+    pair, half a pair, a folder or a FIFO in a file's place, a corrupt file) is an error.
+    Every error is a DataError with a one-line message. A failed download
     is remembered beside the cache (`download_failures`): ``"auto"`` does not try again for 24 hours,
     ``"mnist"`` always tries.
     """
@@ -97,12 +99,8 @@ def load_dataset(
         return _sample_dataset(target)
 
     if data_dir is not None and str(data_dir).strip():
-        try:
-            images, labels, where = _load_from_dir(data_dir)
-        except Unavailable as exc:
-            if choice == "mnist":
-                raise
-            return _sample_dataset(target, note=str(exc))
+        # a folder the user named is never silently replaced by the sample: every problem is an error
+        images, labels, where = _load_from_dir(data_dir)
     else:
         try:
             images, labels, where = _load_from_cache(download, timeout, retry=choice == "mnist")
@@ -119,14 +117,11 @@ def load_dataset(
 
 
 def _load_from_dir(data_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, Path]:
-    """The pair in a folder the user named; Unavailable when it holds none."""
+    """The pair in a folder the user named; DataError (one line: why) when it holds none."""
     folder = Path(data_dir).expanduser()
     pair = find_idx_pair(folder)
     if pair is None:
-        raise Unavailable(
-            f"no MNIST training files in {folder} "
-            f"(expected {IMAGES_NAME}[.gz] and {LABELS_NAME}[.gz])"
-        )
+        raise DataError(why_no_pair(folder))
     images, labels = read_training_pair(*pair)
     return images, labels, pair[0].parent
 

@@ -13,33 +13,43 @@ from engine.config import Config
 from engine.data import Dataset
 from engine.process import tune_for_training
 
+from . import emit, set_stage, warn
 from .progress import RunProgress, chunk_progress
 from .summary import format_summary
 
 
 def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, bool], Dataset]) -> int:
     """Run `cfg` headless as the parsed flags say; `load` gets the data. Returns the exit status:
-    0 done, 1 stopped by a failure (one line on stderr naming the log file), 128 + the signal's
-    number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it between batches.
-    Raises engine.headless.OutputError for an output folder that cannot be used."""
-    from engine.headless import claim_new_dir, prepare_out_dir, run_headless
-    from engine.logs import details
+    0 done, 1 stopped by a failure (one line on stderr naming the log file, or the file that could
+    not be written), 128 + the signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129)
+    stopped it between batches; the same for a preset. Raises engine.headless.OutputError for an
+    output folder that cannot be used, and fftui.headless.OutputStreamError when standard output
+    cannot be written."""
+    from engine.headless import OutputError, claim_new_dir, prepare_out_dir, run_headless
 
     if args.preset:  # the folder is claimed before anything else, then the data loads
         stem = f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         out_dir: Path | None = prepare_out_dir(args.out) if args.out else claim_new_dir(stem)
     else:
         out_dir = prepare_out_dir(args.out) if args.out else None
+    set_stage("loading the data")
     dataset = load(cfg, args.quiet)
+    set_stage("setting up")
     tune_for_training(interactive=False)
+    set_stage(f"running {args.preset}" if args.preset else "setting up")
     if args.preset:
         from .experiments import run_preset
 
         assert out_dir is not None
-        run_preset(args.preset, cfg, dataset, out_dir, quiet=args.quiet, per_sample=not args.summary_only)
-        return 0
-    print(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
-          f"n {cfg.width}, {dataset.description}, {dataset.images.device}", file=sys.stderr)
+        try:
+            measured = run_preset(args.preset, cfg, dataset, out_dir, quiet=args.quiet,
+                                  per_sample=not args.summary_only)
+        except OutputError as exc:  # a file could not be written once the experiment had begun
+            warn(f"fftui: stopped: {exc}")
+            return 1
+        return ending_status(measured["run"]) if "run" in measured else 0
+    warn(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
+         f"n {cfg.width}, {dataset.description}, {dataset.images.device}")
     total = cfg.total_iters(dataset.size)
     bar = None if args.quiet or total is None else RunProgress(total, sys.stderr)
     summary = None
@@ -50,13 +60,22 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     finally:
         if bar is not None:
             bar.finish(summary["iterations"] if summary is not None else None)
-    print(format_summary(summary, out_dir))
+    set_stage("writing the summary")
+    emit(format_summary(summary, out_dir))
+    return ending_status(summary)
+
+
+def ending_status(summary: dict) -> int:
+    """Say on standard error how a run that did not finish ended, and return the exit status:
+    0 finished, 1 a failure (the summary's "error"), 128 + the signal that stopped it."""
+    from engine.logs import details
+
     if summary["error"]:
-        print(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}", file=sys.stderr)
+        warn(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}")
         return 1
     if summary["interrupted"]:
         signum = summary.get("signal") or signal.SIGINT
-        print(f"fftui: stopped by {signal.Signals(signum).name}; the {summary['iterations']} batches trained "
-              "are kept", file=sys.stderr)
+        warn(f"fftui: stopped by {signal.Signals(signum).name}; the {summary['iterations']} batches trained "
+             "are kept")
         return 128 + int(signum)
     return 0

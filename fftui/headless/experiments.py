@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -13,9 +15,10 @@ from typing import Any
 from engine.config import Config
 from engine.data import Dataset
 from engine.figure1 import theorem1_at_init
-from engine.headless import run_description, run_headless
+from engine.headless import RecordFile, run_description, run_headless, write_text
 from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row
 
+from . import emit
 from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
 from .progress import RunProgress, chunk_progress
 
@@ -27,12 +30,13 @@ def _source(dataset: Dataset) -> str:
 
 
 def _csv(path: Path, columns: list[str], rows: list[list[float]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
-                        (f"{v:.6g}" if isinstance(v, float) else v) for v in r])
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
+                    (f"{v:.6g}" if isinstance(v, float) else v) for v in r])
+    write_text(path, text.getvalue())
 
 
 def bar_callback(bar: RunProgress | None, text: str) -> Callable[[int, int], None] | None:
@@ -49,21 +53,23 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
     preset = PRESETS[name]
     started = time.perf_counter()
     extra = {"preset": name, "claim": preset.claim}
-    (out / "config.json").write_text(json.dumps(run_description(cfg, dataset, extra), indent=2) + "\n")
+    write_text(out / "config.json", json.dumps(run_description(cfg, dataset, extra), indent=2) + "\n")
     if preset.kind == "init":
         sizes = preset.batch_sizes if name == "fig1b" else (cfg.batch_size,)
         results = []
-        with open(out / "metrics.jsonl", "w", encoding="utf-8") as fh:
+        records = RecordFile(out / "metrics.jsonl")
+        try:
             for n in sizes:
                 bar = None if quiet else RunProgress(dataset.size, sys.stderr, unit="digits")
                 res = theorem1_at_init(dataset, cfg, n, progress=bar_callback(bar, f"N = {n}"))
                 if bar is not None:
                     bar.close()
                 results.append(res)
-                fh.write(json.dumps({"batch_size": n, "samples": res.samples, "satisfied": res.satisfied,
-                                     "silenced": res.silenced, "ratio": res.ratio,
-                                     "predicted_sparser": res.predicted_sparser}) + "\n")
-                fh.flush()
+                records.write_lines([json.dumps({"batch_size": n, "samples": res.samples, "satisfied": res.satisfied,
+                                                 "silenced": res.silenced, "ratio": res.ratio,
+                                                 "predicted_sparser": res.predicted_sparser})])
+        finally:
+            records.close()
         if name == "fig1a":
             r = results[0]
             rows = [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs, strict=True))]
@@ -90,16 +96,30 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
             if bar is not None:
                 bar.finish(outcome["iterations"] if outcome is not None else None)
         _csv(out / f"{name}.csv", series.columns, series.rows)
+        summary_text = ending_sentence(outcome, len(series.rows))
         if not series.rows:
-            plot, summary_text = "", f"The run stopped before its first iteration: {outcome['error']}"
+            plot, summary_text = "", f"The run stopped before its first iteration. {summary_text}".strip()
         else:
             plot = render_series(series, preset.title)
-            summary_text = summarise_series(series, cfg, preset.claim, _source(dataset))
-            if outcome["error"]:
-                summary_text += f" The run stopped early: {outcome['error']}"
+            summary_text = " ".join(filter(None, (summary_text, summarise_series(series, cfg, preset.claim,
+                                                                                  _source(dataset)))))
         measured = {"stats": series.stats(), "run": outcome}
-    (out / f"{name}.txt").write_text(plot + "\n" + summary_text + "\n", encoding="utf-8")
-    print(plot)
-    print(summary_text)
-    print(f"({time.perf_counter() - started:.1f} s; wrote {out}/{name}.csv, {name}.txt, metrics.jsonl, config.json)")
+    write_text(out / f"{name}.txt", plot + "\n" + summary_text + "\n")
+    emit(plot)
+    emit(summary_text)
+    emit(f"({time.perf_counter() - started:.1f} s; wrote {out}/{name}.csv, {name}.txt, metrics.jsonl, config.json)")
     return measured
+
+
+def ending_sentence(outcome: dict, recorded: int) -> str:
+    """How a preset's run ended when it did not finish, to open its summary: stopped by a signal
+    after N of M iterations, or by a failure at one (`recorded`: the iterations the summary
+    describes); "" when it finished."""
+    if not outcome["error"] and not outcome["interrupted"]:
+        return ""
+    planned = outcome["planned"]
+    these = f"this describes the {recorded} recorded, not the planned run."
+    if outcome["error"]:
+        return f"Stopped by a failure after {recorded} of {planned} iterations ({outcome['error']}); {these}"
+    signum = outcome.get("signal") or signal.SIGINT
+    return f"Stopped by {signal.Signals(signum).name} after {recorded} of {planned} iterations; {these}"

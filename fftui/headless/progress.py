@@ -19,6 +19,7 @@ from rich.table import Column
 
 from engine.chunk import MetricsChunk
 
+from . import write_or_silence
 from .summary import short_status
 
 
@@ -76,8 +77,8 @@ class RunProgress:
         tenth = int(fraction * 10)
         if tenth != self._tenth or (force and done != self._done):
             self._tenth, self._done = tenth, done
-            self.stream.write(f"{done}/{self.total} ({fraction:4.0%}) {rate:.1f} {self.unit}/s {text}\n")
-            self.stream.flush()
+            line = f"{done}/{self.total} ({fraction:4.0%}) {rate:.1f} {self.unit}/s {text}\n"
+            write_or_silence(self.stream, line)  # a full disk: the run goes on, its progress unseen
 
     def finish(self, done: int | None) -> None:
         """Show where the run ended (`done` steps; None: leave the last update) and close."""
