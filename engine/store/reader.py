@@ -1,0 +1,317 @@
+"""Reading a recorded run back: lazily (each file on first use), and crash-safe: a file whose tail
+was cut short or damaged (a killed writer, a full disk) reads back to its last complete record, with
+one warning naming the file and how many records were read.
+
+A folder that is not a run, lacks a file, or was written in another format is refused with a
+StoreError (one line) before anything else is read."""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
+
+from .columns import GROUP, ITERATION, SAMPLE_SCHEMA
+from .files import (
+    CLAIM,
+    CONFIG_JSON,
+    EVENTS,
+    FORMAT,
+    OPTIMIZER,
+    REQUIRED,
+    RUN_JSON,
+    SAMPLES,
+    SUMMARY,
+    WEIGHTS,
+    StoreError,
+    folder_size,
+    read_json,
+    writer_alive,
+)
+
+_PIECE = 1 << 16  # bytes fed to the decompressor at a time: a damaged block loses at most this much
+
+
+def _cut_warning(name: str, records: int) -> str:
+    return f"{name}: cut short or damaged after {records} complete records; read {records}"
+
+
+def read_lines(path: Path, compressed: bool) -> tuple[list[bytes], bool]:
+    """The complete lines of a JSON-lines file (gzip-compressed or not), without their newlines,
+    and whether anything after them was skipped (an incomplete last line, undecodable bytes). A
+    missing file is no lines; a gzip stream without its end (a writer still at it, or killed) is
+    not damage by itself."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], False
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    damaged = False
+    if compressed and data:
+        z = zlib.decompressobj(31)
+        parts = []
+        try:
+            for start in range(0, len(data), _PIECE):
+                parts.append(z.decompress(data[start:start + _PIECE]))
+                if z.eof:
+                    break
+            damaged = bool(z.unused_data)
+        except zlib.error:
+            damaged = True
+        data = b"".join(parts)
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" after a final newline
+    return lines, damaged or bool(tail)
+
+
+def _parse_lines(lines: list[bytes]) -> tuple[list[Any], bool]:
+    """Each line as JSON, up to the first that does not parse; and whether one did not."""
+    try:
+        return orjson.loads(b"[" + b",".join(lines) + b"]"), False
+    except orjson.JSONDecodeError:
+        out = []
+        for line in lines:
+            try:
+                out.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                return out, True
+        return out, False
+
+
+class Summary:
+    """The per-batch summary of a run as columns: `columns[name]` for every declared BATCH metric
+    (r,) and GROUP metric (r, len(groups)); "str" metrics as object arrays (r,). Float metrics hold
+    NaN where the file has null (a ratio over no valid sample)."""
+
+    def __init__(self, records: list[dict], groups: tuple[str, ...]) -> None:
+        self.groups = groups
+        self.columns: dict[str, np.ndarray] = {}
+        try:
+            for m in BATCH_METRICS:
+                dtype = object if m.dtype == "str" else _float_if_nullable(m.dtype)
+                self.columns[m.name] = np.array([r[m.key] for r in records], dtype=dtype)
+            for m in GROUP_METRICS:
+                values = [[r["groups"][g][m.key] for g in groups] for r in records]
+                self.columns[m.name] = np.array(values, dtype=_float_if_nullable(m.dtype)).reshape(len(records),
+                                                                                                  len(groups))
+        except (KeyError, TypeError) as exc:
+            raise StoreError(f"{SUMMARY} lacks {exc} in a record: written by another fftui version") from None
+
+    def __len__(self) -> int:
+        return len(self.columns["iteration"])
+
+    def column(self, name: str) -> np.ndarray:
+        """A BATCH metric (r,) or GROUP metric (r, groups)."""
+        return self.columns[name]
+
+    def group_column(self, name: str, group: str) -> np.ndarray:
+        """A GROUP metric of one group: (r,)."""
+        return self.columns[name][:, self.groups.index(group)]
+
+
+def _float_if_nullable(dtype: str) -> str:
+    return dtype if np.dtype(dtype).kind in "iub" else "float64"
+
+
+class Samples:
+    """The per-sample arrays of the batches a run kept, by group. For a group, its kept iterations
+    (k,) and, per SAMPLE metric, a (k, per) array when every kept batch has the same size, else an
+    object array of k arrays."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self._groups: dict[str, pa.Table] = {}
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        """Rows: one per group of each kept batch."""
+        return self.table.num_rows
+
+    @cached_property
+    def groups(self) -> tuple[str, ...]:
+        """The groups present, in the order first written."""
+        names = self.table.column(GROUP).to_pylist() if self.table.num_rows else []
+        return tuple(dict.fromkeys(names))
+
+    def _group(self, group: str) -> pa.Table:
+        if group not in self._groups:
+            self._groups[group] = self.table.filter(pc.equal(self.table[GROUP], group))
+        return self._groups[group]
+
+    def iterations(self, group: str) -> np.ndarray:
+        """The iterations whose arrays were kept for this group, as written (increasing): (k,) int64."""
+        return self._group(group).column(ITERATION).to_numpy()
+
+    def column(self, name: str, group: str) -> np.ndarray:
+        """A SAMPLE metric (by its declared name) of one group: (k, per) of its declared dtype, or
+        an object array of k arrays when batch sizes differ."""
+        key = (name, group)
+        if key not in self._cache:
+            col = self._group(group).column(BY_NAME[name].key).combine_chunks()
+            if isinstance(col, pa.ChunkedArray):  # an empty table stays chunked
+                col = pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], type=col.type)
+            values = col.flatten().to_numpy(zero_copy_only=False).astype(BY_NAME[name].dtype, copy=False)
+            offsets = col.offsets.to_numpy()
+            sizes = np.diff(offsets)
+            if len(sizes) and (sizes == sizes[0]).all():
+                self._cache[key] = values.reshape(len(sizes), int(sizes[0]))
+            else:
+                self._cache[key] = np.array(np.split(values, offsets[1:-1]) if len(sizes) else [], dtype=object)
+        return self._cache[key]
+
+    def at(self, iteration: int, group: str) -> dict[str, np.ndarray] | None:
+        """The arrays of the batch at exactly this iteration, by metric name; None if not kept."""
+        its = self.iterations(group)
+        k = int(np.searchsorted(its, iteration))
+        if k >= len(its) or its[k] != iteration:
+            return None
+        return {m.name: self.column(m.name, group)[k] for m in SAMPLE_METRICS}
+
+    def nearest(self, iteration: int, group: str) -> int | None:
+        """The last kept iteration at or before this one (for a scrubber); None if none."""
+        its = self.iterations(group)
+        k = int(np.searchsorted(its, iteration, side="right"))
+        return int(its[k - 1]) if k else None
+
+
+def read_samples(path: Path) -> tuple[pa.Table, bool]:
+    """Every complete record batch of an Arrow IPC stream, and whether a damaged or cut tail was
+    skipped. A missing or empty file is an empty table."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return SAMPLE_SCHEMA.empty_table(), False
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data:
+        return SAMPLE_SCHEMA.empty_table(), False
+    batches = []
+    try:
+        reader = pa.ipc.open_stream(pa.BufferReader(data))
+        if not reader.schema.equals(SAMPLE_SCHEMA):
+            raise StoreError(f"{path} holds other per-sample columns than this fftui writes")
+        while True:
+            batches.append(reader.read_next_batch())
+    except StopIteration:
+        return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), False
+    except (pa.ArrowException, OSError):
+        return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), True
+
+
+@dataclass
+class Checkpoint:
+    """The last checkpoint: its iteration, the tensors of weights.safetensors and of
+    optimizer.safetensors by name (CPU), and the string metadata they were saved with."""
+
+    iteration: int
+    weights: dict[str, Any]
+    optimizer: dict[str, Any]
+    metadata: dict[str, str]
+
+
+class RunReader:
+    """One recorded run, read lazily. `info` is run.json, `config` is config.json. on_warning
+    receives each one-line warning (also kept in `warnings`) about a file read only in part.
+
+    Raises StoreError (one line) when the folder is not a run, lacks one of its files, or holds
+    another format than this fftui writes; nothing is changed."""
+
+    def __init__(self, folder: str | Path, on_warning: Callable[[str], None] | None = None) -> None:
+        self.folder = Path(folder)
+        self.on_warning = on_warning
+        self.warnings: list[str] = []
+        where = str(self.folder)
+        if not self.folder.is_dir():
+            raise StoreError(f"{where} is not a folder" if self.folder.exists() else f"{where} does not exist")
+        if not (self.folder / RUN_JSON).exists() and (self.folder / CLAIM).exists():
+            raise StoreError(f"{where} holds a headless run of an older fftui (metrics.jsonl, no run.json); "
+                             "it cannot be opened")
+        self.info = read_json(self.folder / RUN_JSON, where)
+        fmt = self.info.get("format")
+        if fmt != FORMAT:
+            raise StoreError(f"{where} was recorded in run format {fmt!r}; this fftui reads format {FORMAT}")
+        missing = [name for name in REQUIRED if not (self.folder / name).is_file()]
+        if missing:
+            raise StoreError(f"{where} lacks {', '.join(missing)}: half-written or damaged")
+        self.config = read_json(self.folder / CONFIG_JSON, where)
+        if not isinstance(self.config.get("config"), dict):
+            raise StoreError(f"{self.folder / CONFIG_JSON} holds no configuration")
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def status(self) -> str:
+        """run.json's status, except that a run still marked running whose writer is gone (killed,
+        crashed) is "interrupted"."""
+        status = str(self.info.get("status"))
+        if status == "running" and not writer_alive(self.folder, self.info):
+            return "interrupted"
+        return status
+
+    def size(self) -> int:
+        """Bytes on disk."""
+        return folder_size(self.folder)
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
+
+    @cached_property
+    def summary(self) -> Summary:
+        """Every batch's summary (read on first use)."""
+        lines, damaged = read_lines(self.folder / SUMMARY, compressed=True)
+        records, bad = _parse_lines(lines)
+        if damaged or bad:
+            self._warn(_cut_warning(SUMMARY, len(records)))
+        groups = tuple(records[0]["groups"]) if records else tuple(self.info.get("groups") or ())
+        return Summary(records, groups)
+
+    @cached_property
+    def samples(self) -> Samples:
+        """The kept batches' per-sample arrays (read on first use)."""
+        table, damaged = read_samples(self.folder / SAMPLES)
+        if damaged:
+            kept = len(pc.unique(table[ITERATION])) if table.num_rows else 0
+            self._warn(_cut_warning(SAMPLES, kept))
+        return Samples(table)
+
+    @cached_property
+    def events(self) -> list[dict]:
+        """Every event, in order: {"kind", "iteration", "time", ...} (read on first use)."""
+        lines, damaged = read_lines(self.folder / EVENTS, compressed=False)
+        records, bad = _parse_lines(lines)
+        if damaged or bad:
+            self._warn(_cut_warning(EVENTS, len(records)))
+        return records
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The last checkpoint, or None when the run has none; StoreError when its files are
+        damaged or do not belong together (from different iterations)."""
+        if not (self.folder / WEIGHTS).exists():
+            return None
+        from safetensors import SafetensorError, safe_open
+
+        parts: list[tuple[dict[str, Any], dict[str, str]]] = []
+        for name in (WEIGHTS, OPTIMIZER):
+            try:
+                with safe_open(str(self.folder / name), framework="pt") as f:
+                    parts.append(({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})))  # noqa: SIM118
+            except (SafetensorError, OSError) as exc:
+                raise StoreError(f"{self.folder / name} cannot be read: {exc}".splitlines()[0]) from None
+        (weights, meta), (optimizer, opt_meta) = parts
+        if meta.get("iteration") != opt_meta.get("iteration"):
+            raise StoreError(f"{self.folder}: the weights and optimiser state are from different iterations")
+        return Checkpoint(int(meta["iteration"]), weights, optimizer, meta)
