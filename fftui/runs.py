@@ -104,7 +104,7 @@ def list_table(entries: list, root: Any, width: int = 200) -> Any:
     from rich.table import Table
 
     rows = [entry_row(e) for e in entries]
-    widths = {h: max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(HEADERS)}
+    widths = {h: max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(HEADERS)}
     shown = list(HEADERS)
     for header in DROP_ORDER:
         if sum(widths[h] for h in shown) <= width:
