@@ -25,7 +25,8 @@ A run folder (format 1):
   its footer is written at the end; reading a stream back needs no index and maps to numpy without
   copies. Which batches keep their arrays: SamplePolicy (every batch at first, then thinned).
 - ``events.jsonl``: parameter changes, pauses, errors, one JSON line each, with their iteration.
-- ``weights.safetensors``, ``optimizer.safetensors``: the last checkpoint (no pickle anywhere).
+- ``checkpoint.safetensors``: the last checkpoint, weights and optimiser state (tensors
+  ``weights/NAME``, ``optimizer/NAME``) in one file replaced atomically (no pickle anywhere).
 - ``writer.lock``: held by the live writer (flock). ``metrics.jsonl``: the empty claim file of
   engine/headless.py's exclusive claim.
 

@@ -22,16 +22,15 @@ from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
 
 from .columns import GROUP, ITERATION, SAMPLE_SCHEMA
 from .files import (
+    CHECKPOINT,
     CLAIM,
     CONFIG_JSON,
     EVENTS,
     FORMAT,
-    OPTIMIZER,
     REQUIRED,
     RUN_JSON,
     SAMPLES,
     SUMMARY,
-    WEIGHTS,
     StoreError,
     folder_size,
     read_json,
@@ -210,8 +209,8 @@ def read_samples(path: Path) -> tuple[pa.Table, bool]:
 
 @dataclass
 class Checkpoint:
-    """The last checkpoint: its iteration, the tensors of weights.safetensors and of
-    optimizer.safetensors by name (CPU), and the string metadata they were saved with."""
+    """The last checkpoint: its iteration, the weights' and the optimiser's tensors by name (CPU),
+    and the string metadata they were saved with."""
 
     iteration: int
     weights: dict[str, Any]
@@ -298,20 +297,21 @@ class RunReader:
         return records
 
     def checkpoint(self) -> Checkpoint | None:
-        """The last checkpoint, or None when the run has none; StoreError when its files are
-        damaged or do not belong together (from different iterations)."""
-        if not (self.folder / WEIGHTS).exists():
+        """The last checkpoint, or None when the run has none; StoreError (one line) when its file is
+        damaged."""
+        path = self.folder / CHECKPOINT
+        if not path.exists():
             return None
         from safetensors import SafetensorError, safe_open
 
-        parts: list[tuple[dict[str, Any], dict[str, str]]] = []
-        for name in (WEIGHTS, OPTIMIZER):
-            try:
-                with safe_open(str(self.folder / name), framework="pt") as f:
-                    parts.append(({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})))  # noqa: SIM118
-            except (SafetensorError, OSError) as exc:
-                raise StoreError(f"{self.folder / name} cannot be read: {exc}".splitlines()[0]) from None
-        (weights, meta), (optimizer, opt_meta) = parts
-        if meta.get("iteration") != opt_meta.get("iteration"):
-            raise StoreError(f"{self.folder}: the weights and optimiser state are from different iterations")
-        return Checkpoint(int(meta["iteration"]), weights, optimizer, meta)
+        parts: dict[str, dict[str, Any]] = {"weights": {}, "optimizer": {}}
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                for key in f.keys():  # noqa: SIM118 - a safetensors file is not a mapping
+                    part, _, name = key.partition("/")
+                    parts.setdefault(part, {})[name] = f.get_tensor(key)
+                meta = dict(f.metadata() or {})
+            iteration = int(meta["iteration"])
+        except (SafetensorError, OSError, KeyError, ValueError) as exc:
+            raise StoreError(f"{path} cannot be read: {exc}".splitlines()[0]) from None
+        return Checkpoint(iteration, parts["weights"], parts["optimizer"], meta)

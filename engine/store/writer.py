@@ -28,15 +28,14 @@ from engine.metrics import BY_NAME
 
 from .columns import SAMPLE_SCHEMA, SamplePolicy, sample_rows, summary_lines
 from .files import (
+    CHECKPOINT,
     CONFIG_JSON,
     EVENTS,
     FORMAT,
-    OPTIMIZER,
     RUN_JSON,
     SAMPLES,
     STATUSES,
     SUMMARY,
-    WEIGHTS,
     WriterLock,
     dumps,
     machine,
@@ -83,9 +82,14 @@ class _Out:
         data = bytes(self.pending)
         self.pending.clear()
         view = memoryview(data)
-        while view:
-            written = self.file.write(view)
-            view = view[written if written is not None else len(view):]
+        try:
+            while view:
+                written = self.file.write(view)
+                view = view[written if written is not None else len(view):]
+        except OSError as exc:  # a write names no file: say which
+            if exc.filename is None:
+                exc.filename = str(self.path)
+            raise
         self.good += len(data)
 
     def rollback(self) -> None:
@@ -189,8 +193,9 @@ class RunWriter:
                    metadata: Mapping[str, str] | None = None) -> None:
         """Queue a checkpoint: tensors by name (torch, CPU copies the caller will not change), the
         optimiser's (and random generators') state, string metadata. A checkpoint still waiting is
-        replaced by the newer one. Written as weights.safetensors and optimizer.safetensors, each
-        through a temporary file and a rename, both with the iteration in their metadata."""
+        replaced by the newer one. Written as one checkpoint.safetensors (tensors "weights/NAME" and
+        "optimizer/NAME", the iteration in its metadata) through a temporary file and a rename, so
+        that a crash leaves the previous checkpoint or this one whole."""
         item = ("checkpoint", int(iteration), dict(weights), dict(optimizer), dict(metadata or {}))
         with self._lock:
             if self._stopped:
@@ -201,6 +206,17 @@ class RunWriter:
                     break
             self._items.append(item)
             self._lock.notify()
+
+    def sync(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued before this call is on disk (run.json included); False when
+        the writer thread is not running or timeout seconds passed first."""
+        done = threading.Event()
+        with self._lock:
+            if self._closing or not self._thread.is_alive():
+                return False
+            self._items.append(("sync", done))
+            self._lock.notify()
+        return done.wait(timeout)
 
     def close(self, status: str = "finished", error: str | None = None, timeout: float | None = 60.0) -> None:
         """End the run: status one of finished, interrupted, diverged, failed (error: its one line).
@@ -221,14 +237,20 @@ class RunWriter:
     # -- the writer thread ----------------------------------------------------------------------
     def _main(self) -> None:
         last_flush = time.monotonic()
+        dirty = False  # something was taken since the last flush
         done = False
         while not done:
             with self._lock:
                 if not self._items:
-                    self._lock.wait(max(0.0, self.flush_interval - (time.monotonic() - last_flush)))
+                    wait = max(0.0, self.flush_interval - (time.monotonic() - last_flush)) if dirty else None
+                    self._lock.wait(wait)
                 items = list(self._items)
                 self._items.clear()
+            synced = []
             for item in items:
+                if item[0] == "sync":
+                    synced.append(item[1])
+                    continue
                 if item[0] == "chunk":
                     with self._lock:
                         self._queued -= len(item[1])
@@ -237,11 +259,12 @@ class RunWriter:
                             continue
                 elif self._stopped and item[0] != "close":
                     continue
+                dirty = True
                 try:
                     done = self._take(item) or done
                 except Exception as exc:  # a disk error, or a fault: recording stops, training goes on
                     self._stop(exc)
-            if done or time.monotonic() - last_flush >= self.flush_interval:
+            if done or synced or (dirty and time.monotonic() - last_flush >= self.flush_interval):
                 if not self._stopped:
                     try:
                         self._flush(final=done)
@@ -250,7 +273,9 @@ class RunWriter:
                 elif done:  # recording had stopped: say how the run ended, if run.json can still be written
                     with contextlib.suppress(Exception):
                         self._write_info()
-                last_flush = time.monotonic()
+                last_flush, dirty = time.monotonic(), False
+            for event in synced:
+                event.set()
         for out in self._outs:
             out.close()
         self._lock_file.release()
@@ -315,13 +340,13 @@ class RunWriter:
     def _write_checkpoint(self, iteration: int, weights: dict, optimizer: dict, metadata: dict) -> None:
         from safetensors.torch import save_file
 
-        meta = {**{str(k): str(v) for k, v in metadata.items()}, "iteration": str(iteration),
-                "format": str(FORMAT)}
-        for name, tensors in ((OPTIMIZER, optimizer), (WEIGHTS, weights)):
-            path = self.folder / name
-            tmp = path.with_name(f".{name}.tmp")
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-            os.replace(tmp, path)
+        meta = {**{str(k): str(v) for k, v in metadata.items()}, "iteration": str(iteration), "format": str(FORMAT)}
+        tensors = {f"{part}/{k}": v.detach().cpu().contiguous()
+                   for part, group in (("weights", weights), ("optimizer", optimizer)) for k, v in group.items()}
+        path = self.folder / CHECKPOINT
+        tmp = path.with_name(f".{CHECKPOINT}.tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
         self._checkpoint_iteration = iteration
 
     def _stop(self, exc: Exception) -> None:
