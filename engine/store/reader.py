@@ -149,7 +149,10 @@ class Samples:
 
     def iterations(self, group: str) -> np.ndarray:
         """The iterations whose arrays were kept for this group, as written (increasing): (k,) int64."""
-        return self._group(group).column(ITERATION).to_numpy()
+        key = (ITERATION, group)
+        if key not in self._cache:
+            self._cache[key] = self._group(group).column(ITERATION).to_numpy()
+        return self._cache[key]
 
     def column(self, name: str, group: str) -> np.ndarray:
         """A SAMPLE metric (by its declared name) of one group: (k, per) of its declared dtype, or
