@@ -134,6 +134,28 @@ def test_a_thinned_run_keeps_the_policys_batches(store, ff_chunks):
     assert run.info["sample_records"] == 15 and len(run.summary) == 30
 
 
+def test_a_run_replays_as_chunks_with_the_arrays_it_kept(store, ff_chunks):
+    folder = claim_run_folder("replay")
+    record(folder, ff_chunks, keep="8").close("finished")
+    run = RunReader(folder)
+    replay = run.chunks()
+    assert [c.per for c in replay] == [48, 32, 48, 32, 48]  # 512 digits: 10 batches of 48, then one of 32
+    assert sum(len(c) for c in replay) == 30 and len(run.chunks(5, 9)) == 1 and len(run.chunks(5, 9)[0]) == 4
+    got = [r for c in replay for r in c.records()]
+    want = [r for c in ff_chunks for r in c.records()]
+    kept = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28}
+    for g, w in zip(got, want, strict=True):
+        assert g.iteration == w.iteration and g.mode == w.mode and g.loss == w.loss
+        for name in ("pos", "neg"):
+            a, b = g.groups[name], w.groups[name]
+            assert a.sparser == b.sparser or (np.isnan(a.sparser) and np.isnan(b.sparser))
+            for m in SAMPLE_METRICS:
+                if g.iteration in kept:
+                    assert np.array_equal(getattr(a, m.name), getattr(b, m.name), equal_nan=True), m.name
+            if g.iteration not in kept:
+                assert np.isnan(a.lhs).all() and (a.actual == -1).all() and not a.predicted_theorem.any()
+
+
 def _message_ends(data: bytes) -> list[int]:
     """Byte offsets where each message of an Arrow IPC stream ends (schema first)."""
     reader = pa.BufferReader(data)

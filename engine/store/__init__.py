@@ -34,6 +34,9 @@ Writing: RunWriter (writer.py), on its own thread, fed through a bounded queue t
 training thread. Reading: RunReader (reader.py). Listing, names, removal: catalog.py."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from .columns import SAMPLE_SCHEMA, SamplePolicy, sample_rows, sample_schema, summary_lines
 from .files import (
     FORMAT,
@@ -48,8 +51,22 @@ from .files import (
 from .reader import Checkpoint, RunReader, Samples, Summary
 from .writer import RunWriter
 
+
+def run_name(mode: str, loss: str, preset: str | None = None) -> str:
+    """A run's name in the store: the preset's, else mode-loss (e.g. ff-logistic)."""
+    return preset or f"{mode}-{loss}"
+
+
+def start_recording(name: str, description: dict, out: str | Path | None = None, *, root: Path | None = None,
+                    **writer_options: Any) -> RunWriter:
+    """Claim a folder (`out` as given, else a fresh one named after `name` in the store), write its
+    config.json (description) and run.json, and start a RunWriter on it (writer_options: see
+    RunWriter). Raises StoreError (one line) when no folder can be claimed or written."""
+    folder = claim_out_folder(out) if out is not None else claim_run_folder(name, root)
+    return RunWriter(folder, description, **writer_options).start()
+
 __all__ = [
     "FORMAT", "SAMPLE_SCHEMA", "STATUSES", "Checkpoint", "RunReader", "RunWriter", "SamplePolicy", "Samples",
-    "StoreError", "Summary", "claim_out_folder", "claim_run_folder", "run_stem", "sample_rows", "sample_schema",
-    "store_root", "summary_lines", "writer_alive",
+    "StoreError", "Summary", "claim_out_folder", "claim_run_folder", "run_name", "run_stem", "sample_rows",
+    "sample_schema", "start_recording", "store_root", "summary_lines", "writer_alive",
 ]

@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.chunk import MetricsChunk
 from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
 
 from .columns import GROUP, ITERATION, SAMPLE_SCHEMA
@@ -289,6 +290,45 @@ class RunReader:
             kept = len(pc.unique(table[ITERATION])) if table.num_rows else 0
             self._warn(_cut_warning(SAMPLES, kept))
         return Samples(table)
+
+    def chunks(self, start: int = 0, stop: int | None = None) -> list[MetricsChunk]:
+        """Summary rows start:stop as MetricsChunks (a new one where the group sizes, mode or loss
+        change), for replaying a run where live chunks go. Every SAMPLE metric comes from the kept
+        arrays where its batch kept them (Samples.at), else is filled with NaN (floats), -1
+        (integers: "not valid" for the outcome) or False."""
+        summary = self.summary
+        stop = len(summary) if stop is None else min(stop, len(summary))
+        if stop <= start:
+            return []
+        groups = summary.groups
+        counts = summary.columns["count"][start:stop]
+        keys = [counts[1:] != counts[:-1]]
+        keys += [(summary.columns[m.name][start + 1:stop] != summary.columns[m.name][start:stop - 1])[:, None]
+                 for m in BATCH_METRICS if m.dtype == "str"]
+        cuts = np.flatnonzero(np.concatenate(keys, axis=1).any(axis=1)) + 1
+        out = []
+        for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), stop - start], strict=True):
+            rows = slice(start + a, start + b)
+            per = int(counts[a].max())
+            columns: dict[str, object] = {}
+            for m in (*BATCH_METRICS, *GROUP_METRICS):
+                col = summary.columns[m.name]
+                columns[m.name] = col[rows.start] if m.dtype == "str" else col[rows]
+            iterations = summary.columns["iteration"][rows]
+            for m in SAMPLE_METRICS:
+                kind = np.dtype(m.dtype).kind
+                fill = np.nan if kind == "f" else False if kind == "b" else -1
+                block = np.full((b - a, len(groups), per), fill, dtype=m.dtype)
+                for gi, group in enumerate(groups):
+                    kept = self.samples.iterations(group)
+                    at = np.clip(np.searchsorted(kept, iterations), 0, max(len(kept) - 1, 0))
+                    found = np.flatnonzero(kept[at] == iterations) if len(kept) else np.array([], dtype=int)
+                    values = [np.asarray(v) for v in self.samples.column(m.name, group)[at[found]]]
+                    for row, value in zip(found, values, strict=True):
+                        block[row, gi, :len(value)] = value
+                columns[m.name] = block
+            out.append(MetricsChunk(groups, per, columns))
+        return out
 
     @cached_property
     def events(self) -> list[dict]:
