@@ -87,15 +87,17 @@ def claim_out_folder(path: str | Path) -> Path:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON (orjson): NaN and infinities as null, numpy scalars and arrays as numbers."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    """Compact JSON (orjson): NaN and infinities as null, numpy scalars and arrays as numbers, other
+    values JSON has no type for as their str()."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write value as indented JSON to path through a temporary file and a rename, so that a reader
-    (or a crash) sees the old file or the new one, never half of one. Raises OSError."""
+    (or a crash) sees the old file or the new one, never half of one. Values JSON has no type for
+    (paths) are written as their str(). Raises OSError."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    data = orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

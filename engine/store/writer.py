@@ -144,16 +144,19 @@ class RunWriter:
         self._compressed = False  # bytes went into the compressor since its last flush
         self._arrow: pa.ipc.RecordBatchStreamWriter | None = None
         self._batches: list[pa.RecordBatch] = []
+        outs: list[_Out] = []
         try:
             self._lock_file.acquire()
             write_json_atomic(self.folder / CONFIG_JSON, dict(description))
             self._write_info()
-            self._summary = _Out(self.folder / SUMMARY, opener)
-            self._samples = _Out(self.folder / SAMPLES, opener)
-            self._events = _Out(self.folder / EVENTS, opener)
+            for name in (SUMMARY, SAMPLES, EVENTS):
+                outs.append(_Out(self.folder / name, opener))
         except OSError as exc:
+            for out in outs:
+                out.close()
             self._lock_file.release()
             raise StoreError(f"cannot record into {self.folder}: {exc.strerror or exc}") from None
+        self._summary, self._samples, self._events = outs
         self._outs = (self._summary, self._samples, self._events)
 
     # -- the caller's side: never waits for the disk -------------------------------------------
