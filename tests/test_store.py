@@ -210,6 +210,17 @@ def test_a_file_cut_anywhere_reads_to_its_last_complete_record_with_one_warning(
         assert run.warnings[0].startswith(name) and f"read {want}" in run.warnings[0]
 
 
+def test_a_damaged_line_inside_the_summary_ends_it_there_with_one_warning(store, ff_chunks):
+    folder = claim_run_folder("bad-line")
+    record(folder, ff_chunks).close("finished")
+    lines = gzip.decompress((folder / SUMMARY).read_bytes()).split(b"\n")
+    lines[9] = lines[9][:40]
+    (folder / SUMMARY).write_bytes(gzip.compress(b"\n".join(lines)))
+    run = RunReader(folder)
+    assert run.summary.column("iteration").tolist() == list(range(1, 10))
+    assert run.warnings == [f"{SUMMARY}: cut short or damaged after 9 complete records; read 9"]
+
+
 def test_a_folder_that_is_not_a_current_run_is_refused_in_one_line_and_left_alone(tmp_path, store, ff_chunks):
     cases = {}
     cases["empty"] = tmp_path / "empty"

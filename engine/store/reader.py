@@ -6,6 +6,7 @@ A folder that is not a run, lacks a file, or was written in another format is re
 StoreError (one line) before anything else is read."""
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from engine.chunk import MetricsChunk
 from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
@@ -93,19 +95,41 @@ class Summary:
     (r,) and GROUP metric (r, len(groups)); "str" metrics as object arrays (r,). Float metrics hold
     NaN where the file has null (a ratio over no valid sample)."""
 
-    def __init__(self, records: list[dict], groups: tuple[str, ...]) -> None:
+    def __init__(self, columns: dict[str, np.ndarray], groups: tuple[str, ...]) -> None:
+        self.columns = columns
         self.groups = groups
-        self.columns: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_records(cls, records: list[dict], groups: tuple[str, ...]) -> Summary:
+        """From parsed JSON lines; StoreError when a record lacks a declared metric."""
+        columns: dict[str, np.ndarray] = {}
         try:
             for m in BATCH_METRICS:
                 dtype = object if m.dtype == "str" else _float_if_nullable(m.dtype)
-                self.columns[m.name] = np.array([r[m.key] for r in records], dtype=dtype)
+                columns[m.name] = np.array([r[m.key] for r in records], dtype=dtype)
+            cells = [[r["groups"][g] for r in records] for g in groups]
             for m in GROUP_METRICS:
-                values = [[r["groups"][g][m.key] for g in groups] for r in records]
-                self.columns[m.name] = np.array(values, dtype=_float_if_nullable(m.dtype)).reshape(len(records),
-                                                                                                  len(groups))
+                col = np.empty((len(records), len(groups)), dtype=_float_if_nullable(m.dtype))
+                for gi, group in enumerate(cells):
+                    col[:, gi] = [cell[m.key] for cell in group]
+                columns[m.name] = col
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{SUMMARY} lacks {exc} in a record: written by another fftui version") from None
+        return cls(columns, groups)
+
+    @classmethod
+    def from_lines(cls, lines: list[bytes], groups: tuple[str, ...]) -> Summary:
+        """From complete JSON lines, parsed by pyarrow's JSON reader against the declared schema
+        (several times faster than one record at a time). Raises pa.ArrowInvalid on a bad line."""
+        table = pj.read_json(io.BytesIO(b"\n".join(lines) + b"\n"),
+                             parse_options=pj.ParseOptions(explicit_schema=summary_schema(groups),
+                                                           unexpected_field_behavior="ignore"))
+        flat = table.flatten().flatten()
+        columns = {m.name: flat.column(m.key).to_numpy(zero_copy_only=False) for m in BATCH_METRICS}
+        for m in GROUP_METRICS:
+            parts = [flat.column(f"groups.{g}.{m.key}").to_numpy(zero_copy_only=False) for g in groups]
+            columns[m.name] = np.stack(parts, axis=1) if parts else np.empty((table.num_rows, 0))
+        return cls(columns, groups)
 
     def __len__(self) -> int:
         return len(self.columns["iteration"])
@@ -117,6 +141,16 @@ class Summary:
     def group_column(self, name: str, group: str) -> np.ndarray:
         """A GROUP metric of one group: (r,)."""
         return self.columns[name][:, self.groups.index(group)]
+
+
+def summary_schema(groups: tuple[str, ...]) -> pa.Schema:
+    """The Arrow schema of the summary's JSON lines for these groups, from the declaration."""
+    def arrow(dtype: str) -> pa.DataType:
+        return pa.string() if dtype == "str" else pa.from_numpy_dtype(np.dtype(dtype))
+
+    group = pa.struct([pa.field("name", pa.string()), *(pa.field(m.key, arrow(m.dtype)) for m in GROUP_METRICS)])
+    fields = [pa.field(m.key, arrow(m.dtype)) for m in BATCH_METRICS]
+    return pa.schema([*fields, pa.field("groups", pa.struct([pa.field(g, group) for g in groups]))])
 
 
 def _float_if_nullable(dtype: str) -> str:
@@ -276,11 +310,17 @@ class RunReader:
     def summary(self) -> Summary:
         """Every batch's summary (read on first use)."""
         lines, damaged = read_lines(self.folder / SUMMARY, compressed=True)
-        records, bad = _parse_lines(lines)
-        if damaged or bad:
-            self._warn(_cut_warning(SUMMARY, len(records)))
-        groups = tuple(records[0]["groups"]) if records else tuple(self.info.get("groups") or ())
-        return Summary(records, groups)
+        groups = tuple(self.info.get("groups") or ())
+        try:
+            groups = tuple(orjson.loads(lines[0])["groups"]) if lines else groups
+            summary = Summary.from_lines(lines, groups)
+        except (pa.ArrowInvalid, orjson.JSONDecodeError, KeyError, TypeError):  # a damaged line: read up to it
+            records, bad = _parse_lines(lines)
+            damaged = damaged or bad
+            summary = Summary.from_records(records, groups)
+        if damaged:
+            self._warn(_cut_warning(SUMMARY, len(summary)))
+        return summary
 
     @cached_property
     def samples(self) -> Samples:
