@@ -326,6 +326,26 @@ def test_a_disk_error_stops_recording_and_keeps_what_was_written(store, ff_chunk
     assert writer.dropped_records == 30 - len(run.summary) + len(ff_chunks[0])
 
 
+def test_a_folder_that_turns_read_only_stops_recording_and_keeps_the_files(store, ff_chunks, monkeypatch):
+    import engine.store.writer as writer_module
+
+    folder = claim_run_folder("read-only")
+    writer = record(folder, ff_chunks[:3], sync_each=True)
+    written = len(RunReader(folder).summary)
+
+    def read_only(path, value):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(writer_module, "write_json_atomic", read_only)
+    writer.put(ff_chunks[3])
+    writer.sync(10)
+    assert writer.error == f"{os.strerror(errno.EROFS).lower()} (run.json)"
+    writer.close("finished")
+    run = RunReader(folder)
+    assert run.status == "interrupted"  # run.json could not say more; its writer is gone
+    assert run.warnings == [] and len(run.summary) >= written == sum(len(c) for c in ff_chunks[:3])
+
+
 def test_a_full_small_file_system_stops_recording_and_every_file_reads_back(tmp_path, monkeypatch, ff_chunks):
     mount = tmp_path / "tiny"
     mount.mkdir()

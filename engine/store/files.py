@@ -107,9 +107,10 @@ def write_json_atomic(path: Path, value: Any) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError:
+    except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        exc.filename = str(path)  # the file meant, not its temporary stand-in
         raise
 
 
