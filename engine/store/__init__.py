@@ -31,12 +31,14 @@ A run folder (format 1):
   engine/headless.py's exclusive claim.
 
 Writing: RunWriter (writer.py), on its own thread, fed through a bounded queue that never blocks the
-training thread. Reading: RunReader (reader.py). Listing, names, removal: catalog.py."""
+training thread. Reading: RunReader (reader.py). Checkpoints: checkpoint.py. Listing, names, removal:
+catalog.py."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from .columns import SAMPLE_SCHEMA, SamplePolicy, sample_rows, sample_schema, summary_lines
 from .files import (
     FORMAT,
@@ -48,7 +50,7 @@ from .files import (
     store_root,
     writer_alive,
 )
-from .reader import Checkpoint, RunReader, Samples, Summary
+from .reader import RunReader, Samples, Summary
 from .writer import RunWriter
 
 
@@ -68,5 +70,6 @@ def start_recording(name: str, description: dict, out: str | Path | None = None,
 __all__ = [
     "FORMAT", "SAMPLE_SCHEMA", "STATUSES", "Checkpoint", "RunReader", "RunWriter", "SamplePolicy", "Samples",
     "StoreError", "Summary", "claim_out_folder", "claim_run_folder", "run_name", "run_stem", "sample_rows",
-    "sample_schema", "start_recording", "store_root", "summary_lines", "writer_alive",
+    "read_checkpoint", "sample_schema", "start_recording", "store_root", "summary_lines", "write_checkpoint",
+    "writer_alive",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ import pyarrow.json as pj
 from engine.chunk import MetricsChunk
 from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
 
+from .checkpoint import Checkpoint, read_checkpoint
 from .columns import GROUP, ITERATION, SAMPLE_SCHEMA
 from .files import (
-    CHECKPOINT,
     CLAIM,
     CONFIG_JSON,
     EVENTS,
@@ -245,17 +244,6 @@ def read_samples(path: Path) -> tuple[pa.Table, bool]:
         return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), True
 
 
-@dataclass
-class Checkpoint:
-    """The last checkpoint: its iteration, the weights' and the optimiser's tensors by name (CPU),
-    and the string metadata they were saved with."""
-
-    iteration: int
-    weights: dict[str, Any]
-    optimizer: dict[str, Any]
-    metadata: dict[str, str]
-
-
 class RunReader:
     """One recorded run, read lazily. `info` is run.json, `config` is config.json. on_warning
     receives each one-line warning (also kept in `warnings`) about a file read only in part.
@@ -381,20 +369,5 @@ class RunReader:
 
     def checkpoint(self) -> Checkpoint | None:
         """The last checkpoint, or None when the run has none; StoreError (one line) when its file is
-        damaged."""
-        path = self.folder / CHECKPOINT
-        if not path.exists():
-            return None
-        from safetensors import SafetensorError, safe_open
-
-        parts: dict[str, dict[str, Any]] = {"weights": {}, "optimizer": {}}
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                for key in f.keys():  # noqa: SIM118 - a safetensors file is not a mapping
-                    part, _, name = key.partition("/")
-                    parts.setdefault(part, {})[name] = f.get_tensor(key)
-                meta = dict(f.metadata() or {})
-            iteration = int(meta["iteration"])
-        except (SafetensorError, OSError, KeyError, ValueError) as exc:
-            raise StoreError(f"{path} cannot be read: {exc}".splitlines()[0]) from None
-        return Checkpoint(iteration, parts["weights"], parts["optimizer"], meta)
+        damaged (engine/store/checkpoint.py)."""
+        return read_checkpoint(self.folder)

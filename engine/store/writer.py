@@ -26,9 +26,9 @@ from engine.chunk import MetricsChunk
 from engine.logs import log_exception
 from engine.metrics import BY_NAME
 
+from .checkpoint import write_checkpoint
 from .columns import SAMPLE_SCHEMA, SamplePolicy, sample_rows, summary_lines
 from .files import (
-    CHECKPOINT,
     CONFIG_JSON,
     EVENTS,
     FORMAT,
@@ -347,15 +347,7 @@ class RunWriter:
         self._write_info()
 
     def _write_checkpoint(self, iteration: int, weights: dict, optimizer: dict, metadata: dict) -> None:
-        from safetensors.torch import save_file
-
-        meta = {**{str(k): str(v) for k, v in metadata.items()}, "iteration": str(iteration), "format": str(FORMAT)}
-        tensors = {f"{part}/{k}": v.detach().cpu().contiguous()
-                   for part, group in (("weights", weights), ("optimizer", optimizer)) for k, v in group.items()}
-        path = self.folder / CHECKPOINT
-        tmp = path.with_name(f".{CHECKPOINT}.tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        write_checkpoint(self.folder, iteration, weights, optimizer, metadata)
         self._checkpoint_iteration = iteration
 
     def _stop(self, exc: Exception) -> None:
