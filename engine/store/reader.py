@@ -274,6 +274,7 @@ class RunReader:
 
     @property
     def name(self) -> str:
+        """The run's name: its folder's."""
         return self.folder.name
 
     @property

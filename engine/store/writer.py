@@ -147,10 +147,10 @@ class RunWriter:
         outs: list[_Out] = []
         try:
             self._lock_file.acquire()
-            write_json_atomic(self.folder / CONFIG_JSON, dict(description))
-            self._write_info()
             for name in (SUMMARY, SAMPLES, EVENTS):
                 outs.append(_Out(self.folder / name, opener))
+            write_json_atomic(self.folder / CONFIG_JSON, dict(description))
+            self._write_info()  # last: a folder with run.json has every file
         except OSError as exc:
             for out in outs:
                 out.close()
