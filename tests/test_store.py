@@ -266,6 +266,18 @@ def test_two_runs_claimed_in_the_same_second_get_their_own_folders(store):
     assert run_stem("///", when).endswith("-run")
 
 
+def test_a_second_writer_is_refused_a_folder_being_recorded(store):
+    folder = claim_run_folder("busy")
+    first = RunWriter(folder, {"config": {}}).start()
+    try:
+        with pytest.raises(StoreError, match="cannot record into"):
+            RunWriter(folder, {"config": {"other": 1}})
+        assert RunReader(folder).status == "running"
+    finally:
+        first.close("finished")
+    assert json.loads((folder / "config.json").read_text()) == {"config": {}}
+
+
 def test_a_checkpoint_reads_back_with_its_iteration(store):
     folder = claim_run_folder("ckpt")
     writer = RunWriter(folder, {"config": {}}).start()
