@@ -93,6 +93,9 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     o.add_argument("--summary-only", action="store_true",
                    help="headless: leave the per-sample arrays (LHS, RHS, outcomes) out of metrics.jsonl")
     o.add_argument("--quiet", action="store_true", help="headless: no progress bar")
+    from .runs import add_runs_parser
+
+    add_runs_parser(sub)
     return top
 
 
@@ -279,7 +282,7 @@ def app_exit_status(return_code: int | None) -> int:
 # Errors of the user's making raised past the command line (a data folder, an output folder), by
 # module and class: looked up only once their module is loaded, so that parsing never imports torch.
 USER_ERRORS = (("engine.data.errors", "DataError"), ("engine.headless", "OutputError"),
-               ("engine.params", "ConfigError"))
+               ("engine.params", "ConfigError"), ("engine.store.files", "StoreError"))
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -318,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     open_standard_streams()
     try:
         args = parse(argv)
+        if args.command == "runs":
+            from .runs import runs_command
+
+            return runs_command(args)
         cfg = config_from_args(args)
         if args.headless:
             return _headless(args, cfg)

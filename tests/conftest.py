@@ -10,6 +10,9 @@ os.environ.setdefault("FFTUI_CACHE_DIR", os.path.join(os.path.dirname(__file__),
 if not os.environ.get("FFTUI_LOG_DIR"):  # failures the tests provoke are logged here, not in the user's logs
     os.environ["FFTUI_LOG_DIR"] = tempfile.mkdtemp(prefix="fftui-test-logs-")
     atexit.register(shutil.rmtree, os.environ["FFTUI_LOG_DIR"], ignore_errors=True)
+if not os.environ.get("FFTUI_DATA_DIR"):  # runs the tests record go here, never into the user's store
+    os.environ["FFTUI_DATA_DIR"] = tempfile.mkdtemp(prefix="fftui-test-data-")
+    atexit.register(shutil.rmtree, os.environ["FFTUI_DATA_DIR"], ignore_errors=True)
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

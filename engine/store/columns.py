@@ -1,0 +1,129 @@
+"""What a run's files hold per batch, derived from the metrics declaration (engine/metrics.py): the
+summary's JSON line, the per-sample arrays' Arrow schema and rows, and which batches keep their
+per-sample arrays. No metric is named here; adding one to METRICS adds it to every file."""
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from engine.chunk import MetricsChunk
+from engine.metrics import BATCH_METRICS, GROUP_METRICS, SAMPLE_METRICS
+
+from .files import StoreError
+
+ITERATION = "iteration"  # the per-sample rows' link to the summary (a BATCH metric's key)
+GROUP = "group"          # the per-sample rows' group name: pos, neg or all
+
+
+def summary_lines(chunk: MetricsChunk) -> bytes:
+    """One JSON line per batch of the chunk (UTF-8, each ending in a newline): every BATCH metric
+    under its key, then "groups": {name: {"name": name, every GROUP metric}}, in declared order;
+    NaN and infinities as null. The same keys as metrics.jsonl without its per-sample arrays."""
+    rows = len(chunk)
+    batch = []
+    for m in BATCH_METRICS:
+        if m.dtype == "str":
+            batch.append((m.key, [chunk.constants[m.name]] * rows))
+        else:
+            batch.append((m.key, chunk.columns[m.name].tolist()))
+    groups = [(name, [(m.key, chunk.columns[m.name][:, gi].tolist()) for m in GROUP_METRICS])
+              for gi, name in enumerate(chunk.groups)]
+    out = []
+    dumps = orjson.dumps
+    for i in range(rows):
+        record: dict = {key: values[i] for key, values in batch}
+        record["groups"] = {name: {"name": name, **{key: values[i] for key, values in cells}}
+                            for name, cells in groups}
+        out.append(dumps(record))
+    out.append(b"")
+    return b"\n".join(out)
+
+
+def _arrow_type(dtype: str) -> pa.DataType:
+    return pa.from_numpy_dtype(np.dtype(dtype))
+
+
+def sample_schema() -> pa.Schema:
+    """The per-sample arrays' schema: one row per group of a kept batch: iteration (int64), group
+    (string), and each SAMPLE metric under its key as a list of its declared dtype (one value per
+    sample of the group; lists may differ in length between rows: a short last batch, a new batch
+    size)."""
+    fields = [pa.field(ITERATION, pa.int64(), nullable=False), pa.field(GROUP, pa.string(), nullable=False)]
+    fields += [pa.field(m.key, pa.list_(_arrow_type(m.dtype))) for m in SAMPLE_METRICS]
+    return pa.schema(fields)
+
+
+SAMPLE_SCHEMA = sample_schema()
+
+
+def sample_rows(chunk: MetricsChunk, keep: np.ndarray) -> pa.RecordBatch | None:
+    """The rows of the chunk's batches where keep (bool, (r,)) is True, groups in the chunk's order
+    within each batch; None when no batch is kept."""
+    rows = np.flatnonzero(keep)
+    if rows.size == 0:
+        return None
+    g, per = len(chunk.groups), chunk.per
+    n = rows.size * g
+    offsets = pa.array(np.arange(0, n * per + 1, per, dtype=np.int32))
+    arrays = [pa.array(np.repeat(chunk.columns[ITERATION][rows], g)),
+              pa.array(np.tile(np.array(chunk.groups, dtype=object), rows.size), type=pa.string())]
+    for m in SAMPLE_METRICS:
+        values = np.ascontiguousarray(chunk.columns[m.name][rows]).reshape(-1)
+        arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, type=_arrow_type(m.dtype))))
+    return pa.record_batch(arrays, schema=SAMPLE_SCHEMA)
+
+
+class SamplePolicy:
+    """Which batches keep their per-sample arrays. full=None keeps every batch ("all"), 0 none
+    ("none"); otherwise every batch up to iteration `full`, then thinned by doubling strides: in
+    (full * 2^(k-1), full * 2^k] every 2^k-th iteration. Each doubling of a run's length adds
+    full / 2 kept batches, so a run of I iterations keeps about full * (1 + log2(I / full) / 2)."""
+
+    DEFAULT_FULL = 2048
+
+    def __init__(self, full: int | None = DEFAULT_FULL) -> None:
+        if full is not None and full < 0:
+            raise ValueError("full must be None or at least 0")
+        self.full = full
+
+    def __repr__(self) -> str:
+        return f"SamplePolicy({self.text})"
+
+    @property
+    def text(self) -> str:
+        """How --keep-samples writes it: all, none or the number of batches kept in full."""
+        return "all" if self.full is None else "none" if self.full == 0 else str(self.full)
+
+    @classmethod
+    def parse(cls, text: str | int | None) -> SamplePolicy:
+        """"all", "none" or a whole number (the batches kept in full before thinning; "auto" or None:
+        the default). StoreError (one line) for anything else."""
+        if text is None or text == "auto":
+            return cls()
+        if isinstance(text, int) and not isinstance(text, bool):
+            value = text
+        else:
+            word = str(text).strip().lower()
+            if word == "all":
+                return cls(None)
+            if word == "none":
+                return cls(0)
+            try:
+                value = int(word)
+            except ValueError:
+                value = -1
+        if value < 0:
+            raise StoreError(f"--keep-samples takes all, none or a whole number of batches, not {text!r}")
+        return cls(value)
+
+    def keep(self, iterations: np.ndarray) -> np.ndarray:
+        """Per iteration (int, 1-based), whether its batch keeps its per-sample arrays: bool array."""
+        i = np.asarray(iterations, dtype=np.int64)
+        if self.full is None:
+            return np.ones(i.shape, dtype=bool)
+        if self.full == 0:
+            return np.zeros(i.shape, dtype=bool)
+        q = np.maximum((i - 1) // self.full, 1)
+        stride = np.left_shift(np.int64(1), np.frexp(q.astype(np.float64))[1].astype(np.int64))
+        return (i <= self.full) | (i % stride == 0)
