@@ -266,7 +266,7 @@ async def test_screenshot_falls_back_to_the_working_folder_then_says_why(small_s
 
         def full(folder, stem, text):
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr("fftui.app.save_new", full)
+        monkeypatch.setattr("fftui.viewing.save_new", full)
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "screenshot not saved: No space left on device" in screen_text(app)

@@ -52,9 +52,11 @@ class Pane(Vertical):
         self._on_build = on_build
         self._summary_lines = -1
         self._plots: list[FigurePlot] = []
+        # held, not queried: a new run may clear the pane before its children are mounted, or after
+        self._summary = Static("", classes="summary")
 
     def compose(self) -> ComposeResult:
-        yield Static("", classes="summary")
+        yield self._summary
         with Horizontal(classes="plots"):
             for i in range(self.PLOTS):
                 yield FigurePlot(on_build=self._on_build, id=f"{self.id}-plot{i}")
@@ -71,7 +73,7 @@ class Pane(Vertical):
         raise NotImplementedError
 
     def set_summary(self, text) -> None:
-        summary = self.query_one(".summary", Static)
+        summary = self._summary
         lines = str(text).count("\n") + 1 if str(text) else 0
         summary.update(text, layout=lines != self._summary_lines)
         self._summary_lines = lines
