@@ -121,7 +121,7 @@ def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs:
         sparser = (l1_after * l2 < l1 * l2_after) & counted
         # A change of |h|_1/|h|_2 within rounding of the float sums is no measurement (not a tie)
         unresolved = theory.below_resolution(l1, l2, l1_after, l2_after, resolution) & counted
-        sparsity = theory.hoyer_from_norms(l1, l2, meta.width)
+        sparsity = theory.hoyer_from_norms(l1, l2, meta.width, units, resolution)
         predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~(single | alone)
         if meta.fo_scale is not None:
             fo_l2_scaled = q_scaled * meta.fo_scale

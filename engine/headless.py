@@ -290,6 +290,7 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
     return {
         "iterations": trainer.iteration,
         "planned": total,
+        "dtype": cfg.dtype,
         "interrupted": interrupted,
         "signal": stopped_by,
         "error": error,

@@ -36,18 +36,38 @@ def norms(h: Tensor) -> tuple[Tensor, Tensor]:
     return h.sum(dim=1), torch.linalg.vector_norm(h, dim=1)
 
 
-def hoyer_from_norms(l1: Values, l2: Values, n: int) -> Values:
-    """S = (sqrt(n) - |h|_1/|h|_2) / (sqrt(n) - 1) (eq. 4); NaN where h is all zero (silenced)."""
+def hoyer_from_norms(l1: Values, l2: Values, n: int, units: Values | None = None,
+                     resolution: float = 0.0) -> Values:
+    """S = (sqrt(n) - |h|_1/|h|_2) / (sqrt(n) - 1) (eq. 4) per row, from the norms; NaN where h is all
+    zero (silenced). Every other value lies in [0, 1] exactly: for h >= 0, 1 <= |h|_1/|h|_2 <= sqrt(n)
+    (Cauchy-Schwarz), so the ratio is clipped to that interval and rounding of the norms cannot push
+    S past either end.
+
+    units (optional): the active units of each row. A row with one active unit is exactly 1, which
+    its rounded norms may miss by an ulp. A row with every unit active whose ratio lies within
+    ``resolution`` (relative) of sqrt(n) is exactly 0: Cauchy-Schwarz holds with equality only for
+    an all-equal row, and the rounded sums cannot tell such a row from one that is all-equal.
+    l1, l2, units: tensors or arrays of one shape; n: the width; resolution: a relative error bound
+    of l1/l2 (0: no snapping)."""
     xp = _namespace(l2)
     root = math.sqrt(n)
     ratio = l1 / xp.where(l2 > 0, l2, xp.full_like(l2, math.nan))
-    return (root - ratio) / (root - 1.0)
+    if units is not None and resolution > 0:
+        ratio = xp.where((units == n) & (ratio >= root * (1.0 - resolution)), xp.full_like(ratio, root), ratio)
+    ratio = ratio.clamp(1.0, root) if isinstance(ratio, torch.Tensor) else np.clip(ratio, 1.0, root)
+    s = (root - ratio) / (root - 1.0)
+    if units is not None:
+        s = xp.where(one_active_unit(units) & (l2 > 0), xp.ones_like(s), s)
+    return s
 
 
 def hoyer_sparsity(h: Tensor) -> Tensor:
-    """Hoyer sparsity of each row of h (eq. 4); NaN for an all-zero row."""
+    """Hoyer sparsity of each row of h (eq. 4), in [0, 1]: exactly 1 for one active unit, exactly 0
+    for an all-equal row; NaN for an all-zero row. h: (rows, n), >= 0."""
     l1, l2 = norms(h)
-    return hoyer_from_norms(l1, l2, h.shape[1])
+    s = hoyer_from_norms(l1, l2, h.shape[1], units=(h > 0).sum(dim=1))
+    equal = (h == h[:, :1]).all(dim=1) & (h[:, 0] > 0)
+    return torch.where(equal, torch.zeros_like(s), s)
 
 
 def input_kernel(x: Tensor) -> Tensor:

@@ -30,16 +30,18 @@ def format_summary(summary: dict[str, Any], out: Path | None) -> str:
     for name, g in summary["groups"].items():
         label = GROUP_LABELS.get(name, name)
         means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)
-        lines.append(f"  {label:9s} mean over batches: {means}" + rounding_note(g))
+        lines.append(f"  {label:9s} mean over batches: {means}" + rounding_note(g, summary.get("dtype", "float32")))
     if out is not None:
         lines.append(f"  wrote {out}/config.json and {out}/metrics.jsonl")
     return "\n".join(lines)
 
 
-def rounding_note(group: dict[str, float]) -> str:
-    """Say what share of the valid samples changed within rounding, when any did."""
+def rounding_note(group: dict[str, float], dtype: str = "float32") -> str:
+    """Say what share of the valid samples changed within rounding, when any did; float64 is
+    suggested only to a run that is not in float64 already."""
     unresolved, valid = group.get("unresolved", 0.0), group.get("valid", 0.0)
     if not unresolved or not valid:
         return ""
+    advice = "; try --dtype float64" if dtype != "float64" else ""
     return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
-            "(their outcome is not a measurement; try --dtype float64)")
+            f"(their outcome is not a measurement{advice})")
