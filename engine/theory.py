@@ -54,7 +54,7 @@ def hoyer_from_norms(l1: Values, l2: Values, n: int, units: Values | None = None
     ratio = l1 / xp.where(l2 > 0, l2, xp.full_like(l2, math.nan))
     if units is not None and resolution > 0:
         ratio = xp.where((units == n) & (ratio >= root * (1.0 - resolution)), xp.full_like(ratio, root), ratio)
-    ratio = ratio.clamp(1.0, root) if isinstance(ratio, torch.Tensor) else np.clip(ratio, 1.0, root)
+    ratio = xp.minimum(xp.maximum(ratio, xp.ones_like(ratio)), xp.full_like(ratio, root))
     s = (root - ratio) / (root - 1.0)
     if units is not None:
         s = xp.where(one_active_unit(units) & (l2 > 0), xp.ones_like(s), s)
