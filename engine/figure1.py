@@ -27,6 +27,7 @@ class InitResult:
     silenced: int                  # samples with h = 0 (neither satisfied nor not)
     samples: int                   # every sample of the data set
     predicted_sparser: int = 0     # the product form P |h|_2 > |h|_1 Q (equals `satisfied` while Q > 0)
+    width: int = 0                 # n, the layer's width
 
     @property
     def ratio(self) -> float:
@@ -76,6 +77,6 @@ def theorem1_at_init(dataset: Dataset, cfg: Config, batch_size: int,
     with np.errstate(invalid="ignore"):
         satisfied = int(np.sum(lhs_all < rhs_all))
     return InitResult(batch_size, lhs_all, rhs_all, satisfied, silenced, int(lhs_all.size),
-                      predicted_sparser=int(pred.sum()))
+                      predicted_sparser=int(pred.sum()), width=cfg.width)
 
 

@@ -88,18 +88,48 @@ def _pct(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{100 * v:.1f} %"
 
 
+def trend(sizes: Sequence[int], ratios: Sequence[float]) -> str:
+    """How the ratio moves as N grows, in words drawn from the numbers: "rises at every step",
+    "rises up to N = 8, then stays at 100.0 %", "stays at 100.0 % for every N", "never falls, level
+    from N = 4 to N = 8", or where it falls. sizes: the batch sizes N, ascending; ratios: one each."""
+    pairs = list(itertools.pairwise(zip(sizes, ratios, strict=True)))
+    falls = [(a, b) for a, b in pairs if b[1] < a[1]]
+    if falls:
+        return "falls " + ", ".join(f"from N = {a[0]} to N = {b[0]} ({_pct(a[1])} to {_pct(b[1])})"
+                                    for a, b in falls)
+    level = [(a, b) for a, b in pairs if b[1] == a[1]]
+    if not level:
+        return "rises at every step"
+    if len(level) == len(pairs):
+        return f"stays at {_pct(ratios[0])} for every N"
+    k = len(ratios) - 1
+    while k > 0 and ratios[k - 1] == ratios[-1]:
+        k -= 1
+    if len(level) == len(ratios) - 1 - k:  # rises strictly, then a plateau to the end
+        return f"rises up to N = {sizes[k]}, then stays at {_pct(ratios[-1])}"
+    return "never falls, level " + ", ".join(f"from N = {a[0]} to N = {b[0]}" for a, b in level)
+
+
+def _both_counts(r: InitResult) -> str:
+    """The literal LHS < RHS count beside the product form that decides "predicted sparser"."""
+    if r.predicted_sparser == r.satisfied:
+        return ""
+    return (f"; {r.predicted_sparser:,} are predicted sparser by the product form P|h|_2 > |h|_1 Q "
+            f"(the two differ where Q <= 0)")
+
+
 def summarise_init(results: Sequence[InitResult], claim: str, source: str) -> str:
+    """The closing sentence of fig1a/fig1b from their numbers (width, counts, how the ratio moves)."""
     if len(results) == 1:
         r = results[0]
         sil = f", {r.silenced} silenced" if r.silenced else ", none silenced"
-        return (f"On {source}, a freshly initialised layer (n = 128) fed every one of the {r.samples:,} "
+        return (f"On {source}, a freshly initialised layer (n = {r.width}) fed every one of the {r.samples:,} "
                 f"digits in batches of N = {r.batch_size}: {r.satisfied:,} satisfy Theorem 1's LHS < RHS "
-                f"({_pct(r.ratio)}{sil}). The report: {claim}.")
+                f"({_pct(r.ratio)}{sil}){_both_counts(r)}. The report: {claim}.")
     pairs = ", ".join(f"N = {r.batch_size}: {_pct(r.ratio)}" for r in results)
-    ratios = [r.ratio for r in results]
-    rising = all(b >= a for a, b in itertools.pairwise(ratios))
-    return (f"On {source}, the share of digits with LHS < RHS at initialisation: {pairs}. "
-            f"It {'rises with N at every step' if rising else 'does not rise monotonically with N'}. "
+    differ = "".join(f" At N = {r.batch_size}{_both_counts(r)}." for r in results if _both_counts(r))
+    return (f"On {source}, the share of digits with LHS < RHS at initialisation (n = {results[0].width}): "
+            f"{pairs}. It {trend([r.batch_size for r in results], [r.ratio for r in results])}.{differ} "
             f"The report: {claim}.")
 
 

@@ -40,9 +40,12 @@ def fig1b_figure(results: list[InitResult]) -> Figure:
 
 
 def describe(results: list[InitResult], dataset: Dataset) -> str:
-    parts = [f"N = {r.batch_size}: {r.satisfied:,} of {r.samples:,} ({100 * r.ratio:.2f} %)"
+    parts = [f"N = {r.batch_size}: {r.satisfied:,} of {r.samples:,} ({100 * r.ratio:.2f} %) with LHS < RHS"
+             + (f", {r.predicted_sparser:,} predicted sparser (product form)" if r.predicted_sparser != r.satisfied
+                else "")
              + (f", {r.silenced} silenced" if r.silenced else "") for r in results]
-    return f"{dataset.description}; n = 128 at initialisation. " + "; ".join(parts)
+    width = results[0].width if results else 0
+    return f"{dataset.description}; n = {width} at initialisation. " + "; ".join(parts)
 
 
 class Figure1Screen(ModalScreen[None]):
