@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .params import ConfigError, Param, choice, find, format_value, integer, number, params_of, path, switch
+from .params import ConfigError, Param, choice, find, format_value, integer, number, params_of, path
 
 __all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "VIEW_FIELDS", "Config", "ConfigError",
            "Param", "batches_per_epoch", "parse_value", "theorem_is_general", "validate"]
@@ -21,6 +21,8 @@ INITS = ("report", "kaiming")
 DEVICES = ("auto", "cpu", "cuda")
 DATA_SOURCES = ("auto", "mnist", "sample")
 DTYPES = ("float32", "float64")
+NORMALIZATIONS = ("none", "global", "per-pixel")
+LABEL_VALUES = ("one", "max")
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,13 @@ class Config:
     seed: int = integer(0, "seed of the weights, batch order and wrong labels", low=0, high=2**63 - 1, metavar="S",
                         resets=True)
     init: str = choice(INITS, "report", "report: W ~ N(0, 2/n); kaiming: N(0, 2/m) (fan-in)", resets=True)
-    standardize: bool = switch(False, "standardise each pixel over the data set before scaling inputs to "
-                               "unit length", resets=True)
+    normalize: str = choice(NORMALIZATIONS, "none", "pixels in [0, 1] before the inputs are scaled to unit "
+                            "length: none: as they are (the report's definition); global: minus the data "
+                            "set's mean pixel, over its standard deviation (MNIST: about 0.1307 and 0.3081, "
+                            "computed); per-pixel: each pixel standardised over the data set", resets=True)
+    label_value: str = choice(LABEL_VALUES, "one", "ff mode: the value written in the label's pixel of the "
+                              "one-hot head: one: 1 (the report's definition); max: the image's largest "
+                              "value after normalisation", resets=True)
     device: str = choice(DEVICES, "auto", "auto: CUDA when present, else the CPU", group="data", resets=True,
                          fixed=True)
     dtype: str = choice(DTYPES, "float32", "floating point type of the layer and the metrics", resets=True)

@@ -42,7 +42,7 @@ def theorem1_at_init(dataset: Dataset, cfg: Config, batch_size: int,
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
     wgen = torch.Generator(device=device).manual_seed(cfg.seed)
     dgen = torch.Generator(device=device).manual_seed(cfg.seed + 1_000_003)
-    table = pixel_table(dataset.images, dtype, cfg.standardize)
+    table = pixel_table(dataset.images, dtype, cfg.normalize)
     w = init_weights(cfg.width, table.shape[1], cfg.init, wgen, device, dtype)
     order = torch.randperm(table.shape[0], generator=dgen, device=device)
     lhs_parts, rhs_parts, pred_parts = [], [], []

@@ -9,14 +9,25 @@ Tensor = torch.Tensor
 LABEL_PIXELS = 10
 
 
-def pixel_table(images_u8: Tensor, dtype: torch.dtype, standardize: bool) -> Tensor:
-    """The whole dataset as floats in [0, 1] on its device; optionally standardised per pixel."""
+def pixel_table(images_u8: Tensor, dtype: torch.dtype, normalize: str = "none") -> Tensor:
+    """The whole dataset, (S, m), as floats on its device: pixels / 255 in [0, 1], then normalised.
+
+    normalize: "none" leaves them; "global" subtracts the mean of every pixel of every image and
+    divides by their standard deviation (the scalar pair torchvision's MNIST examples hard-code as
+    0.1307, 0.3081; computed here from the data set, in float64); "per-pixel" standardises each
+    pixel over the images (a constant pixel keeps its centred value). ValueError for another word."""
     x = images_u8.to(dtype).div_(255.0)
-    if standardize:
+    if normalize == "none":
+        return x
+    if normalize == "global":
+        wide = x.double()
+        mean, std = wide.mean(), wide.std()
+        return (x - mean.to(dtype)) / (std.to(dtype) if std > 0 else torch.ones((), dtype=dtype, device=x.device))
+    if normalize == "per-pixel":
         mean = x.mean(dim=0, keepdim=True)
         std = x.std(dim=0, keepdim=True)
-        x = (x - mean) / torch.where(std > 1e-8, std, torch.ones_like(std))
-    return x
+        return (x - mean) / torch.where(std > 1e-8, std, torch.ones_like(std))
+    raise ValueError(f"normalize must be none, global or per-pixel, not {normalize!r}")
 
 
 def unit_rows(x: Tensor) -> Tensor:
@@ -36,9 +47,10 @@ class Batcher:
 
     An epoch has ceil(S / N) batches; the last may be smaller, as in the report (469 per MNIST epoch)."""
 
-    def __init__(self, table: Tensor, labels: Tensor, generator: torch.Generator) -> None:
+    def __init__(self, table: Tensor, labels: Tensor, generator: torch.Generator, label_value: str = "one") -> None:
         self.table = table
         self.labels = labels
+        self.label_value = label_value
         self.generator = generator
         self.size = table.shape[0]
         self.epoch = 0
@@ -64,7 +76,7 @@ class Batcher:
         idx = self.next_indices(batch_size)
         labels = self.labels[idx]
         shift = None if mode == "descent" else label_shift(labels.shape[0], self.generator, labels.device)
-        return assemble(self.table, self.labels, idx, shift, mode), labels, idx.shape[0]
+        return assemble(self.table, self.labels, idx, shift, mode, self.label_value), labels, idx.shape[0]
 
 
 def label_shift(n: int, generator: torch.Generator, device) -> Tensor:
@@ -77,10 +89,14 @@ def draw_label_shift_(out: Tensor, generator: torch.Generator) -> Tensor:
     return out.random_(1, 10, generator=generator)
 
 
-def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | None, mode: str) -> Tensor:
+def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | None, mode: str,
+             label_value: str = "one") -> Tensor:
     """The batch X for the images at idx: descent, the plain images; ff, N positives (true label
     one-hot in the first 10 pixels) then the same N images with label (true + shift) mod 10.
-    Rows have unit length. Only tensor operations, so that it can be captured in a CUDA graph."""
+    label_value: the label pixel holds 1 ("one", the report's) or the image's largest value before
+    the head is written ("max", as the widely used PyTorch FF code writes it); the other nine
+    head pixels are 0. Rows have unit length. Only tensor operations, so that it can be captured in
+    a CUDA graph. Shapes: table (S, m), idx (N,), shift (N,) or None; X (N or 2N, m)."""
     pixels = table[idx]
     if mode == "descent":
         return unit_rows_(pixels)
@@ -88,7 +104,14 @@ def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | N
         raise ValueError("ff mode needs the wrong-label offsets (shift)")
     labels = labels_table[idx]
     x = pixels.repeat(2, 1)
-    head = x[:, :LABEL_PIXELS]
-    head.zero_()
-    head.scatter_(1, torch.cat([labels, (labels + shift) % 10]).unsqueeze(1), 1.0)
+    where = torch.cat([labels, (labels + shift) % 10]).unsqueeze(1)
+    if label_value == "max":
+        value = x.amax(dim=1, keepdim=True)
+        head = x[:, :LABEL_PIXELS]
+        head.zero_()
+        head.scatter_(1, where, value)
+    else:
+        head = x[:, :LABEL_PIXELS]
+        head.zero_()
+        head.scatter_(1, where, 1.0)
     return unit_rows_(x)

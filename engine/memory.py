@@ -6,7 +6,7 @@ measure, engine/layer.py, engine/inputs.py, engine/trainer.py _build), in the la
 S digits of m = 784 pixels, a layer of n units and a batch of B samples (B = 2 min(N, S) in ff mode,
 min(N, S) in descent mode):
 
-* the data table: S x m (pixel_table; standardising makes two more of it for a moment);
+* the data table: S x m (pixel_table; normalising makes two more of it for a moment);
 * the weights W, n x m, and the optimiser's state: one more for SGD with momentum, two for Adam;
 * the step's weight-sized temporaries when dW is formed (every optimiser but plain SGD without
   weight decay): the gradient 2 (c H)^T X (two, for the product and its scaling), dW, grad + wd W
@@ -77,7 +77,7 @@ def estimate_memory(cfg: Config, dataset_size: int) -> MemoryEstimate:
     temps = 0 if fused else 3 + (1 if cfg.weight_decay else 0) + (2 if cfg.optimizer == "adam" else 0)
     weights = 1 + state + temps
     activations = 8 + (1 if cfg.loss == "logistic" else 0)
-    tables = 3 if cfg.standardize else 1
+    tables = 1 if cfg.normalize == "none" else 3
     dt = cfg.dtype
     parts = [
         ("input kernel", f"2 x {b:,}² {dt}", 2 * b * b * e),

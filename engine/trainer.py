@@ -126,8 +126,8 @@ class Trainer:
         self.dtype = DTYPES[cfg.dtype]
         self.weight_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.data_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1_000_003)
-        table = pixel_table(self.dataset.images, self.dtype, cfg.standardize)
-        self.batcher = Batcher(table, self.dataset.labels, self.data_gen)
+        table = pixel_table(self.dataset.images, self.dtype, cfg.normalize)
+        self.batcher = Batcher(table, self.dataset.labels, self.data_gen, cfg.label_value)
         self.inputs = table.shape[1]
         self.w = init_weights(cfg.width, self.inputs, cfg.init, self.weight_gen, self.device, self.dtype)
         self.optimizer = self._new_optimizer()
@@ -221,7 +221,7 @@ class Trainer:
         layout = self.pack_meta(2 * batch_size if mode == "ff" else batch_size).layout
 
         def math(idx: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-            x = assemble(batcher.table, batcher.labels, idx, shift, mode)
+            x = assemble(batcher.table, batcher.labels, idx, shift, mode, batcher.label_value)
             step = self.train_math(x, batch_size)
             if not with_metrics:
                 return step.loss.reshape(1)

@@ -296,7 +296,7 @@ async def test_panes_tabs_and_grid(small_sample):
         await pilot.press("5")
         await pilot.pause()
         text = screen_text(app)
-        assert "batch_size" in text and "standardize" in text
+        assert "batch_size" in text and "normalize" in text
         await pilot.press("3")
         await settle(pilot)
         assert "Hoyer sparsity" in screen_text(app)

@@ -121,9 +121,9 @@ def test_throwaway_field_in_the_parameters_pane():
 
 def test_throwaway_field_in_the_help_sentence():
     assert reset_sentence(EXTENDED) == ("Changes apply at the next batch; a change of mode, width, seed, init, "
-                                        "standardize, dtype or gain starts a fresh layer.")
+                                        "normalize, label_value, dtype or gain starts a fresh layer.")
     assert reset_sentence(PARAMS) == ("Changes apply at the next batch; a change of mode, width, seed, init, "
-                                      "standardize or dtype starts a fresh layer.")
+                                      "normalize, label_value or dtype starts a fresh layer.")
 
 
 def test_throwaway_field_in_the_status_bar():
@@ -159,7 +159,8 @@ def test_reset_and_fixed_fields_are_the_ones_the_engine_always_had():
     from engine import runner
 
     assert FIXED_FIELDS == runner.FIXED_FIELDS == {"device", "data", "data_dir"}
-    assert {"mode", "width", "init", "seed", "standardize", "device", "dtype", "data", "data_dir"} == RESET_FIELDS
+    assert {"mode", "width", "init", "seed", "normalize", "label_value", "device", "dtype", "data",
+            "data_dir"} == RESET_FIELDS
 
 
 # a value other than the default for every field: (as typed, as the Config holds it)
@@ -168,7 +169,8 @@ TYPED = {
     "lr": ("0.02", 0.02), "momentum": ("0.5", 0.5), "weight_decay": ("1e-4", 1e-4), "beta1": ("0.8", 0.8),
     "beta2": ("0.99", 0.99), "theta": ("-1.5", -1.5), "batch_size": ("64", 64), "width": ("1_000", 1000),
     "epochs": ("0", 0), "iters": ("40", 40), "seed": ("7", 7), "init": ("kaiming", "kaiming"),
-    "standardize": ("on", True), "device": ("cpu", "cpu"), "dtype": ("float64", "float64"),
+    "normalize": ("Global", "global"), "label_value": ("max", "max"), "device": ("cpu", "cpu"),
+    "dtype": ("float64", "float64"),
     "data": ("mnist", "mnist"), "data_dir": ("/no/such/folder", "/no/such/folder"), "smooth": ("50", 50),
 }
 
@@ -181,7 +183,7 @@ def test_every_field_has_a_round_trip_case():
 def test_every_field_round_trips_through_the_cli(name):
     text, value = TYPED[name]
     flag = "--" + name.replace("_", "-")
-    argv = ["run", flag] if name == "standardize" else ["run", flag, text.lower() if name == "optimizer" else text]
+    argv = ["run", flag, text.lower() if name in ("optimizer", "normalize") else text]
     cfg = config_from_args(build_parser().parse_args(argv))
     assert getattr(cfg, name) == value and type(getattr(cfg, name)) is type(value)
     assert dataclasses.replace(cfg, **{name: getattr(Config(), name)}) == Config()
@@ -191,7 +193,7 @@ def test_all_fields_at_once_through_the_cli():
     argv = ["run"]
     for name, (text, _) in TYPED.items():
         flag = "--" + name.replace("_", "-")
-        argv += [flag] if name == "standardize" else [flag, text.lower() if name == "optimizer" else text]
+        argv += [flag, text.lower() if name in ("optimizer", "normalize") else text]
     cfg = config_from_args(build_parser().parse_args(argv))
     assert cfg.as_dict() == {name: value for name, (_, value) in TYPED.items()}
 
@@ -223,7 +225,7 @@ REFUSED = [
     ("epochs", "-1", "epochs must be at least 1 (or 0: until stopped), not -1"),
     ("iters", "-3", "iters must be at least 1, not -3"),
     ("mode", "sideways", "mode must be one of descent, ff, not 'sideways'"),
-    ("standardize", "maybe", "standardize must be on or off, not 'maybe'"),
+    ("normalize", "sideways", "normalize must be one of none, global, per-pixel, not 'sideways'"),
     # the bounds in the same words as the others (these read ">= 0" and "in [0, 1)" before)
     ("seed", "-1", "seed must be between 0 and 9223372036854775807, not -1"),
     ("weight_decay", "-0.5", "weight_decay must be at least 0, not -0.5"),
@@ -241,7 +243,7 @@ def test_bad_values_refused_with_one_line(name, text, message):
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("name,text,message", [r for r in REFUSED if r[1] and r[0] not in ("mode", "standardize")])
+@pytest.mark.parametrize("name,text,message", [r for r in REFUSED if r[1] and r[0] not in ("mode", "normalize")])
 def test_bad_flags_exit_2_with_the_same_line(name, text, message, capsys):
     assert main(["run", "--headless", "--data", "sample", "--" + name.replace("_", "-"), text]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"fftui run: {message}"]
@@ -254,8 +256,8 @@ def test_rules_across_fields_and_direct_construction():
         Config(data="sample", data_dir="/x")
     with pytest.raises(ConfigError, match="^lr must be a finite number, not '0.1'$"):
         Config(lr="0.1")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="^standardize must be true or false, not 1$"):
-        Config(standardize=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="^label_value must be one of one, max, not 1$"):
+        Config(label_value=1)  # type: ignore[arg-type]
     with pytest.raises(ConfigError) as info:
         Config().replace(nonsense=1)
     assert str(info.value) == "unknown parameter 'nonsense'; known: " + ", ".join(FIELD_NAMES)

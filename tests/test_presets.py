@@ -27,7 +27,7 @@ def test_preset_configuration_is_the_reports(name):
     cfg = PRESETS[name].config
     for key, value in REPORT[name].items():
         assert getattr(cfg, key) == value, key
-    assert cfg.init == "report" and cfg.weight_decay == 0.0 and not cfg.standardize
+    assert cfg.init == "report" and cfg.weight_decay == 0.0 and cfg.normalize == "none" and cfg.label_value == "one"
 
 
 def test_fig1b_batch_sizes_and_iteration_counts():
@@ -119,7 +119,7 @@ def test_fig1_batched_evaluation_equals_literal_per_batch(sample):
                  description="44 digits", note=None)
     cfg = Config(mode="descent", width=64, batch_size=8, dtype="float64", seed=2)
     res = theorem1_at_init(ds, cfg, 8)
-    table = pixel_table(ds.images, torch.float64, False)
+    table = pixel_table(ds.images, torch.float64, "none")
     w = init_weights(64, 784, "report", torch.Generator().manual_seed(2), "cpu", torch.float64)
     order = torch.randperm(44, generator=torch.Generator().manual_seed(2 + 1_000_003))
     lhs, rhs = [], []

@@ -127,7 +127,7 @@ def test_same_seed_same_metrics(small_sample):
 
 def test_negatives_never_carry_true_label_and_inputs_are_unit(sample):
     gen = torch.Generator().manual_seed(0)
-    batcher = Batcher(pixel_table(sample.images, torch.float64, False), sample.labels, gen)
+    batcher = Batcher(pixel_table(sample.images, torch.float64, "none"), sample.labels, gen)
     seen = 0
     for _ in range(30):
         x, labels, n_pos = batcher.batch("ff", 128)
@@ -140,7 +140,7 @@ def test_negatives_never_carry_true_label_and_inputs_are_unit(sample):
         assert ((x[:, :10] > 0).sum(dim=1) == 1).all()
         seen += n_pos
     # wrong labels are spread over all 9 alternatives
-    fresh = Batcher(pixel_table(sample.images, torch.float64, False), sample.labels, torch.Generator().manual_seed(9))
+    fresh = Batcher(pixel_table(sample.images, torch.float64, "none"), sample.labels, torch.Generator().manual_seed(9))
     x, labels, n_pos = fresh.batch("ff", 5000)
     assert n_pos == 5000
     shift = (x[n_pos:, :10].argmax(dim=1) - labels) % 10
@@ -149,7 +149,8 @@ def test_negatives_never_carry_true_label_and_inputs_are_unit(sample):
 
 
 def test_descent_inputs_are_plain_unit_images(sample):
-    batcher = Batcher(pixel_table(sample.images, torch.float64, False), sample.labels, torch.Generator().manual_seed(1))
+    table = pixel_table(sample.images, torch.float64, "none")
+    batcher = Batcher(table, sample.labels, torch.Generator().manual_seed(1))
     x, labels, n = batcher.batch("descent", 64)
     assert x.shape == (64, 784) and n == 64
     torch.testing.assert_close(x.norm(dim=1), torch.ones(64, dtype=torch.float64))
