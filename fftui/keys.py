@@ -105,6 +105,7 @@ SCREEN_KEYS: tuple[Key, ...] = (
 
 
 FOOTER_PRIORITY: tuple[str, ...] = (
+    "scrub",  # a recording's (fftui/replay.py)
     "toggle_run", "step", "edit", "grid", "presets", "svg", "help", "quit",
     "reset", "toggle_mode", "view", "smoothing", "switch_loss", "lr_up", "lr_down",
     "batch_up", "batch_down", "width_up", "width_down",

@@ -53,7 +53,7 @@ REPLAY_PANES: tuple[PaneSpec, ...] = tuple(
 """The live app's panes; Sparsening and Sparsity draw compared runs too."""
 
 
-def refusal_line(table: Sequence[Key] = keys.RUN_KEYS) -> str:
+def refusal_line(table: Sequence[Key] = keys.key_table(())) -> str:
     """The one line said when a key that steers training is pressed in a recording."""
     shown = [k.display or k.keys.split(",")[0] for k in table if k.action in STEERING]
     return f"a recording: {', '.join(shown)} do nothing (they steer training); ←/→, PgUp/PgDn, Home/End move through it"
@@ -183,6 +183,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
     KEYS: ClassVar[tuple[Key, ...]] = (*SCRUB_KEYS, *(k for k in _LIVE_KEYS if k.action not in STEERING))
     # App's own keys, the scrubber's and the live app's: the steering keys stay bound, to be refused
     BINDINGS = [*App.BINDINGS, *keys.bindings((*SCRUB_KEYS, *_LIVE_KEYS))]
+    AUTO_FOCUS = None     # no widget takes the arrow keys from the scrubber (the tab row would)
     PLOT_INTERVAL = 0.1   # nothing trains: the plots may follow the scrubber closely
     PLOT_GAP = 0.05
     PLOT_BUDGET = 0.5
@@ -214,6 +215,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
         history.others = recording.others
         self.history = history  # RecordedHistory serves History's interface to the panes
         self._set_message(recording.note, "warning" if recording.note else "info")
+        self.set_focus(None)
         self._new_run()
         self._tick()
         self._refresh_text()
