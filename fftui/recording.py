@@ -7,15 +7,18 @@ the app's loading thread, `load`), and every series is a view of the summary's c
 cursor; the panes downsample each one to their plots' widths."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from engine.config import Config, ConfigError
 from engine.metrics import BATCH_METRICS, GROUP_METRICS, SAMPLE_METRICS, GroupStats, MetricsRecord
 from engine.store import RunReader
+from engine.store.files import SUMMARY
+from engine.store.reader import Summary
 
 from .history import GROUP_ORDER
 
@@ -57,23 +60,40 @@ class RecordedHistory:
         label: its name in a legend (default: the folder's name).
     """
 
-    def __init__(self, run: RunReader, config: Config | None = None, label: str | None = None) -> None:
+    def __init__(self, run: RunReader, config: Config | None = None, label: str | None = None,
+                 summary: Summary | None = None) -> None:
         self.run = run
         self.label = label or run.name
         self.config: Config | None = config if config is not None else recorded_config(run)
-        summary = run.summary
-        self.summary = summary
-        self.groups: tuple[str, ...] = tuple(sorted(summary.groups, key=_group_key))
-        self._rows = len(summary)
-        self._iterations = np.asarray(summary.column("iteration"), dtype=np.int64)
-        self._x = self._iterations.astype(float)
-        self._float: dict[str, np.ndarray] = {}
+        self.complete = summary is None  # False while `extend` is still to bring the rest of the summary
+        self._take(run.summary if summary is None else summary)
+        self.groups: tuple[str, ...] = tuple(sorted(self.summary.groups, key=_group_key))
         self.version = 0
         self.runs = 1
         self.batches = 1  # batches whose sides are shown
         self.others: list[RecordedHistory] = []  # runs drawn beside it (fftui/widgets/compare.py)
         self.cursor = self._rows - 1  # the row shown last; -1 with no batch
+
+    def _take(self, summary: Summary) -> None:
+        self.summary = summary
+        self._rows = len(summary)
+        self._iterations = np.asarray(summary.column("iteration"), dtype=np.int64)
+        self._x = self._iterations.astype(float)
+        self._float: dict[str, np.ndarray] = {}
         self._latest: tuple[int, MetricsRecord] | None = None
+
+    def extend(self, part: Summary | None) -> None:
+        """Append the next rows of the summary as they are read (`summary_parts`); None: the whole
+        summary is in. A cursor on the last row stays on the last row."""
+        if part is None:
+            self.complete = True
+        elif len(part):
+            follow = self.cursor == self._rows - 1
+            columns = {k: np.concatenate([v, part.columns[k]]) for k, v in self.summary.columns.items()}
+            self._take(Summary(columns, self.summary.groups))
+            if follow:
+                self.cursor = self._rows - 1
+        self.version += 1
 
     # -- the cursor -----------------------------------------------------------------------------
     @property
@@ -193,28 +213,103 @@ def _group_key(name: str) -> int:
 @dataclass
 class Recording:
     """What `load` read: the run shown and the runs compared with it, each as a RecordedHistory
-    (the others' labels distinguish them in legends), and the one-line warnings of files read only
-    in part."""
+    (the others' labels distinguish them in legends), the one-line warnings of files read only in
+    part, and the parts of the main run's summary still to read."""
 
     main: RecordedHistory
     others: list[RecordedHistory] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rest: Iterator[Summary] | None = None  # the main run's summary parts still to read (load(progressive=True))
 
     @property
     def note(self) -> str:
         return "; ".join(self.warnings)
 
 
-def load(run: RunReader, compare: Sequence[RunReader] = ()) -> Recording:
+FIRST_ROWS = 4096     # rows of the summary read before the first frame with data
+PART_ROWS = 32768     # rows read at a time after it
+_PIECE = 1 << 18      # compressed bytes decompressed at a time
+
+
+class _Damaged(Exception):
+    """The summary file is cut short or damaged: RunReader.summary reads it, with its warning."""
+
+
+def summary_parts(run: RunReader) -> Iterator[Summary]:
+    """The run's summary in consecutive parts (FIRST_ROWS rows, then PART_ROWS at a time), each as
+    soon as it is decompressed and parsed. A file cut short or damaged anywhere (or that cannot be
+    read) raises _Damaged when it is reached: the caller reads it whole through RunReader.summary,
+    which reads up to the damage and warns."""
+    import zlib
+
+    try:
+        data = (run.folder / SUMMARY).read_bytes()
+    except OSError:
+        raise _Damaged() from None
+    z = zlib.decompressobj(31)
+    tail = b""
+    lines: list[bytes] = []
+    groups: tuple[str, ...] | None = None
+    want = FIRST_ROWS
+    start = 0
+    while True:
+        try:
+            piece = data[start:start + _PIECE]
+            text = tail + z.decompress(piece) if piece else tail
+        except zlib.error:
+            raise _Damaged() from None
+        start += _PIECE
+        ended = not piece or z.eof
+        got = text.split(b"\n")
+        tail = got.pop()
+        lines += got
+        while lines and (len(lines) >= want or ended):
+            block, lines = lines[:want], lines[want:]
+            try:
+                if groups is None:
+                    groups = tuple(orjson.loads(block[0])["groups"])
+                yield Summary.from_lines(block, groups)
+            except Exception:  # a damaged line (pyarrow, orjson, a missing key)
+                raise _Damaged() from None
+            want = PART_ROWS
+        if ended:
+            if tail or z.unused_data or not z.eof:
+                raise _Damaged()
+            return
+
+
+def summary_in_parts(run: RunReader) -> Iterator[Summary]:
+    """`summary_parts`, except that a summary found damaged part-way is read whole by the reader
+    (which reads up to the damage and warns) and its rows after those already given come as one
+    last part."""
+    read = 0
+    try:
+        for part in summary_parts(run):
+            read += len(part)
+            yield part
+    except _Damaged:
+        whole = run.summary
+        if len(whole) > read:
+            yield Summary({k: v[read:] for k, v in whole.columns.items()}, whole.groups)
+
+
+def load(run: RunReader, compare: Sequence[RunReader] = (), progressive: bool = False) -> Recording:
     """Read the summaries and the kept per-sample arrays of the run and of the runs compared with it
-    (each once; what a cut or damaged file lost is said in `Recording.warnings`). Raises StoreError."""
+    (each once; what a cut or damaged file lost is said in `Recording.warnings`). progressive: of the
+    run's summary read only the first part (`summary_in_parts`); `Recording.rest` gives the others,
+    for `RecordedHistory.extend`. Raises StoreError."""
     labels = short_names([run.name, *(r.name for r in compare)])
     histories = []
+    rest: Iterator[Summary] | None = None
     for reader, label in zip([run, *compare], labels, strict=True):
-        history = RecordedHistory(reader, label=label)
+        first = None
+        if progressive and reader is run:
+            rest = summary_in_parts(run)
+            first = next(rest, None)
+        history = RecordedHistory(reader, label=label, summary=first)
         for group in history.groups:  # decode the arrays now, not on the first key press
             if group in reader.samples.groups and len(kept := reader.samples.iterations(group)):
                 reader.samples.at(int(kept[-1]), group)
         histories.append(history)
     warnings = [f"{r.name}: {w}" for r in (run, *compare) for w in r.warnings]
-    return Recording(histories[0], histories[1:], warnings)
+    return Recording(histories[0], histories[1:], warnings, rest if not histories[0].complete else None)

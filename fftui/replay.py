@@ -12,7 +12,10 @@ thread), and every series is downsampled to its plot's width when drawn."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
@@ -116,6 +119,7 @@ class RecordingInfo:
     data: str
     device: str
     sides: str
+    reading: str
     compare: tuple[str, ...]
     message: str
     kind: str
@@ -132,6 +136,8 @@ def recording_text(info: RecordingInfo, styles: dict[str, str]) -> Text:
     else:
         text.append(f"iteration {info.iteration:,} of {info.last or 0:,}", style="bold")
         text.append(f" (batch {info.row + 1:,} of {info.rows:,}" + (f", epoch {info.epoch})" if info.epoch else ")"))
+        if info.reading:
+            text.append(f" · {info.reading}", style="italic")
     text.append("\n ")
     text.append(config_line(info.config, info.config)[0])
     text.append("\n data ", style="bold")
@@ -188,12 +194,14 @@ class ReplayApp(FFApp, inherit_bindings=False):
     PLOT_GAP = 0.05
     PLOT_BUDGET = 0.5
     PLOT_BURST = 0.3
+    REST_AFTER = 1.0      # seconds after the first part at most before the rest of the summary is read
 
     def __init__(self, run: Any, compare: Sequence[Any] = (), **kwargs: Any) -> None:
         self.run_reader = run
         self.compared = list(compare)
         self.recording: Recording | None = None
-        reader: Any = lambda: load(run, self.compared)  # noqa: E731 - the "dataset" is the recording
+        self._rest: tuple[Any, int, float] | None = None  # the summary's parts still to read, when to
+        reader: Any = lambda: load(run, self.compared, progressive=True)  # noqa: E731 - the "dataset" is the recording
         super().__init__(config=recorded_config(run), loader=reader, runner_factory=cast(Any, ReplayRunner),
                          **kwargs)
 
@@ -219,11 +227,48 @@ class ReplayApp(FFApp, inherit_bindings=False):
         self._new_run()
         self._tick()
         self._refresh_text()
+        if recording.rest is not None:  # read once the first frame with data is drawn (the GIL is shared)
+            self._rest = (recording.rest, self.plots.builds, time.monotonic() + self.REST_AFTER)
+
+    def _read_rest(self, parts: Any) -> None:
+        """Read the rest of the summary in a thread; each part joins the recording in the app's thread."""
+        def deliver(*args: Any) -> None:
+            if self.is_running:
+                with contextlib.suppress(RuntimeError):  # the app has ended
+                    self.call_from_thread(self._extend, *args)
+
+        def work() -> None:
+            try:
+                for part in parts:
+                    deliver(part)
+            except Exception as exc:  # a file that turned unreadable meanwhile: what was read stays
+                deliver(None, f"reading stopped: {exc}".splitlines()[0])
+                return
+            deliver(None)
+
+        threading.Thread(target=work, name="fftui-read", daemon=True).start()
+
+    def _extend(self, part: Any, problem: str = "") -> None:
+        history = self.recorded
+        if history is None or self._stopped:
+            return
+        history.extend(part)
+        if part is None:
+            warnings = [*self.run_reader.warnings, *([problem] if problem else [])]
+            if warnings:
+                self._set_message("; ".join(warnings), "warning")
+        self._refresh_text()
 
     def _tick(self) -> None:
         runner = self.runner
         if runner is None or self._stopped:
             return
+        if self._rest is not None:
+            parts, builds, deadline = self._rest
+            shown = sum(1 for pane in self.panes if pane.display for plot in pane.plots if plot.display)
+            if self.plots.builds - builds >= shown or time.monotonic() > deadline:
+                self._rest = None
+                self._read_rest(parts)
         window = runner.pending_config.smooth
         if window != self.view_options.window:
             self.view_options = replace(self.view_options, window=window)
@@ -235,11 +280,13 @@ class ReplayApp(FFApp, inherit_bindings=False):
         history = self.recorded
         run = self.run_reader
         description = run.config.get("dataset") or {}
-        sides = ""
+        sides = reading = ""
         iteration = epoch = None
         row = rows = 0
         if history is not None:
             row, rows = history.cursor, history.rows
+            if not history.complete:
+                reading = f"reading: {rows:,} of {int(run.info.get('records') or 0):,} batches"
             iteration = history.last_iteration
             latest = history.latest
             epoch = latest.epoch if latest is not None else None
@@ -250,16 +297,26 @@ class ReplayApp(FFApp, inherit_bindings=False):
                          if kept != iteration else "")
         info = RecordingInfo(
             name=run.name, status=run.status, iteration=iteration, row=row, rows=rows,
-            last=history.iteration_at(rows - 1) if history is not None and rows else None, epoch=epoch,
+            last=self._last_iteration(), epoch=epoch,
             config=self.runner.config if self.runner is not None else self.config,
             data=str(description.get("description") or self.config.data), device=str(run.config.get("device", "?")),
-            sides=sides, compare=tuple(o.label for o in self.recording.others) if self.recording else (),
+            sides=sides, reading=reading,
+            compare=tuple(o.label for o in self.recording.others) if self.recording else (),
             message=self._message[0] if history is not None else f"reading {run.name}…", kind=self._message[1])
         bar = self._status
         if isinstance(bar, RecordingBar):
             bar.show_recording(info)
         self._params.show(info.config, info.config)
         self.banner = ""
+
+    def _last_iteration(self) -> int | None:
+        """The recording's last iteration: the last read, or run.json's while the summary is read."""
+        history = self.recorded
+        if history is None or not history.rows:
+            return None
+        if not history.complete and isinstance(self.run_reader.info.get("iteration"), int):
+            return max(int(self.run_reader.info["iteration"]), history.iteration_at(history.rows - 1))
+        return history.iteration_at(history.rows - 1)
 
     # -- the scrubber ---------------------------------------------------------------------------
     def page_rows(self) -> int:
