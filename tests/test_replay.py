@@ -33,7 +33,8 @@ def train(dataset, iters: int, **params) -> list:
 
 
 def record(folder: Path, chunks: list, keep: str, **params) -> Path:
-    cfg = Config(mode="ff", width=64, batch_size=48, iters=sum(len(c) for c in chunks), seed=3, **params)
+    cfg = Config(**{"mode": "ff", "width": 64, "batch_size": 48, "iters": sum(len(c) for c in chunks), "seed": 3,
+                    **params})
     writer = RunWriter(claim_out_folder(folder), {"config": cfg.as_dict(), "device": "cpu",
                                                   "dataset": {"description": "512 shipped digits"}},
                        keep_samples=keep).start()
@@ -45,6 +46,10 @@ def record(folder: Path, chunks: list, keep: str, **params) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(small_sample, tmp_path_factory):
+    return recorded_runs(small_sample, tmp_path_factory)
+
+
+def recorded_runs(small_sample, tmp_path_factory) -> dict:
     """Two recorded runs: alpha (60 iterations, linear, arrays kept for A_KEPT) and beta (40
     iterations, logistic, every batch's arrays), with the chunks they were recorded from."""
     root = tmp_path_factory.mktemp("runs")
