@@ -30,7 +30,6 @@ from .app import FFApp
 from .keys import Key
 from .panes import PANES, PaneSpec, pane_keys
 from .recording import RecordedHistory, Recording, load, recorded_config
-from .widgets.compare import CompareSparseningPane, CompareSparsityPane
 from .widgets.status import StatusBar, config_line
 
 SCRUB_KEYS: tuple[Key, ...] = (
@@ -50,10 +49,8 @@ STEERING = ("toggle_run", "step", "reset", "toggle_mode", "switch_loss", "lr_up"
             "batch_down", "width_up", "width_down", "edit", "presets")
 """Actions of the live app that steer training: a recording refuses them."""
 
-REPLAY_PANES: tuple[PaneSpec, ...] = tuple(
-    replace(s, widget={"sparsening": CompareSparseningPane, "sparsity": CompareSparsityPane}.get(s.id, s.widget))
-    for s in PANES)
-"""The live app's panes; Sparsening and Sparsity draw compared runs too."""
+REPLAY_PANES: tuple[PaneSpec, ...] = PANES
+"""The live app's panes (Sparsening and Sparsity draw the runs compared, fftui/widgets/compare.py)."""
 
 
 def refusal_line(table: Sequence[Key] = keys.key_table(())) -> str:
@@ -301,7 +298,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
             config=self.runner.config if self.runner is not None else self.config,
             data=str(description.get("description") or self.config.data), device=str(run.config.get("device", "?")),
             sides=sides, reading=reading,
-            compare=tuple(o.label for o in self.recording.others) if self.recording else (),
+            compare=tuple(o.label for o in history.others) if history is not None else (),
             message=self._message[0] if history is not None else f"reading {run.name}…", kind=self._message[1])
         bar = self._status
         if isinstance(bar, RecordingBar):

@@ -247,3 +247,39 @@ def test_run_names_in_legends_drop_the_date_when_that_keeps_them_apart():
     same = ["20261129-173000-ff", "20261129-174000-ff"]
     assert recording.short_names(same) == same
     assert recording.short_names(["alpha", "beta"]) == ["alpha", "beta"]
+
+
+@run_async
+async def test_the_live_app_overlays_a_recorded_run_picked_with_o(runs, small_sample, tmp_path, monkeypatch):
+    from engine.store import claim_run_folder
+    from fftui.overlay import OverlayScreen
+    from test_app import fake_app, make_records, settle
+
+    monkeypatch.setenv("FFTUI_DATA_DIR", str(tmp_path / "data"))
+    folder = claim_run_folder("overlaid")
+    for f in runs["beta"][0].iterdir():
+        if f.is_file() and f.name != "metrics.jsonl":
+            (folder / f.name).write_bytes(f.read_bytes())
+    chunks = runs["beta"][1]
+    app = fake_app(small_sample, records=make_records(30))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, OverlayScreen))
+        assert folder.name in screen_text(app)
+        await pilot.press("enter")
+        assert await wait_until(pilot, lambda: len(app.history.others) == 1)
+        await settle(pilot)
+        label = "overlaid"  # the run's name without its date
+        pane = app.query_one(SparseningPane)
+        for gi, plot in enumerate(pane.plots):
+            series = {s.label: s for s in plot.figure.series}
+            np.testing.assert_array_equal(series[f"sparser {label}"].x, np.arange(1, 31))  # to the live iteration
+            np.testing.assert_array_equal(series[f"sparser {label}"].y, column(chunks, "sparser", gi)[:30])
+        assert f"overlaid: {label}" in screen_text(app)
+        await pilot.press("o")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, OverlayScreen))
+        await pilot.press("enter")  # the first option now takes the overlay away
+        assert await wait_until(pilot, lambda: app.history.others == [])
+        await settle(pilot)
+        assert all(not s.label.endswith(label) for p in pane.plots for s in p.figure.series)
