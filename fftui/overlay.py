@@ -25,6 +25,7 @@ class OverlayScreen(ModalScreen[str | None]):
     """Lists runs as (folder, one line); returns the chosen folder as text, REMOVE to take every
     overlay away (offered when `overlaid` is not zero), or None when closed."""
 
+    AUTO_FOCUS = "OptionList"
     BINDINGS = [Binding("escape,q,o", "cancel", "Close", id="overlay.close")]
     DEFAULT_CSS = """
     OverlayScreen { align: center middle; }

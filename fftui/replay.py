@@ -22,6 +22,7 @@ from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual.app import App
+from textual.screen import Screen
 
 from engine.config import VIEW_FIELDS, Config, ConfigError
 
@@ -177,6 +178,13 @@ class RecordingBar(StatusBar):
 _LIVE_KEYS = keys.key_table(pane_keys(REPLAY_PANES))
 
 
+class _MainScreen(Screen):
+    """The replay's main screen: no widget takes the focus (the arrow keys, page up/down, home and
+    end go to the scrubber), also when a screen on top of it closes."""
+
+    AUTO_FOCUS = ""  # not None, which would mean the app's default: focus the first focusable widget
+
+
 class ReplayApp(FFApp, inherit_bindings=False):
     """A recorded run (engine.store.RunReader) in the live app's panes, with a scrubber; ``compare``:
     runs drawn beside it in the Sparsening and Sparsity panes. The summaries and arrays are read in
@@ -186,7 +194,6 @@ class ReplayApp(FFApp, inherit_bindings=False):
     KEYS: ClassVar[tuple[Key, ...]] = (*SCRUB_KEYS, *(k for k in _LIVE_KEYS if k.action not in STEERING))
     # App's own keys, the scrubber's and the live app's: the steering keys stay bound, to be refused
     BINDINGS = [*App.BINDINGS, *keys.bindings((*SCRUB_KEYS, *_LIVE_KEYS))]
-    AUTO_FOCUS = None     # no widget takes the arrow keys from the scrubber (the tab row would)
     PLOT_INTERVAL = 0.1   # nothing trains: the plots may follow the scrubber closely
     PLOT_GAP = 0.05
     PLOT_BUDGET = 0.5
@@ -206,6 +213,9 @@ class ReplayApp(FFApp, inherit_bindings=False):
         for widget in super().compose():
             yield RecordingBar(id="status") if type(widget) is StatusBar else widget
 
+    def get_default_screen(self) -> Screen:
+        return _MainScreen(id="_default")
+
     @property
     def recorded(self) -> RecordedHistory | None:
         """The recording shown, once read."""
@@ -220,7 +230,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
         history.others = recording.others
         self.history = history  # RecordedHistory serves History's interface to the panes
         self._set_message(recording.note, "warning" if recording.note else "info")
-        self.set_focus(None)
+        self.set_focus(None)  # the arrow keys go to the scrubber, not to the tab row
         self._new_run()
         self._tick()
         self._refresh_text()
