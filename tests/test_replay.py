@@ -283,3 +283,24 @@ async def test_the_live_app_overlays_a_recorded_run_picked_with_o(runs, small_sa
         assert await wait_until(pilot, lambda: app.history.others == [])
         await settle(pilot)
         assert all(not s.label.endswith(label) for p in pane.plots for s in p.figure.series)
+
+
+@run_async
+async def test_a_run_whose_arrays_cannot_be_read_ends_the_app_with_one_line(runs, tmp_path):
+    import pyarrow as pa
+
+    folder, _ = runs["alpha"]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in folder.iterdir():
+        if f.is_file():
+            (bad / f.name).write_bytes(f.read_bytes())
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, pa.schema([("other", pa.int64())])) as writer:
+        writer.write_batch(pa.record_batch([pa.array([1, 2])], names=["other"]))
+    (bad / "samples.arrows").write_bytes(sink.getvalue().to_pybytes())
+    app = ReplayApp(RunReader(bad))
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await wait_until(pilot, lambda: app.load_error is not None)
+    assert app.return_code == 2
+    assert "other per-sample columns" in str(app.load_error) and "\n" not in str(app.load_error)

@@ -6,8 +6,9 @@ The runs compared are the history's ``others`` (`fftui.recording.RecordedHistory
 to the iteration the main run's series end at (the scrubber's), smoothed and downsampled like it."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,10 +37,16 @@ def _values(other: Any, key: str | tuple[str, str], rows: int) -> np.ndarray:
     return other.full_series(key)[:rows]
 
 
-def other_series(figure: Figure, others: Sequence[Any], specs: Sequence[Spec], until: int | None, width: int,
-                 view: View) -> list[Series]:
-    """The series of ``specs`` for each other run, up to iteration ``until`` (the whole run when
-    None), in colours the figure does not use yet: labels "<text> <run name>"."""
+def matching_groups(other: Any, group: str) -> list[str]:
+    """The other run's groups to draw beside a group: the same one, or all of its own where it has
+    not got it (a descent run's "all" beside an ff run's positives, and the other way round)."""
+    return [group] if group in other.groups else list(other.groups)
+
+
+def other_series(figure: Figure, others: Sequence[Any], specs: Callable[[Any], Sequence[Spec]], until: int | None,
+                 width: int, view: View) -> list[Series]:
+    """The series specs(other) gives for each other run, up to iteration ``until`` (the whole run
+    when None), in colours the figure does not use yet: labels "<text> <run name>"."""
     used = {s.color for s in figure.series}
     palette = [c for c in OTHER_COLORS if c not in used] or list(OTHER_COLORS)
     out: list[Series] = []
@@ -49,17 +56,20 @@ def other_series(figure: Figure, others: Sequence[Any], specs: Sequence[Spec], u
         if other.rows == 0 or (until is not None and other.iteration_at(0) > until):
             rows = 0
         x = other.full_series("iteration")[:rows]
-        ys = [_values(other, key, rows) for key, _, _ in specs]
+        chosen = specs(other)
+        ys = [_values(other, key, rows) for key, _, _ in chosen]
         if view.smoothing:
             ys = [smooth(y, view.window) for y in ys]
         x, ys = downsample(x, ys, points_for(width))
-        for (_, text, side), y in zip(specs, ys, strict=True):
+        for (_, text, side), y in zip(chosen, ys, strict=True):
+            if not np.isfinite(y).any():
+                continue  # a series the other run does not have (another mode's groups), or none yet
             out.append(Series(x, y, f"{text} {other.label}", palette[k % len(palette)], yside=side))
             k += 1
     return out
 
 
-def _add(plot: Any, others: Sequence[Any], specs: Sequence[Spec], until: int | None, width: int,
+def _add(plot: Any, others: Sequence[Any], specs: Callable[[Any], Sequence[Spec]], until: int | None, width: int,
          view: View) -> None:
     figure = plot.figure
     if not figure.series:
@@ -81,14 +91,8 @@ class CompareSparseningPane(SparseningPane):
         for i, plot in enumerate(self.plots):
             if i >= len(groups):
                 continue
-            g = groups[i]
-            if view.difference:
-                specs: list[Spec] = [((f"{g}.sparser", f"{g}.theorem"), "sparser − theorem", "left"),
-                                     ((f"{g}.sparser", f"{g}.general"), "sparser − general", "left")]
-            else:
-                specs = [(f"{g}.theorem", "theorem", "left"), (f"{g}.general", "general", "left"),
-                         (f"{g}.sparser", "sparser", "left")]
-            _add(plot, others, specs, history.last_iteration, self.plot_width(i), view)
+            _add(plot, others, partial(_sparsening_specs, groups[i], view.difference), history.last_iteration,
+                 self.plot_width(i), view)
 
 
 class CompareSparsityPane(SparsityPane):
@@ -100,10 +104,29 @@ class CompareSparsityPane(SparsityPane):
         others = other_runs(history)
         if not others or not len(history):
             return
-        groups = history.groups
         left, right = self.plots
-        specs: list[Spec] = [(f"{g}.sparsity", f"S {g}", "left") for g in groups]
-        specs += [(f"{g}.silenced", f"silenced {g}", "right") for g in groups]
-        _add(left, others, specs, history.last_iteration, self.plot_width(0), view)
-        goodness: list[Spec] = [(f"{g}.goodness", f"g {g}", "left") for g in groups]
-        _add(right, others, [*goodness, ("loss", "loss", "right")], history.last_iteration, self.plot_width(1), view)
+        _add(left, others, _sparsity_specs, history.last_iteration, self.plot_width(0), view)
+        _add(right, others, _goodness_specs, history.last_iteration, self.plot_width(1), view)
+
+
+def _sparsening_specs(group: str, difference: bool, other: Any) -> list[Spec]:
+    """The other run's fractions beside a group's plot (its group's name added where it differs)."""
+    out: list[Spec] = []
+    for g in matching_groups(other, group):
+        tail = "" if g == group else f" {g}"
+        if difference:
+            out += [((f"{g}.sparser", f"{g}.theorem"), f"sparser − theorem{tail}", "left"),
+                    ((f"{g}.sparser", f"{g}.general"), f"sparser − general{tail}", "left")]
+        else:
+            out += [(f"{g}.theorem", f"theorem{tail}", "left"), (f"{g}.general", f"general{tail}", "left"),
+                    (f"{g}.sparser", f"sparser{tail}", "left")]
+    return out
+
+
+def _sparsity_specs(other: Any) -> list[Spec]:
+    out: list[Spec] = [(f"{g}.sparsity", f"S {g}", "left") for g in other.groups]
+    return out + [(f"{g}.silenced", f"silenced {g}", "right") for g in other.groups]
+
+
+def _goodness_specs(other: Any) -> list[Spec]:
+    return [*((f"{g}.goodness", f"g {g}", "left") for g in other.groups), ("loss", "loss", "right")]
