@@ -133,7 +133,10 @@ def recording_text(info: RecordingInfo, styles: dict[str, str]) -> Text:
         text.append("no batch recorded" if info.rows == 0 else "reading…")
     else:
         text.append(f"iteration {info.iteration:,} of {info.last or 0:,}", style="bold")
-        text.append(f" (batch {info.row + 1:,} of {info.rows:,}" + (f", epoch {info.epoch})" if info.epoch else ")"))
+        numbered = (info.iteration, info.last) == (info.row + 1, info.rows)  # batch k is iteration k
+        where = [] if numbered else [f"batch {info.row + 1:,} of {info.rows:,}"]
+        where += [f"epoch {info.epoch}"] if info.epoch else []
+        text.append(f" ({', '.join(where)})" if where else "")
         if info.reading:
             text.append(f" · {info.reading}", style="italic")
     text.append("\n ")

@@ -24,7 +24,7 @@ A_KEPT = [*range(1, 9), 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56]  # --keep-sa
 
 def train(dataset, iters: int, **params) -> list:
     """The chunks of a real run: 512 digits in batches of 48 (an epoch ends with a batch of 32)."""
-    cfg = Config(mode="ff", width=64, batch_size=48, iters=iters, seed=3, **params)
+    cfg = Config(**{"mode": "ff", "width": 64, "batch_size": 48, "iters": iters, "seed": 3, **params})
     trainer = Trainer(cfg, dataset, chunk=8)
     chunks = []
     while trainer.iteration < iters:
@@ -33,8 +33,8 @@ def train(dataset, iters: int, **params) -> list:
 
 
 def record(folder: Path, chunks: list, keep: str, **params) -> Path:
-    cfg = Config(**{"mode": "ff", "width": 64, "batch_size": 48, "iters": sum(len(c) for c in chunks), "seed": 3,
-                    **params})
+    cfg = Config(**{"mode": "ff", "width": 64, "batch_size": 48, "iters": sum(len(c) for c in chunks) or 1,
+                    "seed": 3, **params})
     writer = RunWriter(claim_out_folder(folder), {"config": cfg.as_dict(), "device": "cpu",
                                                   "dataset": {"description": "512 shipped digits"}},
                        keep_samples=keep).start()
@@ -304,3 +304,17 @@ async def test_a_run_whose_arrays_cannot_be_read_ends_the_app_with_one_line(runs
         assert await wait_until(pilot, lambda: app.load_error is not None)
     assert app.return_code == 2
     assert "other per-sample columns" in str(app.load_error) and "\n" not in str(app.load_error)
+
+
+@run_async
+async def test_a_run_of_the_other_mode_is_drawn_beside_each_group(runs, small_sample, tmp_path):
+    folder, _ = runs["alpha"]
+    chunks = train(small_sample, 10, mode="descent")
+    descent = record(tmp_path / "descent", chunks, "none", mode="descent")
+    app = ReplayApp(RunReader(folder), [RunReader(descent)])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await opened(pilot, app)
+        for plot in app.query_one(SparseningPane).plots:
+            series = {s.label: s for s in plot.figure.series}
+            np.testing.assert_array_equal(series["sparser all descent"].y, column(chunks, "sparser", 0))
+            assert "theorem all descent" in series

@@ -14,7 +14,7 @@ from engine.store import RunReader, claim_run_folder
 from fftui.cli import main
 from fftui.runs_tools import config_differences, summary_stats
 from fftui.tensorboard_export import INSTALL
-from test_replay import batch_arrays, column, record, recorded_runs
+from test_replay import batch_arrays, column, record, recorded_runs, train
 
 
 @pytest.fixture(scope="module")
@@ -101,24 +101,13 @@ def test_export_csv_writes_the_figure_series_as_the_presets_do(runs, tmp_path, c
 
 
 def test_export_of_a_descent_run_has_the_presets_descent_columns(small_sample, tmp_path):
-    descent = train_descent(small_sample)
+    descent = train(small_sample, 10, mode="descent")
     folder = record(tmp_path / "descent", descent, "none", mode="descent")
     assert main(["runs", "export", str(folder), "--csv", str(tmp_path / "out")]) == 0
     header, rows = read_csv(tmp_path / "out" / "figure.csv")
     assert header == ["iteration", "sparser", "theorem1"]
     want = column(descent, "theorem_of_batch", 0)
     assert [float(r[2]) for r in rows] == pytest.approx(want.tolist(), rel=1e-5)
-
-
-def train_descent(dataset) -> list:
-    from engine.config import Config
-    from engine.trainer import Trainer
-
-    trainer = Trainer(Config(mode="descent", width=64, batch_size=48, iters=10, seed=3), dataset, chunk=8)
-    chunks = []
-    while trainer.iteration < 10:
-        chunks += trainer.advance()
-    return chunks + trainer.flush()
 
 
 def test_export_tensorboard_without_the_extra_is_one_line_status_2(runs, tmp_path, capsys, monkeypatch):
