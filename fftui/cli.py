@@ -96,6 +96,9 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     from .runs import add_runs_parser
 
     add_runs_parser(sub)
+    from .runs_tools import add_open_parser
+
+    add_open_parser(sub)
     return top
 
 
@@ -325,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .runs import runs_command
 
             return runs_command(args)
+        if args.command == "open":
+            from .replay import open_command
+
+            return open_command(args)
         cfg = config_from_args(args)
         if args.headless:
             return _headless(args, cfg)

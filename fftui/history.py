@@ -62,6 +62,7 @@ class History:
         self.version = 0
         self.runs = 0      # times the data started anew (`clear`): a new run, mode or set of groups
         self.config: Config | None = None
+        self.others: list = []  # recorded runs drawn beside this one (fftui/overlay.py); kept across runs
         self.clear()
 
     def set_config(self, config: Config | None) -> None:

@@ -97,6 +97,8 @@ SCREEN_KEYS: tuple[Key, ...] = (
     Key("g", "grid", "Grid", "Show all panes", "All panes at once, or back to one"),
     Key("p", "presets", "Presets", "Run a preset of the report",
         "fig1a, fig1b, fig2 or fig3 with the report's parameters"),
+    Key("o", "overlay", "Overlay", "Overlay a recorded run",
+        "Draw a recorded run's series beside this one in Sparsening and Sparsity, or take overlays away"),
     Key("ctrl+s", "svg", "SVG", "Save an SVG screenshot", "Write the screen to an SVG file", display="^s"),
     Key("f1,question_mark", "help", "Help", "Help", "Every key and what each pane shows", display="F1/?"),
     Key("q,ctrl+c", "quit", "Quit", "Quit", "Stop training and leave", palette=False),  # Textual's palette has Quit
@@ -105,6 +107,7 @@ SCREEN_KEYS: tuple[Key, ...] = (
 
 
 FOOTER_PRIORITY: tuple[str, ...] = (
+    "scrub",  # a recording's (fftui/replay.py)
     "toggle_run", "step", "edit", "grid", "presets", "svg", "help", "quit",
     "reset", "toggle_mode", "view", "smoothing", "switch_loss", "lr_up", "lr_down",
     "batch_up", "batch_down", "width_up", "width_down",

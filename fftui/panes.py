@@ -14,10 +14,10 @@ from textual.widgets import Tab, Tabs
 
 from .keys import Key
 from .widgets.assumptions import AssumptionsPane
+from .widgets.compare import CompareSparseningPane as SparseningPane  # with recorded runs overlaid, if any
+from .widgets.compare import CompareSparsityPane as SparsityPane
 from .widgets.lhs_rhs import LhsRhsPane
 from .widgets.parameters import ParametersPane
-from .widgets.sparsening import SparseningPane
-from .widgets.sparsity import SparsityPane
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ def add_runs_parser(sub: Any) -> None:
     which.add_argument("--keep", type=_count, metavar="N", help="keep the N newest runs")
     path = actions.add_parser("path", help="print a run's folder")
     path.add_argument("run", metavar="RUN")
+    from .runs_tools import add_tool_parsers
+
+    add_tool_parsers(actions)
 
 
 def _days(text: str) -> float:
@@ -131,6 +134,10 @@ def runs_command(args: argparse.Namespace) -> int:
 
     root = store_root()
     action = getattr(args, "runs_action", None) or "list"
+    if action in ("diff", "export"):
+        from .runs_tools import tool_command
+
+        return tool_command(args)
     try:
         if action == "list":
             from rich.console import Console

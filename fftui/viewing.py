@@ -92,6 +92,12 @@ class ViewControl(RunControl):
                               f"1-{len(self.PANES)} show one pane", "warning")
             self._refresh_text()
 
+    def action_overlay(self) -> None:
+        """Pick a recorded run to draw beside this one (fftui/overlay.py)."""
+        from .overlay import pick_overlay
+
+        pick_overlay(self)
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)

@@ -91,7 +91,7 @@ class LhsRhsPane(Pane):
                     xlabel="value of the side", ylabel="samples per bin",
                 ))
             lines.append(
-                f"{group} {lhs.size:,} samples ({n_batches} batches) · {silenced:,} silenced"
+                f"{group} {lhs.size:,} samples ({n_batches} batch{'es' * (n_batches != 1)}) · {silenced:,} silenced"
                 f" · LHS<RHS {fmt(below, percent=True)} · {outside:,} off-range"
             )
         lines += [sparser_side(history.mode)[1], OFF_RANGE]

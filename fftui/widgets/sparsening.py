@@ -32,6 +32,8 @@ def agreement_counts(g: GroupStats) -> tuple[int, int, int]:
 
 def coincidence_line(group: str, g: GroupStats) -> str:
     """"pos: theorem = actual on 120/127 valid · = general on 127/127" for the newest batch."""
+    if not np.asarray(g.actual).size:  # a recorded batch that did not keep its per-sample arrays
+        return f"{group}: this batch's per-sample arrays were not kept"
     valid, actual, general = agreement_counts(g)
     if not valid:
         return f"{group}: no valid sample in the last batch"

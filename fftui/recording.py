@@ -1,0 +1,315 @@
+"""A recorded run as the panes see a live one: `RecordedHistory` serves the series, the newest batch
+and the theorem's sides from a run of the store (engine/store/) up to a scrubbed iteration, the way
+`fftui.history.History` serves them from the engine's chunks.
+
+Nothing here reads more than it must: the summary and the kept per-sample arrays are read once (in
+the app's loading thread, `load`), and every series is a view of the summary's columns up to the
+cursor; the panes downsample each one to their plots' widths."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.config import Config, ConfigError
+from engine.metrics import BATCH_METRICS, GROUP_METRICS, SAMPLE_METRICS, GroupStats, MetricsRecord
+from engine.store import RunReader
+from engine.store.files import SUMMARY
+from engine.store.reader import Summary
+
+from .history import GROUP_ORDER
+
+_STAMP = 16  # "YYYYMMDD-HHMMSS-": the part of a store folder's name that only dates it
+
+
+def recorded_config(run: RunReader) -> Config:
+    """The run's configuration from its config.json (parameters this fftui does not know are left
+    out); the default configuration where what is recorded no longer validates."""
+    saved = run.config.get("config") or {}
+    known = {k: v for k, v in saved.items() if k in Config.__dataclass_fields__}
+    try:
+        return Config().replace(**known)
+    except (ConfigError, TypeError, ValueError):
+        return Config()
+
+
+def short_names(names: list[str]) -> list[str]:
+    """Legend labels for runs: each folder name without its date and time (``20261129-173000-ff`` ->
+    ``ff``) when that leaves them all different and non-empty, else the whole names."""
+    cut = [n[_STAMP:] if len(n) > _STAMP and n[:8].isdigit() and n[8] == "-" else n for n in names]
+    return cut if all(cut) and len(set(cut)) == len(cut) else list(names)
+
+
+def _empty_sample(name: str) -> np.ndarray:
+    dtype = next(m.dtype for m in SAMPLE_METRICS if m.name == name)
+    return np.empty(0, dtype=dtype)
+
+
+class RecordedHistory:
+    """A recorded run through `fftui.history.History`'s interface for the panes, cut at a cursor:
+    the series hold the batches up to and including the cursor's row, ``latest`` is the cursor's
+    batch, and ``sides`` are the theorem's sides of the batch at the cursor or, where that batch did
+    not keep its per-sample arrays, of the last one before it that did (`sides_iteration`).
+
+    Args:
+        run: the recorded run (its summary and samples are read on first use).
+        config: the configuration shown with it (default: its config.json's).
+        label: its name in a legend (default: the folder's name).
+    """
+
+    def __init__(self, run: RunReader, config: Config | None = None, label: str | None = None,
+                 summary: Summary | None = None) -> None:
+        self.run = run
+        self.label = label or run.name
+        self.config: Config | None = config if config is not None else recorded_config(run)
+        self.complete = summary is None  # False while `extend` is still to bring the rest of the summary
+        self._take(run.summary if summary is None else summary)
+        self.groups: tuple[str, ...] = tuple(sorted(self.summary.groups, key=_group_key))
+        self.version = 0
+        self.runs = 1
+        self.batches = 1  # batches whose sides are shown
+        self.others: list[RecordedHistory] = []  # runs drawn beside it (fftui/widgets/compare.py)
+        self.cursor = self._rows - 1  # the row shown last; -1 with no batch
+
+    def _take(self, summary: Summary) -> None:
+        self.summary = summary
+        self._rows = len(summary)
+        self._iterations = np.asarray(summary.column("iteration"), dtype=np.int64)
+        self._x = self._iterations.astype(float)
+        self._float: dict[str, np.ndarray] = {}
+        self._latest: tuple[int, MetricsRecord] | None = None
+
+    def extend(self, part: Summary | None) -> None:
+        """Append the next rows of the summary as they are read (`summary_parts`); None: the whole
+        summary is in. A cursor on the last row stays on the last row."""
+        if part is None:
+            self.complete = True
+        elif len(part):
+            follow = self.cursor == self._rows - 1
+            columns = {k: np.concatenate([v, part.columns[k]]) for k, v in self.summary.columns.items()}
+            self._take(Summary(columns, self.summary.groups))
+            if follow:
+                self.cursor = self._rows - 1
+        self.version += 1
+
+    # -- the cursor -----------------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        """Batches recorded."""
+        return self._rows
+
+    def move_to(self, row: int) -> bool:
+        """Put the cursor on a row (clamped to the recording); whether it moved."""
+        row = int(np.clip(row, 0, self._rows - 1)) if self._rows else -1
+        if row == self.cursor:
+            return False
+        self.cursor = row
+        self.version += 1
+        return True
+
+    def row_of(self, iteration: int) -> int:
+        """The last row at or before this iteration (0 before the first)."""
+        return max(0, int(np.searchsorted(self._iterations, iteration, side="right")) - 1)
+
+    def iteration_at(self, row: int) -> int:
+        return int(self._iterations[row])
+
+    # -- History's interface --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.cursor + 1
+
+    @property
+    def mode(self) -> str | None:
+        return str(self.summary.column("mode")[self.cursor]) if self.cursor >= 0 else None
+
+    @property
+    def last_iteration(self) -> int | None:
+        return self.iteration_at(self.cursor) if self.cursor >= 0 else None
+
+    @property
+    def total(self) -> int:
+        return self.cursor + 1
+
+    def iterations(self) -> np.ndarray:
+        return self._x[:self.cursor + 1]
+
+    def series(self, key: str) -> np.ndarray:
+        """A series ("loss", "pos.sparser", ...) up to the cursor as float64; empty if unknown."""
+        values = self.full_series(key)
+        return values[:self.cursor + 1]
+
+    def full_series(self, key: str) -> np.ndarray:
+        """A series over the whole recording as float64 (a cached column); empty if unknown."""
+        if key not in self._float:
+            group, _, name = key.rpartition(".")
+            columns = self.summary.columns
+            if name not in columns or (group and group not in self.groups):
+                return np.empty(0)
+            col = self.summary.group_column(name, group) if group else columns[name]
+            if col.ndim != 1 or col.dtype == object:
+                return np.empty(0)
+            self._float[key] = np.asarray(col, dtype=float)
+        return self._float[key]
+
+    @property
+    def latest(self) -> MetricsRecord | None:
+        """The cursor's batch as a record: its summary, with the per-sample arrays of that very
+        batch where it kept them (else empty arrays)."""
+        if self.cursor < 0:
+            return None
+        if self._latest is None or self._latest[0] != self.cursor:
+            self._latest = (self.cursor, self._record(self.cursor))
+        return self._latest[1]
+
+    def _record(self, row: int) -> MetricsRecord:
+        columns = self.summary.columns
+        iteration = self.iteration_at(row)
+        batch: dict[str, Any] = {m.name: columns[m.name][row] for m in BATCH_METRICS}
+        batch = {k: (str(v) if isinstance(v, str) else v.item() if hasattr(v, "item") else v) for k, v in batch.items()}
+        groups = {}
+        for gi, name in enumerate(self.summary.groups):
+            values: dict[str, Any] = {m.name: columns[m.name][row, gi].item() for m in GROUP_METRICS}
+            arrays = self.run.samples.at(iteration, name) if name in self.run.samples.groups else None
+            for m in SAMPLE_METRICS:
+                values[m.name] = np.asarray(arrays[m.name]) if arrays is not None else _empty_sample(m.name)
+            groups[name] = GroupStats(name=name, **values)
+        return MetricsRecord(**batch, groups=groups)
+
+    def sides_iteration(self, group: str) -> int | None:
+        """The iteration whose per-sample arrays `sides` shows: the cursor's, or the last kept one
+        before it; None when none was kept."""
+        if self.cursor < 0 or group not in self.run.samples.groups:
+            return None
+        return self.run.samples.nearest(self.iteration_at(self.cursor), group)
+
+    def sides(self, group: str) -> tuple[np.ndarray, np.ndarray]:
+        """The theorem's two sides, one value per sample, of the batch `sides_iteration` names."""
+        at = self.sides_iteration(group)
+        arrays = self.run.samples.at(at, group) if at is not None else None
+        if arrays is None:
+            return np.empty(0), np.empty(0)
+        return np.asarray(arrays["lhs"], dtype=float), np.asarray(arrays["rhs"], dtype=float)
+
+    def sides_batches(self, group: str) -> int:
+        return 1 if self.sides_iteration(group) is not None else 0
+
+    def group(self, name: str) -> GroupStats | None:
+        latest = self.latest
+        return latest.groups.get(name) if latest is not None else None
+
+    def set_config(self, config: Config | None) -> None:
+        if config != self.config:
+            self.config = config
+            self.version += 1
+
+
+def _group_key(name: str) -> int:
+    return GROUP_ORDER.index(name) if name in GROUP_ORDER else len(GROUP_ORDER)
+
+
+@dataclass
+class Recording:
+    """What `load` read: the run shown and the runs compared with it, each as a RecordedHistory
+    (the others' labels distinguish them in legends), the one-line warnings of files read only in
+    part, and the parts of the main run's summary still to read."""
+
+    main: RecordedHistory
+    others: list[RecordedHistory] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rest: Iterator[Summary] | None = None  # the main run's summary parts still to read (load(progressive=True))
+
+    @property
+    def note(self) -> str:
+        return "; ".join(self.warnings)
+
+
+FIRST_ROWS = 4096     # rows of the summary read before the first frame with data
+PART_ROWS = 32768     # rows read at a time after it
+_PIECE = 1 << 18      # compressed bytes decompressed at a time
+
+
+class _Damaged(Exception):
+    """The summary file is cut short or damaged: RunReader.summary reads it, with its warning."""
+
+
+def summary_parts(run: RunReader) -> Iterator[Summary]:
+    """The run's summary in consecutive parts (FIRST_ROWS rows, then PART_ROWS at a time), each as
+    soon as it is decompressed and parsed. A file cut short or damaged anywhere (or that cannot be
+    read) raises _Damaged when it is reached: the caller reads it whole through RunReader.summary,
+    which reads up to the damage and warns."""
+    import zlib
+
+    try:
+        data = (run.folder / SUMMARY).read_bytes()
+    except OSError:
+        raise _Damaged() from None
+    z = zlib.decompressobj(31)
+    tail = b""
+    lines: list[bytes] = []
+    groups: tuple[str, ...] | None = None
+    want = FIRST_ROWS
+    start = 0
+    while True:
+        try:
+            piece = data[start:start + _PIECE]
+            text = tail + z.decompress(piece) if piece else tail
+        except zlib.error:
+            raise _Damaged() from None
+        start += _PIECE
+        ended = not piece or z.eof
+        got = text.split(b"\n")
+        tail = got.pop()
+        lines += got
+        while lines and (len(lines) >= want or ended):
+            block, lines = lines[:want], lines[want:]
+            try:
+                if groups is None:
+                    groups = tuple(orjson.loads(block[0])["groups"])
+                yield Summary.from_lines(block, groups)
+            except Exception:  # a damaged line (pyarrow, orjson, a missing key)
+                raise _Damaged() from None
+            want = PART_ROWS
+        if ended:
+            if tail or z.unused_data or not z.eof:
+                raise _Damaged()
+            return
+
+
+def summary_in_parts(run: RunReader) -> Iterator[Summary]:
+    """`summary_parts`, except that a summary found damaged part-way is read whole by the reader
+    (which reads up to the damage and warns) and its rows after those already given come as one
+    last part."""
+    read = 0
+    try:
+        for part in summary_parts(run):
+            read += len(part)
+            yield part
+    except _Damaged:
+        whole = run.summary
+        if len(whole) > read:
+            yield Summary({k: v[read:] for k, v in whole.columns.items()}, whole.groups)
+
+
+def load(run: RunReader, compare: Sequence[RunReader] = (), progressive: bool = False) -> Recording:
+    """Read the summaries and the kept per-sample arrays of the run and of the runs compared with it
+    (each once; what a cut or damaged file lost is said in `Recording.warnings`). progressive: of the
+    run's summary read only the first part (`summary_in_parts`); `Recording.rest` gives the others,
+    for `RecordedHistory.extend`. Raises StoreError."""
+    labels = short_names([run.name, *(r.name for r in compare)])
+    histories = []
+    rest: Iterator[Summary] | None = None
+    for reader, label in zip([run, *compare], labels, strict=True):
+        first = None
+        if progressive and reader is run:
+            rest = summary_in_parts(run)
+            first = next(rest, None)
+        history = RecordedHistory(reader, label=label, summary=first)
+        for group in history.groups:  # decode the arrays now, not on the first key press
+            if group in reader.samples.groups and len(kept := reader.samples.iterations(group)):
+                reader.samples.at(int(kept[-1]), group)
+        histories.append(history)
+    warnings = [f"{r.name}: {w}" for r in (run, *compare) for w in r.warnings]
+    return Recording(histories[0], histories[1:], warnings, rest if not histories[0].complete else None)

@@ -1,0 +1,112 @@
+"""`fftui runs export RUN --tensorboard DIR`: a recorded run as TensorBoard event files, written with
+TensorBoard's own event writer and summary protocol buffers (the optional extra
+``pip install 'fftui[tensorboard]'``; without it, one line says how to install it).
+
+What is written, into DIR/<run name>/ (so that ``tensorboard --logdir DIR`` names runs by name): per
+iteration, one event holding every numeric per-batch metric ("batch/loss", ...) and every per-group
+metric ("pos/sparser", ...) as scalars (engine/metrics.py); per batch that kept its per-sample arrays,
+the histograms of the theorem's two sides per group ("pos/lhs", "pos/rhs"; finite values only)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.metrics import BATCH_METRICS, GROUP_METRICS
+from engine.store import RunReader, StoreError
+
+INSTALL = "pip install 'fftui[tensorboard]'"
+HISTOGRAM_BUCKETS = 30
+
+
+class MissingExtra(StoreError):
+    """An optional dependency is not installed; the message (one line) says how to install it."""
+
+
+def _tensorboard() -> tuple[Any, Any, Any, Any]:
+    """TensorBoard's event writer, Event and Summary messages, and its histogram summary; MissingExtra
+    when TensorBoard is not installed."""
+    try:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    except ImportError:
+        raise MissingExtra(f"TensorBoard export needs the tensorboard extra: {INSTALL}") from None
+    return EventFileWriter, Event, Summary, HistogramProto
+
+
+def histogram_value(summary_class: Any, histogram_class: Any, tag: str, data: np.ndarray) -> Any:
+    """A histogram as a summary value in TensorBoard's HistogramProto (its histograms plugin reads
+    it): HISTOGRAM_BUCKETS equal buckets over the finite data (at least one value), each bucket
+    given by its right edge and its count."""
+    lo, hi = float(data.min()), float(data.max())
+    counts, edges = np.histogram(data, bins=HISTOGRAM_BUCKETS, range=(lo, hi) if hi > lo else (lo - 0.5, lo + 0.5))
+    histo = histogram_class(min=lo, max=hi, num=float(data.size), sum=float(data.sum()),
+                            sum_squares=float(np.square(data).sum()), bucket_limit=edges[1:].tolist(),
+                            bucket=counts.astype(float).tolist())
+    return summary_class.Value(tag=tag, histo=histo)
+
+
+def _started(run: RunReader) -> float:
+    """When the run began (run.json's "created"), in seconds since the epoch; now if unknown."""
+    import time
+    from datetime import datetime
+
+    text = run.info.get("created")
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return time.time()
+
+
+def export_tensorboard(run: RunReader, folder: Path) -> int:
+    """Write the run's event file into folder/<run name>/ (created); returns the number of scalars
+    and histograms written. StoreError (one line), nothing written, when that folder already holds
+    files or cannot be made; MissingExtra without TensorBoard."""
+    writer_class, event_class, summary_class, histogram_class = _tensorboard()
+    target = folder / run.name
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise StoreError(f"{target} already exists and is not empty; export into another folder")
+    summary = run.summary
+    samples = run.samples
+    scalars: list[tuple[str, np.ndarray]] = [
+        (f"batch/{m.name}", np.asarray(summary.column(m.name), dtype=float))
+        for m in BATCH_METRICS if m.dtype != "str" and m.name != "iteration"]
+    scalars += [(f"{g}/{m.name}", np.asarray(summary.group_column(m.name, g), dtype=float))
+                for g in summary.groups for m in GROUP_METRICS]
+    iterations = np.asarray(summary.column("iteration"), dtype=np.int64)
+    seconds = np.nan_to_num(np.asarray(summary.column("step_time"), dtype=float)
+                            + np.asarray(summary.column("metrics_time"), dtype=float))
+    wall = _started(run) + np.cumsum(seconds)  # when each batch ended, as near as the record tells
+    kept = {g: set(samples.iterations(g).tolist()) for g in summary.groups if g in samples.groups}
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        writer = writer_class(str(target))
+    except OSError as exc:
+        raise StoreError(f"cannot write into {target}: {exc.strerror or exc}") from None
+    count = 0
+    done = False
+    try:
+        for row, iteration in enumerate(iterations.tolist()):
+            values = [summary_class.Value(tag=tag, simple_value=float(col[row]))
+                      for tag, col in scalars if np.isfinite(col[row])]
+            for group, its in kept.items():
+                if iteration in its:
+                    arrays = samples.at(iteration, group)
+                    assert arrays is not None
+                    for side in ("lhs", "rhs"):
+                        data = np.asarray(arrays[side], dtype=float)
+                        data = data[np.isfinite(data)]
+                        if data.size:
+                            values.append(histogram_value(summary_class, histogram_class, f"{group}/{side}", data))
+            count += len(values)
+            writer.add_event(event_class(step=iteration, wall_time=float(wall[row]),
+                                         summary=summary_class(value=values)))
+        done = True
+    finally:
+        writer.close()
+        if not done:  # a failure half-way: leave nothing behind
+            shutil.rmtree(target, ignore_errors=True)
+    return count
