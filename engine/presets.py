@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
+from .config import Config, theorem_is_general
 from .metrics import FIGURE_METRICS, GROUPS, Metric, MetricsRecord
 
 
@@ -55,13 +55,10 @@ def preset_config(name: str, **overrides: Any) -> Config:
 
 
 # -- Figures 2 and 3: per-iteration series ------------------------------------------------------
-def _beyond_report(cfg: Config) -> bool:
-    """A loss or optimiser other than the report's: the generalised predictor is worth a column."""
-    return cfg.loss != "linear" or cfg.optimizer != "sgd" or bool(cfg.momentum)
-
-
-def _figure_metrics(cfg: Config) -> tuple[Metric, ...]:
-    return tuple(m for m in FIGURE_METRICS if m.name != "general_of_batch" or _beyond_report(cfg))
+def figure_metrics(cfg: Config) -> tuple[Metric, ...]:
+    """The figure's metrics for cfg: FIGURE_METRICS, with the generalised predictor's ratio only
+    where it can differ from the theorem's (engine.config.theorem_is_general)."""
+    return tuple(m for m in FIGURE_METRICS if m.name != "general_of_batch" or not theorem_is_general(cfg))
 
 
 def figure_columns(cfg: Config) -> list[str]:
@@ -72,7 +69,7 @@ def figure_columns(cfg: Config) -> list[str]:
     prefixes = ("",) if cfg.mode == "descent" else tuple(f"{g}_" for g in GROUPS["ff"])
     cols = ["iteration"]
     for prefix in prefixes:
-        cols += [prefix + m.figure.format(theorem=theorem) for m in _figure_metrics(cfg)]
+        cols += [prefix + m.figure.format(theorem=theorem) for m in figure_metrics(cfg)]
     return cols
 
 
@@ -81,7 +78,7 @@ def figure_row(record: MetricsRecord, cfg: Config) -> list[float]:
     row: list[float] = [record.iteration]
     for name in GROUPS[cfg.mode]:
         group = record.groups[name]
-        row += [getattr(group, m.name) for m in _figure_metrics(cfg)]
+        row += [getattr(group, m.name) for m in figure_metrics(cfg)]
     return row
 
 

@@ -159,7 +159,7 @@ def figure_series(run: RunReader) -> tuple[list[str], list[np.ndarray]]:
     its configuration): the column names, "iteration" first, and one array per column."""
     import numpy as np
 
-    from engine.presets import _figure_metrics, figure_columns
+    from engine.presets import figure_columns, figure_metrics
     from engine.store import StoreError
 
     from .recording import recorded_config
@@ -172,7 +172,7 @@ def figure_series(run: RunReader) -> tuple[list[str], list[np.ndarray]]:
     names = figure_columns(cfg)
     columns = [np.asarray(summary.column("iteration"))]
     for group in (g for g in ("pos", "neg", "all") if g in summary.groups):
-        columns += [np.asarray(summary.group_column(m.name, group), dtype=float) for m in _figure_metrics(cfg)]
+        columns += [np.asarray(summary.group_column(m.name, group), dtype=float) for m in figure_metrics(cfg)]
     if len(columns) != len(names):
         raise StoreError(f"{run.name}: its groups ({', '.join(summary.groups)}) do not match its mode {cfg.mode}")
     return names, columns

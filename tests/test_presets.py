@@ -132,3 +132,13 @@ def test_fig1_batched_evaluation_equals_literal_per_batch(sample):
     for got, want in ((res.lhs, lhs), (res.rhs, rhs)):
         for g, v in zip(got, want, strict=True):
             assert (math.isnan(g) and math.isnan(v)) or g == pytest.approx(v, rel=1e-9)
+
+
+def test_the_general_column_appears_wherever_it_can_differ_from_the_theorem():
+    """Weight decay alone changes the applied step: the generalised predictor gets its column."""
+    from engine.presets import figure_columns
+
+    report = Config(mode="descent")
+    assert not any("general" in c for c in figure_columns(report))
+    for change in ({"weight_decay": 1e-4}, {"momentum": 0.5}, {"loss": "logistic"}, {"optimizer": "adam"}):
+        assert any("general" in c for c in figure_columns(report.replace(**change))), change
