@@ -40,6 +40,13 @@ if TYPE_CHECKING:  # the app's first frame comes before torch is imported: engin
     from engine.data import Dataset
 
 
+def recording_text(runner: Any) -> str:
+    """What the status bar says of the recording: the run's folder name, or "recording stopped:
+    REASON"; "" when the run is not recorded (`engine.recording.Recording`)."""
+    recorder = getattr(runner, "recorder", None)
+    return recorder.status_text() if recorder is not None and hasattr(recorder, "status_text") else ""
+
+
 class FFApp(ViewControl):
     """Watch Forward-Forward training make ReLU activations sparse, beside the theory.
 
@@ -318,6 +325,7 @@ class FFApp(ViewControl):
             message=self._message[0],
             message_kind=self._message[1],
             data_size=self.dataset.size,
+            recording=recording_text(runner),
         )
         self._status.show(info)
         self.banner = (f" engine error: {self._error or 'see the message above'} — the run is paused; "

@@ -27,8 +27,9 @@ A run folder (format 1):
 - ``events.jsonl``: parameter changes, pauses, errors, one JSON line each, with their iteration.
 - ``checkpoint.safetensors``: the last checkpoint, weights and optimiser state (tensors
   ``weights/NAME``, ``optimizer/NAME``) in one file replaced atomically (no pickle anywhere).
-- ``writer.lock``: held by the live writer (flock). ``metrics.jsonl``: the empty claim file of
-  engine/headless.py's exclusive claim.
+- ``writer.lock``: created exclusively when the folder is claimed (engine/headless.py
+  prepare_out_dir: of two runs given one folder only one gets it), then held by the live writer
+  (flock). No other file marks a claim.
 
 Writing: RunWriter (writer.py), on its own thread, fed through a bounded queue that never blocks the
 training thread. Reading: RunReader (reader.py). Checkpoints: checkpoint.py. Listing, names, removal:
