@@ -148,6 +148,7 @@ class RunWriter:
         self._batches: list[pa.RecordBatch] = []
         outs: list[_Out] = []
         opener = opener or open_append
+        made = [self.folder / name for name in (SUMMARY, SAMPLES, EVENTS) if not (self.folder / name).exists()]
         try:
             self._lock_file.acquire()
             for name in (SUMMARY, SAMPLES, EVENTS):
@@ -157,6 +158,9 @@ class RunWriter:
         except OSError as exc:
             for out in outs:
                 out.close()
+            for path in made:  # a writer that cannot start leaves no file of its own behind
+                with contextlib.suppress(OSError):
+                    path.unlink()
             self._lock_file.release()
             raise StoreError(f"cannot record into {self.folder}: {exc.strerror or exc}") from None
         self._summary, self._samples, self._events = outs
