@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import json
 import math
 import os
 import signal
@@ -392,7 +391,7 @@ def test_config_json_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_p
     real = os.write
 
     def full(fd, data):
-        if os.readlink(f"/proc/self/fd/{fd}").endswith(".config.json.%d.tmp" % os.getpid()):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(f".config.json.{os.getpid()}.tmp"):
             real(fd, bytes(data)[:1])  # a part reached the disk
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(fd, data)

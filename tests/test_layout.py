@@ -67,7 +67,8 @@ def test_reordering_the_device_layout_changes_no_metric(small_sample, request, k
 
 def test_a_metric_needs_the_declaration_and_its_computation_only(tmp_path):
     """A throwaway metric, declared in engine/metrics.py and computed in engine/derive.py (a copy of
-    the code), shows in the recorded summary (summary.jsonl.gz), the records, the UI's history and the headless summary."""
+    the code), shows in the recorded summary (summary.jsonl.gz), the records, the UI's history and
+    the headless summary."""
     for part in ("engine", "fftui", "assets"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     metrics, derive = tmp_path / "engine" / "metrics.py", tmp_path / "engine" / "derive.py"

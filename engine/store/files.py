@@ -63,8 +63,8 @@ def run_stem(name: str, when: float | None = None) -> str:
 def claim_run_folder(name: str, root: Path | None = None, when: float | None = None) -> Path:
     """Create and claim a fresh run folder ``root/YYYYMMDD-HHMMSS-name`` (``-2``, ``-3``... when
     another run took it, even in the same second), through engine/headless.py's exclusive claim
-    (writer.lock created exclusively), so that two processes never get the same folder. Raises StoreError when the store cannot be
-    written."""
+    (writer.lock created exclusively), so that two processes never get the same folder. Raises
+    StoreError when the store cannot be written."""
     from engine.headless import OutputError, claim_new_dir
 
     root = store_root() if root is None else root
