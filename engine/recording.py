@@ -121,7 +121,8 @@ class Recording:
         """A few words on what was recorded, for the app's last line ("" when nothing was)."""
         if not self.folders:
             return f"recording stopped: {self._failure}" if self._failure else ""
-        runs = "" if len(self.folders) == 1 else f" (and {len(self.folders) - 1} earlier runs beside it)"
+        earlier = len(self.folders) - 1
+        runs = "" if not earlier else f" (and {earlier} earlier run{'s' if earlier > 1 else ''} beside it)"
         last = self._ended[-1] if self._ended else None
         if last is not None and last.error is not None:
             return f"recording stopped: {last.error}; {last.written:,} records kept in {last.folder}{runs}"

@@ -367,7 +367,7 @@ def is_user_error(exc: BaseException) -> bool:
 
 def open_standard_streams() -> None:
     """Give a closed standard stream (`2>&-`, `>&-`) the null device in its place: otherwise the
-    next file opened (metrics.jsonl) would take its descriptor and receive whatever is printed,
+    next file opened (a run's file) would take its descriptor and receive whatever is printed,
     and Python leaves sys.stderr as None, so printing to it fails. What would be printed there is
     lost, as the user asked; the run itself goes on."""
     for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):

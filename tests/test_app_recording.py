@@ -45,7 +45,7 @@ async def test_a_reset_in_the_app_ends_the_run_and_records_the_next_in_a_new_fol
         await pilot.pause(0.6)
         assert f"run {second.name}" in screen_text(app)
         await pilot.press("q")
-    assert start.close() == f"; recorded in {second} (and 1 earlier runs beside it)"
+    assert start.close() == f"; recorded in {second} (and 1 earlier run beside it)"
     assert store_runs(store) == sorted([first, second])
     ended = iterations(first)
     assert ended == list(range(1, len(ended) + 1)) and len(ended) >= 5
@@ -95,4 +95,5 @@ async def test_recording_stopped_shows_in_the_status_bar_while_training_goes_on(
     (run,) = store_runs(store)
     kept = iterations(run)
     assert kept == list(range(1, len(kept) + 1))
-    assert line == f"; recording stopped: no space left on device (summary.jsonl.gz); {len(kept):,} records kept in {run}"
+    assert line == (f"; recording stopped: no space left on device (summary.jsonl.gz); {len(kept):,} records "
+                    f"kept in {run}")

@@ -12,7 +12,7 @@ A run folder (format 1):
   atomically about once a second. A run marked running whose writer is gone reads as interrupted.
 - ``config.json``: every parameter, the data and the machine (engine/headless.py run_description).
 - ``summary.jsonl.gz``: one JSON line per batch (orjson), every BATCH and GROUP metric of
-  engine/metrics.py under its key (the lines of metrics.jsonl without the per-sample arrays), in a
+  engine/metrics.py under its key (MetricsChunk.lines without the per-sample arrays), in a
   gzip stream flushed (Z_SYNC_FLUSH) after whole lines, so that a killed run's file decompresses to
   its last flushed line (``zcat summary.jsonl.gz | jq`` reads it). Compressed because a summary
   line is about 900 bytes: an hour of the app at 35 batches a second is 113 MB as plain text and
