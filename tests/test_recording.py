@@ -323,3 +323,10 @@ def test_a_full_disk_stops_the_recording_and_the_training_goes_on(small_sample, 
     (run,) = rec.folders
     assert iterations(run) == [1, 2]  # every complete record, nothing after them
     assert rec.summary() == f"recording stopped: no space left on device (summary.jsonl.gz); 2 records kept in {run}"
+
+
+def test_the_help_names_the_default_policy():
+    from engine.store import SamplePolicy
+    from fftui.cli import SAMPLES_IN_FULL
+
+    assert SamplePolicy.DEFAULT_FULL == SAMPLES_IN_FULL
