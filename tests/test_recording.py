@@ -330,3 +330,37 @@ def test_the_help_names_the_default_policy():
     from fftui.cli import SAMPLES_IN_FULL
 
     assert SamplePolicy.DEFAULT_FULL == SAMPLES_IN_FULL
+
+
+def test_after_out_the_next_runs_go_beside_it(small_sample, tmp_path, store):
+    from engine.headless import prepare_out_dir
+    from engine.recording import Recording
+    from engine.runner import Runner, wait_for
+
+    out = tmp_path / "mine"
+    cfg = Config(width=16, batch_size=8, epochs=0)
+    rec = Recording(prepare_out_dir(out), small_sample, cfg, out=out)
+    runner = Runner(cfg, small_sample, start_paused=True, recorder=rec).start()
+    _steps(runner, 2)
+    runner.reset()
+    assert wait_for(lambda: len(rec.folders) == 2, 30)
+    _steps(runner, 1)
+    runner.set_params(width=32)
+    assert wait_for(lambda: len(rec.folders) == 3, 30)
+    runner.stop()
+    rec.close()
+    assert rec.folders == [out, tmp_path / "mine-2", tmp_path / "mine-3"]
+    assert [iterations(f) for f in rec.folders] == [[1, 2], [1], []]
+    assert json.loads((rec.folders[2] / "config.json").read_text())["config"]["width"] == 32
+    assert not store.exists()
+
+
+def test_a_store_that_cannot_be_written_is_one_line_and_no_record_still_runs(tmp_path, monkeypatch, capsys):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("FFTUI_DATA_DIR", str(blocked))
+    assert main(FAST + ["--iters", "1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"fftui: cannot create a run folder in {blocked}/runs: Not a directory (--no-record runs without recording)"]
+    assert main(FAST + ["--iters", "1", "--no-record"]) == 0
+    assert blocked.read_text() == "not a folder"

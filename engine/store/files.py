@@ -72,7 +72,8 @@ def claim_run_folder(name: str, root: Path | None = None, when: float | None = N
         root.mkdir(parents=True, exist_ok=True)
         return claim_new_dir(str(root / run_stem(name, when)))
     except (OutputError, OSError) as exc:
-        raise StoreError(f"cannot create a run folder in {root}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise StoreError(f"cannot create a run folder in {root}: {getattr(exc, 'strerror', None) or exc} "
+                         "(--no-record runs without recording)") from None
 
 
 def claim_out_folder(path: str | Path) -> Path:
