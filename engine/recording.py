@@ -7,6 +7,7 @@ Every method the engine's thread calls returns at once (the writer thread does t
 a new run's start, which claims its folder and writes its config.json (a few small files)."""
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,9 @@ class Recording:
         self._failure: str | None = None  # why no writer could be started
         self._ended: list[RunWriter] = []
         self._diverged = False
+        self._chunks = 0                  # chunks given to the run being recorded
+        self._preset: str | None = None   # the preset the run being recorded came from
+        self.next_preset: str | None = None  # the preset the next run comes from (set by the app)
         self._last_checkpoint = clock()
         self._start(folder, cfg, extra or {})
 
@@ -73,6 +77,7 @@ class Recording:
         """A chunk of records of the run being recorded (dropped, and counted, when the writer is
         too far behind: training never waits for the disk)."""
         if self.writer is not None:
+            self._chunks += 1
             self.writer.put(chunk)
 
     def change(self, iteration: int, old: Config, new: Config, reset: bool) -> None:
@@ -141,6 +146,8 @@ class Recording:
         self.writer = writer.start()
         self.folders.append(folder)
         self._diverged = False
+        self._chunks = 0
+        self._preset = extra.get("preset")
         self._last_checkpoint = self.clock()
 
     def _end(self, status: str | None, wait: bool) -> None:
@@ -152,16 +159,24 @@ class Recording:
         self._ended.append(writer)
 
     def _next(self, cfg: Config) -> None:
-        """End the run being recorded and start the next one with cfg."""
+        """End the run being recorded and start the next one with cfg. A run that recorded no batch
+        (two resets in a row, a preset's change and its reset) is not kept: its folder goes, unless
+        it is the --out folder itself."""
         if self.writer is None and self._failure is not None:
             return  # recording stopped: it stays stopped
-        self._end(None, wait=False)
+        empty = self.writer is not None and self._chunks == 0
+        self._end(None, wait=empty)
+        if empty and self.folders[-1] != self.out:
+            shutil.rmtree(self.folders.pop(), ignore_errors=True)
+            self._ended.pop()
+        preset = self.next_preset or (self._preset if empty else None)  # an empty run's preset carries over
+        self.next_preset = None
         try:
             if self.out is not None:
                 folder = claim_new_dir(str(self.out))
             else:
-                folder = claim_run_folder(run_name(cfg.mode, cfg.loss), self.root)
+                folder = claim_run_folder(run_name(cfg.mode, cfg.loss, preset), self.root)
         except (OutputError, StoreError) as exc:
             self._failure = f"no folder for the next run: {exc}"
             return
-        self._start(folder, cfg, {})
+        self._start(folder, cfg, {"preset": preset})

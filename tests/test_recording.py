@@ -179,6 +179,21 @@ def _steps(runner, n: int) -> None:
     assert wait_for(lambda: runner.iteration == target and runner.state == "paused", 60)
 
 
+def _reset(runner) -> None:
+    """Reset and wait until the engine has done it (its "reset:" message)."""
+    from engine.runner import wait_for
+
+    runner.drain_events()
+    runner.reset()
+    messages: list[str] = []
+
+    def done() -> bool:
+        messages.extend(e.message for e in runner.drain_events())
+        return any(m.startswith("reset:") for m in messages)
+
+    assert wait_for(done, 30)
+
+
 def test_a_parameter_change_is_an_event_at_its_iteration(small_sample, store):
     from engine.runner import wait_for
 
@@ -209,8 +224,8 @@ def test_a_reset_or_a_mode_change_ends_the_run_and_starts_the_next(small_sample,
     cfg = Config(width=16, batch_size=8, epochs=0)
     rec, runner = _recording_runner(small_sample, store, cfg)
     _steps(runner, 4)
-    runner.reset()
-    assert wait_for(lambda: len(rec.folders) == 2 and runner.iteration == 0, 30)
+    _reset(runner)
+    assert len(rec.folders) == 2 and runner.iteration == 0
     _steps(runner, 2)
     runner.set_params(mode="descent")
     assert wait_for(lambda: len(rec.folders) == 3, 30)
@@ -342,8 +357,7 @@ def test_after_out_the_next_runs_go_beside_it(small_sample, tmp_path, store):
     rec = Recording(prepare_out_dir(out), small_sample, cfg, out=out)
     runner = Runner(cfg, small_sample, start_paused=True, recorder=rec).start()
     _steps(runner, 2)
-    runner.reset()
-    assert wait_for(lambda: len(rec.folders) == 2, 30)
+    _reset(runner)
     _steps(runner, 1)
     runner.set_params(width=32)
     assert wait_for(lambda: len(rec.folders) == 3, 30)
@@ -364,3 +378,26 @@ def test_a_store_that_cannot_be_written_is_one_line_and_no_record_still_runs(tmp
         f"fftui: cannot create a run folder in {blocked}/runs: Not a directory (--no-record runs without recording)"]
     assert main(FAST + ["--iters", "1", "--no-record"]) == 0
     assert blocked.read_text() == "not a folder"
+
+
+def test_a_preset_chosen_in_the_app_names_the_next_run_and_no_empty_run_is_kept(small_sample, store):
+
+    cfg = Config(width=16, batch_size=8, epochs=0)
+    rec, runner = _recording_runner(small_sample, store, cfg)
+    _steps(runner, 2)
+    rec.next_preset = "fig3"         # what the app's preset action does: a change that resets, then a reset
+    runner.set_params(width=24, mode="descent")
+    _reset(runner)
+    assert runner.config.width == 24
+    _steps(runner, 1)
+    _reset(runner)                   # two resets in a row: the run between them recorded nothing
+    _reset(runner)
+    _steps(runner, 1)
+    runner.stop()
+    rec.close()
+    first, preset_run, last = rec.folders
+    assert re.fullmatch(f"{STAMP}-fig3(-\\d)?", preset_run.name)
+    assert json.loads((preset_run / "config.json").read_text())["preset"] == "fig3"
+    assert re.fullmatch(f"{STAMP}-descent-linear(-\\d)?", last.name)
+    assert [iterations(f) for f in rec.folders] == [[1, 2], [1], [1]]
+    assert store_runs(store) == sorted(rec.folders)
