@@ -14,6 +14,7 @@ from engine.process import tune_for_training
 
 from . import __version__
 from .headless import Interrupted, OutputStreamError, interruptible, warn
+from .record import SAMPLES_IN_FULL, check_recording_flags, claim_folder, read_config_file
 
 
 class UsageError(Exception):
@@ -107,9 +108,6 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     return top
 
 
-SAMPLES_IN_FULL = 2048  # engine.store.SamplePolicy.DEFAULT_FULL, here without importing the store
-
-
 def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
     """The configuration of --config's file, else the preset's (or the default), with every flag
     the user gave applied over it."""
@@ -133,30 +131,6 @@ def config_from_args(args: argparse.Namespace, default: Config | None = None) ->
         return base.replace(**given)
     except ConfigError as exc:
         raise UsageError(f"fftui run: {exc}") from None
-
-
-def read_config_file(path: str) -> Config:
-    """The configuration a run's config.json holds (its "config": every parameter). UsageError (one
-    line) for a file that cannot be read, is not fftui's or does not validate."""
-    import json
-    from pathlib import Path
-
-    where = Path(path).expanduser()
-    try:
-        description = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"fftui run: --config {where} does not exist") from None
-    except OSError as exc:
-        raise UsageError(f"fftui run: cannot read --config {where}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise UsageError(f"fftui run: --config {where} is not JSON") from None
-    values = description.get("config") if isinstance(description, dict) else None
-    if not isinstance(values, dict):
-        raise UsageError(f"fftui run: --config {where} is not an fftui run's config.json (no \"config\" object)")
-    try:
-        return Config().replace(**values)
-    except ConfigError as exc:
-        raise UsageError(f"fftui run: --config {where} does not validate: {exc}") from None
 
 
 def join_negative_values(argv: list[str]) -> list[str]:
@@ -215,34 +189,6 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
 
 # Flags that mean something only without the app: refused there with one line, status 2.
 HEADLESS_ONLY = (("quiet", "--quiet"),)
-
-
-def check_recording_flags(args: argparse.Namespace) -> None:
-    """--keep-samples parses and --out goes with recording; UsageError (one line) otherwise."""
-    if getattr(args, "out", None) and not getattr(args, "record", True):
-        raise UsageError("fftui run: --out and --no-record contradict each other; give one")
-    from engine.store.columns import SamplePolicy
-    from engine.store.files import StoreError
-
-    try:
-        SamplePolicy.parse(getattr(args, "keep_samples", "auto"))
-    except StoreError as exc:
-        raise UsageError(f"fftui run: {exc}") from None
-
-
-def claim_folder(args: argparse.Namespace, cfg: Config) -> Any:
-    """The folder the run is recorded into, claimed (before the data load): --out, else a new one
-    in the store named after the preset or the mode and loss; None with --no-record. Raises
-    engine.headless.OutputError or engine.store.StoreError (one line) when it cannot be claimed."""
-    if not getattr(args, "record", True):
-        return None
-    if args.out:
-        from engine.headless import prepare_out_dir
-
-        return prepare_out_dir(args.out)
-    from engine.store import claim_run_folder, run_name
-
-    return claim_run_folder(run_name(cfg.mode, cfg.loss, args.preset))
 
 
 class AppStart:

@@ -18,7 +18,7 @@ from .summary import format_summary
 
 def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, bool], Dataset]) -> int:
     """Run `cfg` headless as the parsed flags say; `load` gets the data. The run is recorded (see
-    fftui.cli.claim_folder: the folder is claimed before the data load, given back if the run never
+    fftui.record.claim_folder: the folder is claimed before the data load, given back if the run never
     starts) unless --no-record. Returns the exit status: 0 done, 1 stopped by a failure (one line on
     stderr naming the log file, or why recording stopped and how many records are kept), 128 + the
     signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it between batches; the
@@ -28,7 +28,7 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     from engine.headless import OutputError, release_claim, run_description, run_headless
     from engine.store import RunWriter
 
-    from ..cli import claim_folder
+    from ..record import claim_folder
 
     folder = claim_folder(args, cfg)  # before anything else: a second run never gets this folder
     writer = None
