@@ -204,12 +204,14 @@ class AppStart:
         self.tune = tune  # the process-wide settings of engine.process, once torch is in
         self.recorder: Any = None  # engine.recording.Recording once the data are in (None: --no-record)
         self.recording_options = recording_options or {}  # more keywords for Recording (tests)
+        self.claimed: Any = None  # the run's folder once claimed
+        self.closed = False       # close() was called: a load still under way records nothing
 
     def load(self):
         """The dataset; claims the run's folder first (engine.headless.OutputError or
         engine.store.StoreError when it cannot; the folder is given back when the data do not
         load). A configuration that would not fit the device's memory raises ConfigError."""
-        folder = claim_folder(self.args, self.cfg)
+        folder = self.claimed = claim_folder(self.args, self.cfg)
         try:
             from engine.data import load_dataset, resolve_device
             from engine.memory import check_fits
@@ -224,7 +226,7 @@ class AppStart:
             raise
         if self.tune:
             tune_for_training(interactive=True)
-        if folder is not None:
+        if folder is not None and not self.closed:
             from engine.recording import Recording
 
             self.recorder = Recording(folder, dataset, self.cfg, out=self.args.out,
@@ -241,8 +243,13 @@ class AppStart:
     def close(self, interrupted: bool = False) -> str:
         """End the recording (the last run interrupted, or finished, or diverged) and wait for its
         files; a few words on them for the last line ("" with --no-record)."""
+        self.closed = True
         recorder = self.recorder
         if recorder is None:
+            if self.claimed is not None:  # the app ended while the data loaded: no run began
+                from engine.headless import release_claim
+
+                release_claim(self.claimed, remove_folder=not self.args.out)
             return ""
         recorder.close(interrupted=interrupted)
         return f"; {recorder.summary()}"

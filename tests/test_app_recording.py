@@ -97,3 +97,28 @@ async def test_recording_stopped_shows_in_the_status_bar_while_training_goes_on(
     assert kept == list(range(1, len(kept) + 1))
     assert line == (f"; recording stopped: no space left on device (summary.jsonl.gz); {len(kept):,} records "
                     f"kept in {run}")
+
+
+@run_async
+async def test_quitting_while_the_data_load_leaves_no_run_folder(store, monkeypatch):
+    import threading
+
+    import engine.data
+
+    loading, release = threading.Event(), threading.Event()
+    real = engine.data.load_dataset
+
+    def slow(*args, **kwargs):
+        loading.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.data, "load_dataset", slow)
+    start, app = _app(ARGS)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_until(pilot, loading.is_set, 60)
+        assert len(store_runs(store)) == 1  # claimed before the data load
+        await pilot.press("q")
+    assert start.close() == ""
+    assert store_runs(store) == []
+    release.set()
