@@ -131,6 +131,7 @@ class FFApp(ViewControl):
         self._message = ("", "info")
         self._error = ""
         self._error_cause = ""
+        self._recording_said = ""  # the "recording stopped" line already shown
         self._stopped = False
         self._editor: EditorScreen | None = None
         self._run_shown = self.history.runs   # the history's run that the panes show
@@ -272,7 +273,17 @@ class FFApp(ViewControl):
         window = runner.pending_config.smooth  # a view parameter: shown at once, never queued
         if window != self.view_options.window:
             self.view_options = replace(self.view_options, window=window)
+        self._note_recording(recording_text(runner))
         self._maybe_draw()
+
+    def _note_recording(self, text: str) -> None:
+        """A recording that stopped (a full disk) is said once on the message line and in a
+        notification, at any width; training goes on."""
+        if text.startswith("recording stopped") and text != self._recording_said:
+            self._recording_said = text
+            self._set_message(text, "error")
+            self.notify(f"{text}; training goes on", title="recording stopped", severity="error", timeout=8,
+                        markup=False)
 
     def _new_run(self) -> None:
         """The history started anew (a reset, another mode or set of groups): every pane, shown or

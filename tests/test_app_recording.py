@@ -83,7 +83,7 @@ async def test_no_record_in_the_app_writes_nothing_and_shows_no_run(store):
 @run_async
 async def test_recording_stopped_shows_in_the_status_bar_while_training_goes_on(store):
     start, app = _app(ARGS, opener=filling_opener, flush_interval=0.01)
-    async with app.run_test(size=(170, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:  # too narrow for the data line's end: the message line says it
         assert await wait_until(pilot, lambda: app.runner is not None and start.recorder.error is not None, 60)
         at = app.runner.iteration
         assert await wait_until(pilot, lambda: app.runner.iteration > at + 5, 60)
