@@ -302,15 +302,21 @@ def recording_error(writer: RunWriter) -> str:
 
 def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
     """A checkpoint of the trainer between batches, for RunWriter.checkpoint: the weights
-    ({"w": (n, m)}), the optimiser's state (its moment buffers "m" and "v" where it has them, the
-    step count "steps" as a 1-element int64 tensor) and string metadata (optimiser kind, epoch,
-    iteration). CPU copies, safe to hand to another thread."""
-    opt = trainer.optimizer
+    ({"w": (n, m)}); the optimiser's state (its moment buffers "m" and "v" where it has them, the
+    step count "steps" as a 1-element int64 tensor) with the rest of the training state a resume
+    needs: "data_generator" (the data generator's state, uint8: batch order and wrong labels),
+    "batch_order" (this epoch's permutation of the data set, int64) and "batch_position" (images of
+    it used, 1-element int64); string metadata (optimiser kind, epoch, iteration). CPU copies, safe
+    to hand to another thread."""
+    opt, batcher = trainer.optimizer, trainer.batcher
     weights = {"w": trainer.w.detach().to("cpu", copy=True)}
-    optimizer = {"steps": torch.tensor([opt.steps], dtype=torch.int64)}
+    optimizer = {"steps": torch.tensor([opt.steps], dtype=torch.int64),
+                 "data_generator": batcher.generator.get_state().to("cpu", copy=True),
+                 "batch_order": batcher._perm.detach().to("cpu", copy=True),
+                 "batch_position": torch.tensor([batcher._pos], dtype=torch.int64)}
     for name in ("m", "v"):
         value = getattr(opt, f"_{name}", None)
         if value is not None:
             optimizer[name] = value.detach().to("cpu", copy=True)
-    meta = {"optimizer": opt.kind, "epoch": str(trainer.batcher.epoch), "iteration": str(trainer.iteration)}
+    meta = {"optimizer": opt.kind, "epoch": str(batcher.epoch), "iteration": str(trainer.iteration)}
     return weights, optimizer, meta

@@ -401,3 +401,23 @@ def test_a_preset_chosen_in_the_app_names_the_next_run_and_no_empty_run_is_kept(
     assert re.fullmatch(f"{STAMP}-descent-linear(-\\d)?", last.name)
     assert [iterations(f) for f in rec.folders] == [[1, 2], [1], [1]]
     assert store_runs(store) == sorted(rec.folders)
+
+
+def test_the_checkpoint_holds_the_layer_and_where_training_stands(store, tmp_path, sample):
+    import torch
+
+    from engine.store import read_checkpoint
+    from engine.trainer import Trainer
+
+    out = tmp_path / "ck"
+    assert main(FAST + ["--iters", "3", "--optimizer", "adam", "--out", str(out), "--no-cuda-graphs"]) == 0
+    ck = read_checkpoint(out)
+    assert ck.iteration == 3 and ck.metadata["optimizer"] == "adam" and ck.metadata["epoch"] == "0"
+    assert ck.optimizer["steps"].tolist() == [3]
+    assert ck.optimizer["batch_position"].tolist() == [3 * 8]  # three batches of 8 images
+    assert sorted(ck.optimizer["batch_order"].tolist()) == list(range(5000))  # a permutation of the sample
+    trainer = Trainer(Config(width=24, batch_size=8, iters=3, optimizer="adam"), sample, graphs=False)
+    for _ in range(3):
+        trainer.step()
+    assert torch.equal(ck.weights["w"], trainer.w.cpu())
+    assert torch.equal(ck.optimizer["m"], trainer.optimizer._m.cpu())
