@@ -55,7 +55,7 @@ def main() -> None:
         cfg = preset_config(name, **over)
         series = SeriesSummary(figure_columns(cfg))
         t0 = time.perf_counter()
-        outcome = run_headless(cfg, ds, None,
+        outcome = run_headless(cfg, ds,
                                on_record=lambda r, c=cfg, s=series: s.rows.append(figure_row(r, c)))
         diverged = f" [stopped: {outcome['error']}]" if outcome["error"] else ""
         if not series.rows:

@@ -1,10 +1,9 @@
-"""Headless runs: train in the calling thread, write config.json and metrics.jsonl (one record a
-line, flushed as it goes) and summarise the run. How progress and the summary are shown is the
-caller's (fftui/headless/)."""
+"""Headless runs: train in the calling thread, record every batch through the run store's writer
+(engine/store) and summarise the run; claim an output folder for one run. How progress and the
+summary are shown is the caller's (fftui/headless/)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
@@ -13,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,21 +24,28 @@ from .data.errors import describe
 from .logs import log_exception
 from .memory import check_fits
 from .metrics import SUMMARY_METRICS, MetricsRecord
-from .trainer import EngineError, Trainer
+from .trainer import EngineError, Overflow, Trainer
+
+if TYPE_CHECKING:
+    from .store import RunWriter
 
 
 class OutputError(Exception):
     """The output folder cannot be used; one line for the user."""
 
 
-RUN_FILES = ("config.json", "metrics.jsonl")  # what a run writes in its folder
+# The files whose presence means a folder holds a run (or someone's config.json): never overwritten.
+# metrics.jsonl: a run of an older fftui. writer.lock: the claim of a run that has not written yet.
+RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "writer.lock")
+CLAIM = "writer.lock"  # created exclusively by the claim; the run's writer then holds it (engine/store)
 
 
 def prepare_out_dir(path: str | Path) -> Path:
     """Create the folder and claim it for one run: refuse a folder that already holds a run's file
-    (a run's or anything else's config.json is never overwritten), then create metrics.jsonl
-    exclusively, so that of two runs given the same folder at the same moment only one gets it.
-    Raises OutputError (one line) otherwise."""
+    (a run's or anything else's config.json is never overwritten), then create writer.lock
+    exclusively, so that of two runs given the same folder at the same moment only one gets it
+    (the run's RunWriter then takes the lock on that file). Raises OutputError (one line)
+    otherwise. `release_claim` gives a claimed folder back when its run never started."""
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} exists and is not a folder")
@@ -50,54 +57,23 @@ def prepare_out_dir(path: str | Path) -> Path:
         if (out / name).exists():
             raise OutputError(f"{out} already holds {name}; choose another --out folder")
     try:
-        (out / "metrics.jsonl").open("x", encoding="utf-8").close()
+        os.close(os.open(out / CLAIM, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     except FileExistsError:
-        raise OutputError(f"{out} already holds metrics.jsonl; choose another --out folder") from None
+        raise OutputError(f"{out} already holds {CLAIM}; choose another --out folder") from None
     except OSError as exc:
         raise OutputError(f"cannot write in --out folder {out}: {describe(exc)}") from None
     return out
 
 
-class RecordFile:
-    """metrics.jsonl, written a chunk of lines at a time straight to the file (no buffer of ours),
-    so that a failed write (a full disk, ENOSPC; an I/O error) leaves only complete lines: the
-    part of a line that reached the disk is cut off again, and the error says how many records
-    are kept. The file is created (or emptied) on opening."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records = 0  # complete lines on disk
-        self._size = 0    # their bytes
-        try:
-            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        except OSError as exc:
-            raise OutputError(f"cannot write {path}: {describe(exc)}") from None
-
-    def write_lines(self, lines: list[str]) -> None:
-        """Append the lines (each without its newline). OutputError (one line, with the count of
-        records kept) when they cannot all be written; the complete lines among them stay."""
-        assert self._fd is not None, "write after close"
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
-        done = 0
-        try:
-            while done < len(data):
-                done += os.write(self._fd, data[done:])
-        except OSError as exc:
-            keep = data.rfind(b"\n", 0, done) + 1  # the complete lines among those that got through
-            self.records += data.count(b"\n", 0, keep)
-            self._size += keep
-            with contextlib.suppress(OSError):  # a partial line is cut off; freeing space cannot fail for lack of it
-                os.ftruncate(self._fd, self._size)
-            raise OutputError(f"cannot write {self.path}: {describe(exc)}; the {self.records:,} records "
-                              "written before it are kept") from None
-        self.records += len(lines)
-        self._size += len(data)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+def release_claim(folder: Path, remove_folder: bool = False) -> None:
+    """Give back a folder claimed by prepare_out_dir whose run never started (the data did not
+    load, a signal came first): its claim file goes, and the folder too when remove_folder and it
+    is then empty. Never raises."""
+    with contextlib.suppress(OSError):
+        (folder / CLAIM).unlink()
+    if remove_folder:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def write_text(path: Path, text: str) -> None:
@@ -221,31 +197,33 @@ def stop_on_interrupt() -> Iterator[StopRequest]:
             signal.signal(signum, before)
 
 
-def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, per_sample: bool = True,
+def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None, *,
                  on_chunk: Callable[[MetricsChunk], None] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
-                 extra_config: dict | None = None, graphs: bool = True, compile: bool = False) -> dict:
-    """Train for cfg.total_iters batches. Returns a summary dict; writes files when out_dir is given.
-    Ctrl+c (SIGINT, see stop_on_interrupt) stops between batches, every batch trained written. An
-    EngineError stops the run too: its one line is the summary's "error", its traceback goes to the log file, whose
-    path is the summary's "log" (None when nothing was logged). So does a records file that cannot be
-    written (a full disk): the complete lines stay, the "error" says how many. A configuration that
-    cannot fit in the device's memory raises ConfigError before anything is allocated (engine/memory.py).
-    on_chunk sees every chunk of records as it lands (for progress), on_record every record (built
-    only when asked for)."""
+                 graphs: bool = True, compile: bool = False) -> dict:
+    """Train for cfg.total_iters batches; returns a summary dict. writer: a started RunWriter
+    (engine.store) that records every batch (its summary always: when the writer falls a full
+    queue behind, training waits for it), a checkpoint at the end, and the run's status, which
+    run_headless closes it with; None records nothing.
+
+    Ctrl+c (SIGINT, see stop_on_interrupt) stops between batches, every batch trained recorded
+    (status interrupted). An EngineError stops the run too (diverged for an overflow, else failed):
+    its one line is the summary's "error", its traceback goes to the log file, whose path is the
+    summary's "log" (None when nothing was logged). So does a recording that stopped (a full disk):
+    every complete record stays, the "error" says how many. A configuration that cannot fit in the
+    device's memory raises ConfigError before anything is allocated (engine/memory.py). on_chunk
+    sees every chunk of records as it lands (for progress), on_record every record (built only
+    when asked for)."""
     check_fits(cfg, dataset.size, dataset.images.device)
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:
         raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")
-    metrics_file = None
-    if out_dir is not None:
-        write_text(out_dir / "config.json", json.dumps(run_description(cfg, dataset, extra_config), indent=2) + "\n")
-        metrics_file = RecordFile(out_dir / "metrics.jsonl")
     summary = RunningSummary()
     interrupted = False
     stopped_by: int | None = None  # the signal that stopped the run, if one did
     error: str | None = None
+    status = "finished"
     log: Path | None = None
     started = time.perf_counter()
     last: MetricsChunk | None = None
@@ -254,8 +232,10 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         nonlocal last
         last = chunk
         summary.add(chunk)
-        if metrics_file is not None:
-            metrics_file.write_lines(chunk.lines(per_sample))
+        if writer is not None:
+            writer.put(chunk, wait=True)
+            if writer.error is not None:
+                raise RecordingStopped(recording_error(writer))
         if on_record is not None:
             for record in chunk.records():
                 on_record(record)
@@ -269,23 +249,29 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
                     take(chunk)
             interrupted = stop.is_set()
             stopped_by = stop.signum
-            for chunk in trainer.flush():  # every batch trained so far reaches the file
+            for chunk in trainer.flush():  # every batch trained so far is recorded
                 take(chunk)
-    except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was written stays
+    except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was recorded stays
         interrupted = True
-    except EngineError as exc:  # a loss that overflowed: stop, keep what was written, say why
+    except EngineError as exc:  # a loss that overflowed: stop, keep what was recorded, say why
         error = str(exc)
+        status = "diverged" if isinstance(exc, Overflow) else "failed"
         log = log_exception(f"headless run stopped: {exc}", exc)
         try:
             for chunk in trainer.take_ready():  # the batches that arrived before the one that failed
                 take(chunk)
-        except OutputError as write_error:
+        except RecordingStopped as write_error:
             error = f"{error}; then {write_error}"
-    except OutputError as exc:  # the records cannot be written (a full disk): stop, keep what is there
-        error = str(exc)
-    finally:
-        if metrics_file is not None:
-            metrics_file.close()
+    except RecordingStopped as exc:  # the records cannot be written (a full disk): stop, keep what is there
+        error, status = str(exc), "failed"
+    if interrupted and status == "finished":
+        status = "interrupted"
+    if writer is not None:
+        if status in ("finished", "interrupted") and trainer.iteration > 0:
+            writer.checkpoint(trainer.iteration, *training_state(trainer))
+        writer.close(status, error)
+        if writer.error is not None and error is None:  # recording stopped at the very end
+            error, status = recording_error(writer), "failed"
     elapsed = time.perf_counter() - started
     return {
         "iterations": trainer.iteration,
@@ -294,9 +280,44 @@ def run_headless(cfg: Config, dataset: Dataset, out_dir: Path | None = None, *, 
         "interrupted": interrupted,
         "signal": stopped_by,
         "error": error,
+        "status": status,
         "log": log,
         "seconds": elapsed,
         "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
         "final_loss": float(last.column("loss")[-1]) if last is not None else math.nan,
         "groups": summary.result(),
+        "folder": writer.folder if writer is not None else None,
+        "records": writer.written if writer is not None else 0,
     }
+
+
+class RecordingStopped(Exception):
+    """The run's recording stopped (a full disk, a folder turned read-only); one line."""
+
+
+def recording_error(writer: RunWriter) -> str:
+    """The one line of a recording that stopped: why, and how many records are kept where."""
+    return (f"recording stopped: {writer.error}; the {writer.written:,} records written before it are kept "
+            f"in {writer.folder}")
+
+
+def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
+    """A checkpoint of the trainer between batches, for RunWriter.checkpoint: the weights
+    ({"w": (n, m)}); the optimiser's state (its moment buffers "m" and "v" where it has them, the
+    step count "steps" as a 1-element int64 tensor) with the rest of the training state a resume
+    needs: "data_generator" (the data generator's state, uint8: batch order and wrong labels),
+    "batch_order" (this epoch's permutation of the data set, int64) and "batch_position" (images of
+    it used, 1-element int64); string metadata (optimiser kind, epoch, iteration). CPU copies, safe
+    to hand to another thread."""
+    opt, batcher = trainer.optimizer, trainer.batcher
+    weights = {"w": trainer.w.detach().to("cpu", copy=True)}
+    optimizer = {"steps": torch.tensor([opt.steps], dtype=torch.int64),
+                 "data_generator": batcher.generator.get_state().to("cpu", copy=True),
+                 "batch_order": batcher._perm.detach().to("cpu", copy=True),
+                 "batch_position": torch.tensor([batcher._pos], dtype=torch.int64)}
+    for name in ("m", "v"):
+        value = getattr(opt, f"_{name}", None)
+        if value is not None:
+            optimizer[name] = value.detach().to("cpu", copy=True)
+    meta = {"optimizer": opt.kind, "epoch": str(batcher.epoch), "iteration": str(trainer.iteration)}
+    return weights, optimizer, meta

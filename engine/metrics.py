@@ -25,7 +25,7 @@ class Metric:
     (the run's mode and loss). summary: its mean over the batches where it is finite is in the
     headless summary; label: how the summary line writes that mean, "{:.3f}" where the number goes
     ("" leaves it out of the line), at position label_at of the line. key: its JSON key
-    (metrics.jsonl), the name unless given. figure: its column in the CSV of Figures 2 and 3,
+    (the recorded run's files), the name unless given. figure: its column in the CSV of Figures 2 and 3,
     per group ("{theorem}" stands for theorem1 in descent mode, theorem2 in ff mode); "" if none.
     low, high: the least and the greatest value the metric can take where that is a fact of its
     definition (0 for fractions, norms and goodness, 1 for fractions and Hoyer sparsity), else

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chunk import MetricsChunk
-from .config import FIXED_FIELDS, VIEW_FIELDS, Config, ConfigError
+from .config import FIXED_FIELDS, RESET_FIELDS, VIEW_FIELDS, Config, ConfigError
 from .data import Dataset
 from .logs import details, log_exception
 from .memory import check_fits
@@ -50,9 +50,12 @@ class Runner:
     """Trains in a daemon thread. States: paused, running, finished, error, stopped.
 
     ``graphs`` and ``compile`` go to the `Trainer` (CUDA graphs, torch.compile). ``recorder``, when
-    given, sees every chunk of records (``recorder.chunk(chunk)``, before the bounded queue, so none
-    is dropped) and every change of configuration or reset as it applies (``recorder.change(iteration,
-    config, reset)``), in this thread: both must return at once (see `engine.recorder.RunRecorder`)."""
+    given (`engine.recording.Recording`), is called in this thread, between batches: ``chunk(chunk)``
+    with every chunk of records (before the bounded queue, so none is dropped here);
+    ``change(iteration, old, new, reset)`` as a change of configuration or a reset applies after
+    ``iteration`` batches (the batches before it recorded first); ``event(kind, iteration, **fields)``
+    for a pause, a resume, an error; ``checkpoint(trainer)`` before a reset, at the end of the run,
+    on a clean stop and whenever ``checkpoint_due()``. Each must return at once."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 8192,
                  start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
@@ -192,6 +195,23 @@ class Runner:
 
     def _event(self, kind: str, message: str, cause: str = "") -> None:
         self.events.put(Event(kind, message, self.iteration, cause))
+        if kind == "error":
+            self._record("event", "error", self.iteration, message=message, cause=cause)
+
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Call the recorder's method, if there is a recorder."""
+        if self.recorder is not None:
+            getattr(self.recorder, method)(*args, **kwargs)
+
+    def _checkpoint(self) -> None:
+        """Checkpoint the run being recorded, between batches (after a flush)."""
+        if self.recorder is not None and self._trainer is not None:
+            self.recorder.checkpoint(self._trainer)
+
+    def _pause(self) -> None:
+        self._state = "paused"
+        self._guarded(self._trainer.flush)  # type: ignore[union-attr]
+        self._record("event", "pause", self.iteration)
 
     def _failure(self, what: str, exc: Exception) -> tuple[str, str]:
         """The one-line message (with where the traceback was logged) and the cause of a failure;
@@ -231,17 +251,17 @@ class Runner:
         assert trainer is not None, "commands are handled only once _main has built the layer"
         if cmd.name == "pause":
             if self._state == "running":
-                self._state = "paused"
-                self._guarded(trainer.flush)
+                self._pause()
         elif cmd.name == "resume":
             if self._state in ("paused", "error"):
                 self._state = "running"
+                self._record("event", "resume", self.iteration)
         elif cmd.name == "toggle":
             if self._state == "running":
-                self._state = "paused"
-                self._guarded(trainer.flush)
+                self._pause()
             elif self._state in ("paused", "error"):
                 self._state = "running"
+                self._record("event", "resume", self.iteration)
         elif cmd.name == "step":
             if self._state != "running":
                 self._state = "paused"
@@ -249,22 +269,24 @@ class Runner:
         elif cmd.name == "reset":
             if self.recorder is not None:  # the batches before the reset reach the files too
                 self._guarded(trainer.flush)
+                self._checkpoint()
             before = trainer.iteration
             trainer.reset()
-            if self.recorder is not None:
-                self.recorder.change(before, trainer.cfg, True)
+            self._record("change", before, trainer.cfg, trainer.cfg, True)
             if self._state in ("finished", "error"):
                 self._state = "paused"
             self._event("info", "reset: a fresh layer from the seed, iteration 0")
         elif cmd.name == "set":
             assert cmd.changes is not None and cmd.config is not None
             new = cmd.config  # parsed and checked once, by set_params
+            old = trainer.cfg
             if self.recorder is not None:
                 self._guarded(trainer.flush)
+                if any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS):
+                    self._checkpoint()  # the run ends here: its last state
             before = trainer.iteration
             was_reset = trainer.apply(new)
-            if self.recorder is not None:
-                self.recorder.change(before, new, was_reset)
+            self._record("change", before, old, new, was_reset)
             names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
             if was_reset:
                 self._event("info", f"{names}: the layer was reset")
@@ -304,7 +326,8 @@ class Runner:
                     continue
                 if not keep_going:
                     assert self._trainer is not None
-                    self._guarded(self._trainer.flush)  # the batches trained so far are all delivered
+                    if self._guarded(self._trainer.flush):  # the batches trained so far are all delivered
+                        self._checkpoint()
                     self._state = "stopped"
                     return
                 continue
@@ -316,10 +339,13 @@ class Runner:
                 if self._state != "error":
                     self._state = "finished"
                     self._event("info", f"finished: {trainer.iteration} iterations")
+                    self._checkpoint()
                 self._steps_wanted = 0
                 continue
             if not self._guarded(functools.partial(trainer.advance, with_metrics=self.with_metrics)):
                 continue
+            if self.recorder is not None and self.recorder.checkpoint_due():
+                self._checkpoint()
             if self._steps_wanted > 0:
                 self._steps_wanted -= 1
                 if self._steps_wanted == 0 and self._state != "running":

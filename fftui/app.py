@@ -40,6 +40,13 @@ if TYPE_CHECKING:  # the app's first frame comes before torch is imported: engin
     from engine.data import Dataset
 
 
+def recording_text(runner: Any) -> str:
+    """What the status bar says of the recording: the run's folder name, or "recording stopped:
+    REASON"; "" when the run is not recorded (`engine.recording.Recording`)."""
+    recorder = getattr(runner, "recorder", None)
+    return recorder.status_text() if recorder is not None and hasattr(recorder, "status_text") else ""
+
+
 class FFApp(ViewControl):
     """Watch Forward-Forward training make ReLU activations sparse, beside the theory.
 
@@ -124,6 +131,7 @@ class FFApp(ViewControl):
         self._message = ("", "info")
         self._error = ""
         self._error_cause = ""
+        self._recording_said = ""  # the "recording stopped" line already shown
         self._stopped = False
         self._editor: EditorScreen | None = None
         self._run_shown = self.history.runs   # the history's run that the panes show
@@ -265,7 +273,17 @@ class FFApp(ViewControl):
         window = runner.pending_config.smooth  # a view parameter: shown at once, never queued
         if window != self.view_options.window:
             self.view_options = replace(self.view_options, window=window)
+        self._note_recording(recording_text(runner))
         self._maybe_draw()
+
+    def _note_recording(self, text: str) -> None:
+        """A recording that stopped (a full disk) is said once on the message line and in a
+        notification, at any width; training goes on."""
+        if text.startswith("recording stopped") and text != self._recording_said:
+            self._recording_said = text
+            self._set_message(text, "error")
+            self.notify(f"{text}; training goes on", title="recording stopped", severity="error", timeout=8,
+                        markup=False)
 
     def _new_run(self) -> None:
         """The history started anew (a reset, another mode or set of groups): every pane, shown or
@@ -318,6 +336,7 @@ class FFApp(ViewControl):
             message=self._message[0],
             message_kind=self._message[1],
             data_size=self.dataset.size,
+            recording=recording_text(runner),
         )
         self._status.show(info)
         self.banner = (f" engine error: {self._error or 'see the message above'} — the run is paused; "

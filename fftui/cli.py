@@ -14,6 +14,7 @@ from engine.process import tune_for_training
 
 from . import __version__
 from .headless import Interrupted, OutputStreamError, interruptible, warn
+from .record import SAMPLES_IN_FULL, check_recording_flags, claim_folder, read_config_file
 
 
 class UsageError(Exception):
@@ -69,7 +70,10 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
                          "--headless is given. Defaults are the report's: ff mode, N = 128, n = 2000, "
                          "plain SGD with lr 1e-3. Flags given with --preset override the preset's values.")
     run.add_argument("--headless", action="store_true",
-                     help="no UI: print a progress bar and a summary; with --out, write files")
+                     help="no UI: print a progress bar and a summary")
+    run.add_argument("--config", default=None, metavar="RUN/config.json",
+                     help="run the configuration a recorded run's config.json holds again (flags given beside "
+                     "it override its values)")
     names = tuple(PRESETS)
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
@@ -85,13 +89,18 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     d.add_argument("--compile", action="store_true",
                    help="on CUDA, fuse the captured step with torch.compile (the first batch after each "
                    "change waits for compilation)")
-    o = run.add_argument_group("output")
+    o = run.add_argument_group("recording", "Every run is recorded, by default in the run store (fftui runs "
+                               "lists it) as runs/DATE-TIME-NAME, NAME the preset's or MODE-LOSS.")
     o.add_argument("--out", default=None, metavar="DIR",
-                   help="write DIR/config.json and DIR/metrics.jsonl (one record a line, flushed as it goes; "
-                   "in the live app, behind the training, with every change of parameters in config.json); "
-                   "DIR must not hold a previous run. Headless with --preset it defaults to ./fftui-runs/PRESET-TIME")
-    o.add_argument("--summary-only", action="store_true",
-                   help="headless: leave the per-sample arrays (LHS, RHS, outcomes) out of metrics.jsonl")
+                   help="record into DIR instead of the store (config.json, run.json, the per-batch summary, "
+                   "per-sample arrays, events, checkpoint; a preset's CSV and figure too); DIR must not hold "
+                   "a previous run. In the live app a reset starts the next run in DIR-2, DIR-3...")
+    o.add_argument("--no-record", dest="record", action="store_false",
+                   help="record nothing (a preset then only prints its figure and summary)")
+    o.add_argument("--keep-samples", default="auto", metavar="auto|all|none|N",
+                   help="which batches keep their per-sample arrays (LHS, RHS, outcomes, predictions): auto "
+                   f"(every batch up to {SAMPLES_IN_FULL:,}, then fewer and fewer), all, none (the summary "
+                   "only), or every batch up to N, then thinned (default auto)")
     o.add_argument("--quiet", action="store_true", help="headless: no progress bar")
     from .runs import add_runs_parser
 
@@ -103,10 +112,14 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
-    """The preset's (or the default) configuration with every flag the user gave applied over it."""
+    """The configuration of --config's file, else the preset's (or the default), with every flag
+    the user gave applied over it."""
     from engine.presets import PRESETS
 
-    base = PRESETS[args.preset].config if args.preset else (default or Config())
+    if getattr(args, "config", None):
+        base = read_config_file(args.config)
+    else:
+        base = PRESETS[args.preset].config if args.preset else (default or Config())
     params = params_of(type(base))
     given = {p.name: getattr(args, p.name) for p in params if getattr(args, p.name, None) is not None}
     # a flag given with an empty value is a mistake, never "the default" (`--iters ''`, `--out ''`);
@@ -178,39 +191,50 @@ def _headless(args: argparse.Namespace, cfg: Config) -> int:
 
 
 # Flags that mean something only without the app: refused there with one line, status 2.
-HEADLESS_ONLY = (("summary_only", "--summary-only"), ("quiet", "--quiet"))
+HEADLESS_ONLY = (("quiet", "--quiet"),)
 
 
 class AppStart:
     """What the live app does behind its first frame, in its loading thread (`fftui.lifecycle`):
-    claim the --out folder, import torch and load the data, build the runner (with --compile,
-    --no-cuda-graphs and the --out recorder). Nothing here runs before the first frame."""
+    claim the run's folder, import torch and load the data, build the runner (with --compile,
+    --no-cuda-graphs and the recording, `engine.recording.Recording`). Nothing here runs before the
+    first frame."""
 
-    def __init__(self, args: argparse.Namespace, cfg: Config, *, tune: bool = True) -> None:
+    def __init__(self, args: argparse.Namespace, cfg: Config, *, tune: bool = True,
+                 recording_options: dict | None = None) -> None:
         self.args = args
         self.cfg = cfg
         self.tune = tune  # the process-wide settings of engine.process, once torch is in
-        self.recorder: Any = None  # engine.recorder.RunRecorder with --out, once the data are in
+        self.recorder: Any = None  # engine.recording.Recording once the data are in (None: --no-record)
+        self.recording_options = recording_options or {}  # more keywords for Recording (tests)
+        self.claimed: Any = None  # the run's folder once claimed
+        self.closed = False       # close() was called: a load still under way records nothing
 
     def load(self):
-        """The dataset; claims the --out folder first (engine.headless.OutputError when it cannot).
-        A configuration that would not fit the device's memory raises ConfigError (engine.memory)."""
-        out = None
-        if self.args.out:
-            from engine.headless import prepare_out_dir
+        """The dataset; claims the run's folder first (engine.headless.OutputError or
+        engine.store.StoreError when it cannot; the folder is given back when the data do not
+        load). A configuration that would not fit the device's memory raises ConfigError."""
+        folder = self.claimed = claim_folder(self.args, self.cfg)
+        try:
+            from engine.data import load_dataset, resolve_device
+            from engine.memory import check_fits
 
-            out = prepare_out_dir(self.args.out)
-        from engine.data import load_dataset, resolve_device
-        from engine.memory import check_fits
+            dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
+            check_fits(self.cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+        except BaseException:
+            if folder is not None:
+                from engine.headless import release_claim
 
-        dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
-        check_fits(self.cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+                release_claim(folder, remove_folder=not self.args.out)
+            raise
         if self.tune:
             tune_for_training(interactive=True)
-        if out is not None:
-            from engine.recorder import RunRecorder
+        if folder is not None and not self.closed:
+            from engine.recording import Recording
 
-            self.recorder = RunRecorder(out, self.cfg, dataset, extra={"preset": self.args.preset, "app": True})
+            self.recorder = Recording(folder, dataset, self.cfg, out=self.args.out,
+                                      keep_samples=self.args.keep_samples,
+                                      extra={"preset": self.args.preset}, **self.recording_options)
         return dataset
 
     def runner(self, cfg: Config, dataset):
@@ -219,16 +243,19 @@ class AppStart:
 
         return Runner(cfg, dataset, graphs=self.args.cuda_graphs, compile=self.args.compile, recorder=self.recorder)
 
-    def close(self) -> str:
-        """Finish writing the --out files; a few words on them for the last line ("" without --out)."""
+    def close(self, interrupted: bool = False) -> str:
+        """End the recording (the last run interrupted, or finished, or diverged) and wait for its
+        files; a few words on them for the last line ("" with --no-record)."""
+        self.closed = True
         recorder = self.recorder
         if recorder is None:
+            if self.claimed is not None:  # the app ended while the data loaded: no run began
+                from engine.headless import release_claim
+
+                release_claim(self.claimed, remove_folder=not self.args.out)
             return ""
-        complete = recorder.close()
-        where = f"{recorder.written:,} records in {recorder.metrics_path}"
-        if recorder.error:
-            return f"; {recorder.error} ({where})"
-        return f"; {where}" + ("" if complete else " (the writer did not finish in time)")
+        recorder.close(interrupted=interrupted)
+        return f"; {recorder.summary()}"
 
 
 def _app(args: argparse.Namespace, cfg: Config) -> int:
@@ -248,7 +275,7 @@ def _app(args: argparse.Namespace, cfg: Config) -> int:
     lifecycle.catch_early_signals()
     app.run()
     status = app_exit_status(app.return_code)
-    files = start.close()
+    files = start.close(interrupted=getattr(app, "stop_signal", None) is not None)
     line = ""
     load_error, stop_signal = getattr(app, "load_error", None), getattr(app, "stop_signal", None)
     if load_error is not None:
@@ -296,7 +323,7 @@ def is_user_error(exc: BaseException) -> bool:
 
 def open_standard_streams() -> None:
     """Give a closed standard stream (`2>&-`, `>&-`) the null device in its place: otherwise the
-    next file opened (metrics.jsonl) would take its descriptor and receive whatever is printed,
+    next file opened (a run's file) would take its descriptor and receive whatever is printed,
     and Python leaves sys.stderr as None, so printing to it fails. What would be printed there is
     lost, as the user asked; the run itself goes on."""
     for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
@@ -332,10 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .replay import open_command
 
             return open_command(args)
+        check_recording_flags(args)
         cfg = config_from_args(args)
         if args.headless:
             return _headless(args, cfg)
-        if args.epochs is None and args.iters is None and not args.preset:
+        if args.epochs is None and args.iters is None and not args.preset and not args.config:
             cfg = cfg.replace(epochs=0)  # the live app trains until it is stopped
         return _app(args, cfg)
     except UsageError as exc:

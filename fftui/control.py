@@ -208,10 +208,15 @@ class RunControl(App):
         current = self.runner.pending_config
         changes = {f: getattr(target, f) for f in target.as_dict()
                    if f not in FIXED_FIELDS and getattr(target, f) != getattr(current, f)}
+        recorder = getattr(self.runner, "recorder", None)
+        if recorder is not None:  # the run that starts here is recorded under the preset's name
+            recorder.next_preset = name
         try:
             if changes:
                 self.runner.set_params(**changes)
         except ConfigError as exc:
+            if recorder is not None:
+                recorder.next_preset = None
             self._set_message(f"preset {name} not applied: {exc}", "error")
             self._refresh_text()
             return

@@ -113,9 +113,15 @@ def test_a_stop_signal_while_training(terminal, signum):
     after = assert_restored(text)
     lines = [line for line in after.replace("\r", "").split("\n") if line.strip()]
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"fftui: stopped by {signal.Signals(signum).name}; ")
-    assert lines[0].endswith(" batches trained")
+    said = re.fullmatch(f"fftui: stopped by {signal.Signals(signum).name}; ([0-9,]+) batches trained; "
+                        "recorded in (.+)", lines[0])
+    assert said, lines[0]
     assert "Traceback" not in text
+    from run_files import iterations, run_info
+
+    trained = int(said[1].replace(",", ""))
+    assert run_info(said[2])["status"] == "interrupted"
+    assert iterations(said[2]) == list(range(1, trained + 1))
 
 
 def test_a_stop_signal_while_loading(terminal):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import threading
@@ -212,7 +211,7 @@ def test_allocation_sizes_as_torch_words_them():
 
 
 # -- flags in the app ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("flag", ["--summary-only", "--quiet"])
+@pytest.mark.parametrize("flag", ["--quiet"])
 def test_headless_only_flags_are_refused_by_the_app(flag, capsys):
     assert main(["run", "--data", "sample", flag]) == 2
     err = capsys.readouterr().err.strip()
@@ -233,7 +232,7 @@ def test_compile_and_graph_flags_reach_the_apps_engine(small_sample, tmp_path):
 async def test_out_writes_the_live_run_behind_the_training(tmp_path):
     out = tmp_path / "live"
     args = parse(["run", "--data", "sample", "--device", "cpu", "--width", "16", "--batch-size", "8",
-                  "--out", str(out)])
+                  "--out", str(out), "--keep-samples", "all"])
     start = AppStart(args, config_from_args(args).replace(epochs=0), tune=False)
     app = FFApp(config=start.cfg, loader=start.load, runner_factory=start.runner, clock=FixedClock())
     async with app.run_test(size=(100, 30)) as pilot:
@@ -244,17 +243,23 @@ async def test_out_writes_the_live_run_behind_the_training(tmp_path):
         assert await wait_until(pilot, lambda: app.runner.iteration >= it + 3, 60)
         await pilot.press("q")
     ended_at = app.runner.iteration
-    assert start.close().startswith(f"; {ended_at:,} records in ")
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
+    assert start.close() == f"; recorded in {out}"
+    from engine.store import RunReader
+    from run_files import events, run_info, summary_lines
+
+    records = summary_lines(out)
     assert [r["iteration"] for r in records] == list(range(1, ended_at + 1))
-    assert all(len(r["groups"]["pos"]["lhs"]) == 8 for r in records)               # per-sample arrays, as headless
+    samples = RunReader(out).samples                                            # per-sample arrays, as headless
+    assert samples.iterations("pos").tolist() == list(range(1, ended_at + 1))
+    assert samples.column("lhs", "pos").shape == (ended_at, 8)
     config = json.loads((out / "config.json").read_text())
     assert config["config"]["width"] == 16 and config["config"]["lr"] == 0.001
     assert config["dataset"]["source"] == "sample" and config["app"] is True
-    (change,) = config["changes"]
-    assert change["config"]["lr"] == 0.002 and change["reset"] is False and 5 <= change["iteration"] < ended_at
+    (change,) = [e for e in events(out) if e["kind"] == "change"]
+    assert change["changes"] == {"lr": [0.001, 0.002]} and 5 <= change["iteration"] < ended_at
     assert not math.isnan(records[-1]["loss"])
+    info = run_info(out)
+    assert info["status"] == "finished" and info["checkpoint_iteration"] == ended_at
 
 
 @run_async
@@ -270,51 +275,6 @@ async def test_out_on_a_used_folder_ends_the_app_with_status_2(tmp_path):
     status, line = failure(app.load_error)
     assert status == 2 and line == f"fftui: {out} already holds config.json; choose another --out folder"
     assert (out / "config.json").read_text() == "{}"
-
-
-# -- the recorder on a disk that fills ----------------------------------------------------------------
-def _chunks(small_sample, batches: int):
-    trainer = Trainer(Config(width=16, batch_size=8, iters=1000), small_sample, chunk=4)
-    out = []
-    for _ in range(batches):
-        out += trainer.advance()
-    return out + trainer.flush()
-
-
-def test_a_full_disk_keeps_every_complete_line(small_sample, tmp_path, monkeypatch):
-    import errno
-
-    import engine.recorder
-    from engine.headless import prepare_out_dir
-    from engine.recorder import RunRecorder
-
-    chunks = _chunks(small_sample, 12)
-    lines_all = [line + "\n" for chunk in chunks for line in chunk.lines()]
-    assert len(lines_all) == 12
-    room = len("".join(lines_all[:5]).encode()) + len(lines_all[5]) // 2  # five lines and half the sixth fit
-    real_write = os.write
-    used = [0]
-
-    def filling_write(fd, data):
-        if used[0] + len(data) > room:
-            part = room - used[0]
-            used[0] = room
-            if part > 0:
-                return real_write(fd, data[:part])
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        used[0] += len(data)
-        return real_write(fd, data)
-
-    out = prepare_out_dir(tmp_path / "full")
-    recorder = RunRecorder(out, Config(width=16, batch_size=8), small_sample)
-    monkeypatch.setattr(engine.recorder.os, "write", filling_write)
-    for chunk in chunks:
-        recorder.chunk(chunk)
-    assert not recorder.close()
-    text = (out / "metrics.jsonl").read_text()
-    assert text == "".join(lines_all[:5])  # the complete lines, not the half one
-    assert recorder.written == 5
-    assert recorder.error == f"writing in {out} failed after 5 records: No space left on device"
 
 
 def test_a_layer_too_large_for_memory_is_one_line_and_status_1(monkeypatch, capsys, tmp_path):

@@ -7,43 +7,63 @@ import pytest
 import torch
 
 from fftui.cli import main
+from run_files import iterations, run_info, summary_lines
 
 FAST = ["run", "--headless", "--data", "sample", "--width", "64", "--batch-size", "16", "--quiet"]
 
 
-def test_headless_writes_config_and_one_record_per_line(tmp_path, capsys):
+def test_headless_writes_config_and_one_record_per_batch(tmp_path, capsys):
+    from engine.store import RunReader
+
     out = tmp_path / "run"
     rc = main(FAST + ["--iters", "7", "--mode", "descent", "--loss", "logistic", "--out", str(out)])
     assert rc == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["mode"] == "descent" and cfg["config"]["iters"] == 7
     assert cfg["dataset"]["source"] == "sample"
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 7
-    recs = [json.loads(line) for line in lines]
+    recs = summary_lines(out)
     assert [r["iteration"] for r in recs] == list(range(1, 8))
-    g = recs[0]["groups"]["all"]
-    assert len(g["lhs"]) == 16 and len(g["actual"]) == 16
-    assert 0.0 <= g["sparser"] <= 1.0
-    assert "7 of 7 iterations" in capsys.readouterr().out
+    assert 0.0 <= recs[0]["groups"]["all"]["sparser"] <= 1.0
+    samples = RunReader(out).samples
+    assert samples.iterations("all").tolist() == list(range(1, 8))
+    assert samples.column("lhs", "all").shape == (7, 16) and samples.column("actual", "all").shape == (7, 16)
+    info = run_info(out)
+    assert info["status"] == "finished" and info["iteration"] == 7 and info["records"] == 7
+    assert (out / "checkpoint.safetensors").exists()
+    assert f"recorded in {out} (7 batches)" in capsys.readouterr().out
 
 
-def test_summary_only_leaves_out_arrays(tmp_path):
+def test_keep_samples_none_leaves_out_arrays(tmp_path):
+    from engine.store import RunReader
+
     out = tmp_path / "s"
-    assert main(FAST + ["--iters", "2", "--out", str(out), "--summary-only"]) == 0
-    rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
-    assert set(rec["groups"]) == {"pos", "neg"}
-    assert "lhs" not in rec["groups"]["pos"] and "sparser" in rec["groups"]["pos"]
+    assert main(FAST + ["--iters", "2", "--out", str(out), "--keep-samples", "none"]) == 0
+    rec = summary_lines(out)[0]
+    assert set(rec["groups"]) == {"pos", "neg"} and "sparser" in rec["groups"]["pos"]
+    assert len(RunReader(out).samples) == 0 and run_info(out)["sample_records"] == 0
 
 
-def test_existing_run_is_never_overwritten(tmp_path, capsys):
+@pytest.mark.parametrize("value", ["some", "-1", "1.5", ""])
+def test_a_bad_keep_samples_is_one_line_and_records_nothing(value, capsys):
+    from run_files import store_runs
+
+    before = store_runs()
+    assert main(FAST + ["--iters", "2", "--keep-samples", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fftui run: --keep-samples takes all, none or a whole number")
+    assert store_runs() == before
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "run.json", "writer.lock"])
+def test_existing_run_is_never_overwritten(tmp_path, capsys, name):
     out = tmp_path / "keep"
     out.mkdir()
-    (out / "metrics.jsonl").write_text("precious\n")
+    (out / name).write_text("precious\n")
     assert main(FAST + ["--iters", "2", "--out", str(out)]) == 2
-    assert (out / "metrics.jsonl").read_text() == "precious\n"
+    assert (out / name).read_text() == "precious\n"
+    assert sorted(p.name for p in out.iterdir()) == [name]
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "already holds" in err[0]
+    assert err == [f"fftui: {out} already holds {name}; choose another --out folder"]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -109,7 +129,8 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
     log = tmp_path / "logs" / "fftui.log"
     assert err.strip().splitlines()[-1] == ("fftui: stopped: the loss became inf at iteration 4; "
                                             f"lower the learning rate and reset (details: {log})")
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert iterations(out) == [1, 2, 3]
+    assert run_info(out)["status"] == "diverged"
     logged = log.read_text()
     assert "Traceback (most recent call last)" in logged and "engine.trainer.Overflow" in logged
 
@@ -121,7 +142,7 @@ def test_summary_names_outcomes_within_rounding():
              "sparsity": 0.4, "silenced": 0.0, "valid": 128.0, "unresolved": 32.0}
     summary = {"iterations": 3, "planned": 3, "seconds": 1.0, "batches_per_second": 3.0, "final_loss": 0.0,
                "interrupted": False, "groups": {"pos": group, "neg": dict(group, unresolved=0.0)}}
-    text = format_summary(summary, None)
+    text = format_summary(summary)
     assert "25.0 % of valid samples changed within rounding" in text
     assert text.count("within rounding") == 1
 
@@ -135,18 +156,19 @@ def test_a_signal_stops_a_headless_run_between_batches_and_keeps_every_batch(tmp
     proc = subprocess.Popen([sys.executable, "-m", "fftui", "run", "--headless", "--data", "sample",
                              "--iters", "10000000", "--width", "20", "--batch-size", "4", "--quiet",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = out / "metrics.jsonl"
+    metrics = out / "summary.jsonl.gz"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not metrics.exists() or metrics.stat().st_size < 20_000):
+    while time.monotonic() < deadline and (not metrics.exists() or metrics.stat().st_size < 5_000):
         time.sleep(0.05)
     proc.send_signal(getattr(signal, name))
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == status, stderr
     trained = int(stdout.split(" of ", 1)[0])
     assert stderr.strip().splitlines()[-1] == f"fftui: stopped by {name}; the {trained} batches trained are kept"
-    lines = metrics.read_text().splitlines()
-    assert trained > 0 and len(lines) == trained
-    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, trained + 1))
+    assert trained > 0 and iterations(out) == list(range(1, trained + 1))
+    info = run_info(out)
+    assert info["status"] == "interrupted" and info["iteration"] == trained
+    assert (out / "checkpoint.safetensors").exists()
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "--lr", "abc"], ["run", "--nope"]])
@@ -203,7 +225,7 @@ def test_an_out_folder_is_claimed_by_one_run_and_default_names_never_collide(tmp
     from engine.headless import OutputError, claim_new_dir, prepare_out_dir
 
     prepare_out_dir(tmp_path / "a")
-    with pytest.raises(OutputError, match="already holds metrics.jsonl"):
+    with pytest.raises(OutputError, match="already holds writer.lock"):
         prepare_out_dir(tmp_path / "a")  # a second run given the same folder, even before it writes
     stem = str(tmp_path / "fig2-20261129-160000")
     first, second, third = claim_new_dir(stem), claim_new_dir(stem), claim_new_dir(stem)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import json
 import math
 import os
 import signal
@@ -292,47 +291,67 @@ def test_an_idx_file_larger_than_the_memory_available_is_refused(monkeypatch, no
 # --- output that cannot be written ----------------------------------------------------------------
 
 
-def _fill_disk_after(monkeypatch, allowed: int) -> list[int]:
-    """os.write in engine.headless takes `allowed` bytes in all (the last write partly), then fails
-    with ENOSPC, as a file system that fills up does. Returns [bytes written so far]."""
-    real = os.write
-    written = [0]
+class _FillingFile:
+    """A summary file on a disk that fills: the first write goes through, the second only in part,
+    then every write fails with ENOSPC."""
 
-    def write(fd, data):
-        room = allowed - written[0]
-        if room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        n = real(fd, bytes(data)[:room])
-        written[0] += n
-        return n
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by the writer
+        self.calls = 0
 
-    monkeypatch.setattr(engine.headless.os, "write", write)
-    return written
+    def write(self, data) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            return self.file.write(data)
+        if self.calls == 2:
+            return self.file.write(bytes(data)[: max(1, len(data) // 2)])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def truncate(self, size: int) -> int:
+        return self.file.truncate(size)
+
+    def close(self) -> None:
+        self.file.close()
 
 
-def test_a_disk_that_fills_during_the_run_keeps_every_complete_line(tmp_path, monkeypatch, capsys):
+def _fill_summary(monkeypatch) -> None:
+    import engine.store.writer
+
+    real = engine.store.writer.open_append
+    monkeypatch.setattr(engine.store.writer, "open_append",
+                        lambda path: _FillingFile(path) if path.name == "summary.jsonl.gz" else real(path))
+
+
+def test_a_disk_that_fills_during_the_run_keeps_every_complete_record(tmp_path, monkeypatch, capsys):
+    from run_files import iterations, run_info
+
     out = tmp_path / "run"
-    _fill_disk_after(monkeypatch, 50_000)  # full in the middle of some record
-    assert main(FAST + ["--iters", "400", "--out", str(out)]) == 1
+    _fill_summary(monkeypatch)  # full in the middle of the second flush of the summary
+    assert main(FAST + ["--iters", "1000000", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    text = (out / "metrics.jsonl").read_text()
-    assert text.endswith("\n") and len(text.encode()) <= 50_000
-    lines = text.splitlines()
-    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, len(lines) + 1))
-    assert 0 < len(lines) < 400
+    recorded = iterations(out)  # the file decompresses to whole lines, nothing after them
+    assert recorded == list(range(1, len(recorded) + 1))
+    assert 0 < len(recorded) < 1_000_000
     assert err.strip().splitlines()[-1] == (
-        f"fftui: stopped: cannot write {out}/metrics.jsonl: No space left on device; "
-        f"the {len(lines)} records written before it are kept")
+        f"fftui: stopped: recording stopped: no space left on device (summary.jsonl.gz); "
+        f"the {len(recorded):,} records written before it are kept in {out}")
+    info = run_info(out)
+    assert info["status"] == "failed" and info["records"] == len(recorded)
+    assert info["recording_error"] == "no space left on device (summary.jsonl.gz)"
 
 
 def test_a_records_file_on_a_full_device_says_none_were_kept(tmp_path, sample):
+    from engine.store import RunWriter
+
     out = tmp_path / "run"
     out.mkdir()
-    (out / "metrics.jsonl").symlink_to("/dev/full")  # every write: ENOSPC
-    summary = engine.headless.run_headless(Config(width=16, batch_size=4, iters=5), sample, out)
-    assert summary["error"] == (f"cannot write {out}/metrics.jsonl: No space left on device; "
-                                "the 0 records written before it are kept")
+    (out / "summary.jsonl.gz").symlink_to("/dev/full")  # every write: ENOSPC
+    writer = RunWriter(out, {"config": {}}).start()
+    summary = engine.headless.run_headless(Config(width=16, batch_size=4, iters=5), sample, writer)
+    assert summary["error"] == ("recording stopped: no space left on device (summary.jsonl.gz); "
+                                f"the 0 records written before it are kept in {out}")
+    assert summary["status"] == "failed"
 
 
 @pytest.mark.parametrize("code,words", [(errno.EROFS, "Read-only file system"), (errno.EACCES, "Permission denied"),
@@ -340,14 +359,14 @@ def test_a_records_file_on_a_full_device_says_none_were_kept(tmp_path, sample):
 def test_an_out_folder_that_cannot_be_written_is_one_line(code, words, tmp_path, monkeypatch, capsys):
     out = tmp_path / "existing"
     out.mkdir()  # an existing folder; the file system refuses new files in it
-    real_open = Path.open
+    real_open = os.open
 
-    def refuse(self, mode="r", *args, **kwargs):
-        if self.parent == out and "x" in mode:
-            raise OSError(code, os.strerror(code), str(self))
-        return real_open(self, mode, *args, **kwargs)
+    def refuse(path, flags, *args, **kwargs):
+        if Path(path).parent == out and flags & os.O_EXCL:
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(engine.headless.os, "open", refuse)
     assert main(FAST + ["--iters", "2", "--out", str(out)]) == 2
     assert one_line(capsys.readouterr()) == f"fftui: cannot write in --out folder {out}: {words}"
     assert list(out.iterdir()) == []
@@ -366,21 +385,23 @@ def test_a_read_only_out_folder_is_one_line(tmp_path, capsys):
 
 
 def test_config_json_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import engine.store.files
+
     out = tmp_path / "run"
-    real = Path.write_text
+    real = os.write
 
-    def full(self, *args, **kwargs):
-        if self.name == "config.json":
-            real(self, "{")  # a part reached the disk
+    def full(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(f".config.json.{os.getpid()}.tmp"):
+            real(fd, bytes(data)[:1])  # a part reached the disk
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(self, *args, **kwargs)
+        return real(fd, data)
 
-    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(engine.store.files.os, "write", full)
     assert main(FAST + ["--iters", "2", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == f"fftui: cannot write {out}/config.json: No space left on device"
-    assert not (out / "config.json").exists()
+    assert err.strip().splitlines()[-1] == f"fftui: cannot record into {out}: No space left on device"
+    assert list(out.iterdir()) == []  # nothing of the run is left, its claim neither
 
 
 def _fftui(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -394,7 +415,9 @@ def test_standard_output_on_a_full_device_is_one_line_and_status_1(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "fftui: cannot write to standard output: No space left on device"
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 5  # the run's files are whole
+    from run_files import iterations
+
+    assert iterations(out) == [1, 2, 3, 4, 5]  # the run's files are whole
 
 
 @pytest.mark.parametrize("closed", [1, 2])
@@ -403,8 +426,9 @@ def test_a_closed_standard_stream_does_not_stop_the_run(closed, tmp_path):
     done = _fftui(*FAST, "--iters", "300", "--out", str(out), preexec_fn=lambda: os.close(closed),
                   stdout=subprocess.PIPE if closed != 1 else None, stderr=subprocess.PIPE if closed != 2 else None)
     assert done.returncode == 0
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, 301))
+    from run_files import iterations
+
+    assert iterations(out) == list(range(1, 301))
 
 
 def test_standard_error_on_a_full_device_does_not_stop_the_run(tmp_path):
@@ -414,7 +438,9 @@ def test_standard_error_on_a_full_device_does_not_stop_the_run(tmp_path):
         done = _fftui(*progress, "--iters", "300", "--out", str(out), stdout=subprocess.PIPE, stderr=full, text=True)
     assert done.returncode == 0
     assert done.stdout.startswith("300 of 300 iterations")
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 300
+    from run_files import iterations
+
+    assert len(iterations(out)) == 300
 
 
 # --- memory ---------------------------------------------------------------------------------------
@@ -500,7 +526,10 @@ def test_a_preset_that_diverges_exits_1_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("fftui: stopped: the loss became") and "at iteration" in last
-    recorded = len((out / "metrics.jsonl").read_text().splitlines())
+    from run_files import iterations, run_info
+
+    recorded = len(iterations(out))
+    assert run_info(out)["status"] == "diverged"
     assert f"Stopped by a failure after {recorded} of 2345 iterations" in done.stdout
 
 
@@ -515,11 +544,14 @@ def test_a_preset_stopped_by_ctrl_c_exits_130_and_says_how_far_it_got(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "fftui", "run", "--headless", "--preset", "fig2", "--data",
                              "sample", "--quiet", "--out", str(out)], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    _wait_for_records(out / "metrics.jsonl", 30_000, proc)
+    _wait_for_records(out / "summary.jsonl.gz", 3_000, proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    recorded = len((out / "metrics.jsonl").read_text().splitlines())
+    from run_files import iterations, run_info
+
+    recorded = len(iterations(out))
+    assert run_info(out)["status"] == "interrupted"
     assert 0 < recorded < 938
     assert f"Stopped by SIGINT after {recorded} of 938 iterations" in stdout
     assert f"{recorded} iterations of descent training" in stdout

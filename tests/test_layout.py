@@ -67,7 +67,8 @@ def test_reordering_the_device_layout_changes_no_metric(small_sample, request, k
 
 def test_a_metric_needs_the_declaration_and_its_computation_only(tmp_path):
     """A throwaway metric, declared in engine/metrics.py and computed in engine/derive.py (a copy of
-    the code), shows in metrics.jsonl, the records, the UI's history and the headless summary."""
+    the code), shows in the recorded summary (summary.jsonl.gz), the records, the UI's history and
+    the headless summary."""
     for part in ("engine", "fftui", "assets"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     metrics, derive = tmp_path / "engine" / "metrics.py", tmp_path / "engine" / "derive.py"
@@ -83,6 +84,7 @@ def test_a_metric_needs_the_declaration_and_its_computation_only(tmp_path):
     code = textwrap.dedent("""
         import json, sys
         from pathlib import Path
+        from engine.store import RunWriter
         from engine.config import Config
         from engine.data import load_dataset
         from engine.headless import run_headless
@@ -92,7 +94,7 @@ def test_a_metric_needs_the_declaration_and_its_computation_only(tmp_path):
         out.mkdir()
         data = load_dataset("sample", device="cpu")
         cfg = Config(width=30, batch_size=8, iters=3)
-        summary = run_headless(cfg, data, out)
+        summary = run_headless(cfg, data, RunWriter(out, {"config": cfg.as_dict()}).start())
         rec = Trainer(cfg, data).step()
         history = History()
         history.add([rec])
@@ -106,7 +108,9 @@ def test_a_metric_needs_the_declaration_and_its_computation_only(tmp_path):
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["record"][0] == 2 * got["record"][1]
     assert len(got["series"]) == 1 and got["series"][0] % 2 == 0
-    lines = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    from run_files import summary_lines
+
+    lines = summary_lines(tmp_path / "out")
     assert len(lines) == 3
     for line in lines:
         for group in line["groups"].values():

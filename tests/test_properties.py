@@ -171,7 +171,7 @@ RUN_FLAGS = {
        .flatmap(lambda d: st.fixed_dictionaries({k: RUN_FLAGS[k] for k in d})))
 def test_a_headless_run_with_random_values_ends_in_0_1_or_2_without_a_traceback(tiny_mnist, capsys, chosen):
     argv = ["run", "--headless", "--iters", "2", "--data", "mnist", "--data-dir", str(tiny_mnist),
-            "--device", "cpu", "--summary-only"]
+            "--device", "cpu", "--keep-samples", "none"]
     for flag, text in chosen.items():
         argv.append(f"{flag}={text}")
     status = cli.main(argv)

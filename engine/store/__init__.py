@@ -12,7 +12,7 @@ A run folder (format 1):
   atomically about once a second. A run marked running whose writer is gone reads as interrupted.
 - ``config.json``: every parameter, the data and the machine (engine/headless.py run_description).
 - ``summary.jsonl.gz``: one JSON line per batch (orjson), every BATCH and GROUP metric of
-  engine/metrics.py under its key (the lines of metrics.jsonl without the per-sample arrays), in a
+  engine/metrics.py under its key (MetricsChunk.lines without the per-sample arrays), in a
   gzip stream flushed (Z_SYNC_FLUSH) after whole lines, so that a killed run's file decompresses to
   its last flushed line (``zcat summary.jsonl.gz | jq`` reads it). Compressed because a summary
   line is about 900 bytes: an hour of the app at 35 batches a second is 113 MB as plain text and
@@ -27,8 +27,9 @@ A run folder (format 1):
 - ``events.jsonl``: parameter changes, pauses, errors, one JSON line each, with their iteration.
 - ``checkpoint.safetensors``: the last checkpoint, weights and optimiser state (tensors
   ``weights/NAME``, ``optimizer/NAME``) in one file replaced atomically (no pickle anywhere).
-- ``writer.lock``: held by the live writer (flock). ``metrics.jsonl``: the empty claim file of
-  engine/headless.py's exclusive claim.
+- ``writer.lock``: created exclusively when the folder is claimed (engine/headless.py
+  prepare_out_dir: of two runs given one folder only one gets it), then held by the live writer
+  (flock). No other file marks a claim.
 
 Writing: RunWriter (writer.py), on its own thread, fed through a bounded queue that never blocks the
 training thread. Reading: RunReader (reader.py). Checkpoints: checkpoint.py. Listing, names, removal:

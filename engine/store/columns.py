@@ -19,7 +19,7 @@ GROUP = "group"          # the per-sample rows' group name: pos, neg or all
 def summary_lines(chunk: MetricsChunk) -> bytes:
     """One JSON line per batch of the chunk (UTF-8, each ending in a newline): every BATCH metric
     under its key, then "groups": {name: {"name": name, every GROUP metric}}, in declared order;
-    NaN and infinities as null. The same keys as metrics.jsonl without its per-sample arrays."""
+    NaN and infinities as null. The keys of MetricsChunk.lines without the per-sample arrays."""
     rows = len(chunk)
     batch = []
     for m in BATCH_METRICS:

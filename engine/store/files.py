@@ -24,7 +24,7 @@ SAMPLES = "samples.arrows"         # per-sample arrays: Arrow IPC stream, one ro
 EVENTS = "events.jsonl"            # parameter changes, pauses, errors: one JSON line each
 CHECKPOINT = "checkpoint.safetensors"  # the last checkpoint: weights/NAME and optimizer/NAME tensors
 LOCK = "writer.lock"               # held (flock) by the live writer; free once it is gone
-CLAIM = "metrics.jsonl"            # created exclusively when the folder is claimed (engine/headless.py)
+LEGACY_METRICS = "metrics.jsonl"   # the records of an older fftui's run (no run.json): not readable here
 REQUIRED = (RUN_JSON, CONFIG_JSON, SUMMARY)
 
 STATUSES = ("running", "finished", "interrupted", "diverged", "failed")
@@ -62,9 +62,9 @@ def run_stem(name: str, when: float | None = None) -> str:
 
 def claim_run_folder(name: str, root: Path | None = None, when: float | None = None) -> Path:
     """Create and claim a fresh run folder ``root/YYYYMMDD-HHMMSS-name`` (``-2``, ``-3``... when
-    another run took it, even in the same second), through engine/headless.py's exclusive claim, so
-    that two processes never get the same folder. Raises StoreError when the store cannot be
-    written."""
+    another run took it, even in the same second), through engine/headless.py's exclusive claim
+    (writer.lock created exclusively), so that two processes never get the same folder. Raises
+    StoreError when the store cannot be written."""
     from engine.headless import OutputError, claim_new_dir
 
     root = store_root() if root is None else root
@@ -72,7 +72,8 @@ def claim_run_folder(name: str, root: Path | None = None, when: float | None = N
         root.mkdir(parents=True, exist_ok=True)
         return claim_new_dir(str(root / run_stem(name, when)))
     except (OutputError, OSError) as exc:
-        raise StoreError(f"cannot create a run folder in {root}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise StoreError(f"cannot create a run folder in {root}: {getattr(exc, 'strerror', None) or exc} "
+                         "(--no-record runs without recording)") from None
 
 
 def claim_out_folder(path: str | Path) -> Path:

@@ -25,10 +25,10 @@ from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
 from .checkpoint import Checkpoint, read_checkpoint
 from .columns import GROUP, ITERATION, SAMPLE_SCHEMA
 from .files import (
-    CLAIM,
     CONFIG_JSON,
     EVENTS,
     FORMAT,
+    LEGACY_METRICS,
     REQUIRED,
     RUN_JSON,
     SAMPLES,
@@ -258,7 +258,7 @@ class RunReader:
         where = str(self.folder)
         if not self.folder.is_dir():
             raise StoreError(f"{where} is not a folder" if self.folder.exists() else f"{where} does not exist")
-        if not (self.folder / RUN_JSON).exists() and (self.folder / CLAIM).exists():
+        if not (self.folder / RUN_JSON).exists() and (self.folder / LEGACY_METRICS).exists():
             raise StoreError(f"{where} holds a headless run of an older fftui (metrics.jsonl, no run.json); "
                              "it cannot be opened")
         self.info = read_json(self.folder / RUN_JSON, where)

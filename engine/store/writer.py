@@ -110,17 +110,19 @@ class RunWriter:
     parameter, the data, the machine), written at once. keep_samples: a SamplePolicy or its text.
     max_queued: records the queue holds at most; above half of it new chunks keep only their
     summary. flush_interval: seconds between writes to disk (a kill loses at most that much).
-    opener: how files are opened for appending (tests inject failing or slow files).
+    opener: how files are opened for appending (default: open_append, looked up when the writer is
+    made, so that tests can replace it with failing or slow files).
     Raises StoreError (one line) when the folder cannot be written at all. Call start(), then put()
     chunks, event() and checkpoint() from the training thread, and close(status) at the end."""
 
     def __init__(self, folder: Path, description: Mapping[str, Any], *, keep_samples: SamplePolicy | str = "auto",
-                 max_queued: int = 8192, flush_interval: float = 1.0, opener: Opener = open_append) -> None:
+                 max_queued: int = 8192, flush_interval: float = 1.0, opener: Opener | None = None) -> None:
         self.folder = Path(folder)
         self.policy = keep_samples if isinstance(keep_samples, SamplePolicy) else SamplePolicy.parse(keep_samples)
         self.max_queued = max_queued
         self.flush_interval = flush_interval
         self.records = 0           # batches whose summary is on disk (or about to be, at the next flush)
+        self.written = 0           # batches whose summary line is in the file (complete, after a flush)
         self.sample_records = 0    # batches whose per-sample arrays are
         self.dropped_samples = 0   # batches the policy would keep whose arrays were dropped: writer behind
         self._refused = 0          # batches dropped whole: the queue was full or recording had stopped
@@ -145,6 +147,8 @@ class RunWriter:
         self._arrow: pa.ipc.RecordBatchStreamWriter | None = None
         self._batches: list[pa.RecordBatch] = []
         outs: list[_Out] = []
+        opener = opener or open_append
+        made = [self.folder / name for name in (SUMMARY, SAMPLES, EVENTS) if not (self.folder / name).exists()]
         try:
             self._lock_file.acquire()
             for name in (SUMMARY, SAMPLES, EVENTS):
@@ -154,6 +158,9 @@ class RunWriter:
         except OSError as exc:
             for out in outs:
                 out.close()
+            for path in made:  # a writer that cannot start leaves no file of its own behind
+                with contextlib.suppress(OSError):
+                    path.unlink()
             self._lock_file.release()
             raise StoreError(f"cannot record into {self.folder}: {exc.strerror or exc}") from None
         self._summary, self._samples, self._events = outs
@@ -175,11 +182,17 @@ class RunWriter:
         """Records waiting for the writer thread."""
         return self._queued
 
-    def put(self, chunk: MetricsChunk) -> bool:
+    def put(self, chunk: MetricsChunk, wait: bool = False) -> bool:
         """Queue a chunk (kept by reference: its columns must not change afterwards). Returns at
-        once; False when it was dropped whole (queue full, or recording stopped)."""
+        once; False when it was dropped whole (queue full, or recording stopped). wait=True (a
+        headless run, which keeps every batch's summary): when the queue is full, wait for the
+        writer to make room instead of dropping the chunk; it is still dropped once recording has
+        stopped."""
         n = len(chunk)
         with self._lock:
+            while (wait and not self._stopped and not self._closing and self._queued
+                   and self._queued + n > self.max_queued):
+                self._lock.wait(0.02)  # the writer thread takes the queue as a whole: room comes soon
             if self._stopped or self._closing or self._queued + n > self.max_queued:
                 self._refused += n
                 return False
@@ -242,6 +255,13 @@ class RunWriter:
             self._thread.join(timeout)
         elif self._thread.ident is None:  # never started: write here
             self._main()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to timeout seconds for a closing writer to finish writing; True when it has (or
+        never started)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # -- the writer thread ----------------------------------------------------------------------
     def _main(self) -> None:
@@ -342,6 +362,9 @@ class RunWriter:
         if self._compressed or final:
             self._summary.write(self._zip.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH))
             self._compressed = False
+        taken = self.records
+        self._summary.drain()
+        self.written = taken  # every line taken so far is complete in the file
         for out in self._outs:
             out.drain()
         self._write_info()
@@ -360,6 +383,7 @@ class RunWriter:
             self._refused += dropped
         for out in self._outs:
             out.rollback()
+        self.records = self.written  # what the summary holds after the rollback
         if isinstance(exc, OSError) and exc.errno is not None and exc.errno in DISK_ERRORS:
             where = Path(exc.filename).name if exc.filename else None
             self.error = os.strerror(exc.errno).lower() + (f" ({where})" if where else "")

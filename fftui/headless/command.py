@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 from engine.config import Config
 from engine.data import Dataset
@@ -19,31 +17,42 @@ from .summary import format_summary
 
 
 def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, bool], Dataset]) -> int:
-    """Run `cfg` headless as the parsed flags say; `load` gets the data. Returns the exit status:
-    0 done, 1 stopped by a failure (one line on stderr naming the log file, or the file that could
-    not be written), 128 + the signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129)
-    stopped it between batches; the same for a preset. Raises engine.headless.OutputError for an
-    output folder that cannot be used, and fftui.headless.OutputStreamError when standard output
-    cannot be written."""
-    from engine.headless import OutputError, claim_new_dir, prepare_out_dir, run_headless
+    """Run `cfg` headless as the parsed flags say; `load` gets the data. The run is recorded (see
+    fftui.record.claim_folder: the folder is claimed before the data load, given back if the run never
+    starts) unless --no-record. Returns the exit status: 0 done, 1 stopped by a failure (one line on
+    stderr naming the log file, or why recording stopped and how many records are kept), 128 + the
+    signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it between batches; the
+    same for a preset. Raises engine.headless.OutputError or engine.store.StoreError for an output
+    folder that cannot be used, and fftui.headless.OutputStreamError when standard output cannot
+    be written."""
+    from engine.headless import OutputError, release_claim, run_description, run_headless
+    from engine.store import RunWriter
 
-    if args.preset:  # the folder is claimed before anything else, then the data loads
-        stem = f"fftui-runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out_dir: Path | None = prepare_out_dir(args.out) if args.out else claim_new_dir(stem)
-    else:
-        out_dir = prepare_out_dir(args.out) if args.out else None
-    set_stage("loading the data")
-    dataset = load(cfg, args.quiet)
-    set_stage("setting up")
-    tune_for_training(interactive=False)
+    from ..record import claim_folder
+
+    folder = claim_folder(args, cfg)  # before anything else: a second run never gets this folder
+    writer = None
+    try:
+        set_stage("loading the data")
+        dataset = load(cfg, args.quiet)
+        set_stage("setting up")
+        tune_for_training(interactive=False)
+        if folder is not None:
+            extra: dict = {"preset": args.preset}
+            if args.preset:
+                from engine.presets import PRESETS
+
+                extra["claim"] = PRESETS[args.preset].claim
+            writer = RunWriter(folder, run_description(cfg, dataset, extra), keep_samples=args.keep_samples).start()
+    finally:
+        if folder is not None and writer is None:
+            release_claim(folder, remove_folder=not args.out)
     set_stage(f"running {args.preset}" if args.preset else "setting up")
     if args.preset:
         from .experiments import run_preset
 
-        assert out_dir is not None
         try:
-            measured = run_preset(args.preset, cfg, dataset, out_dir, quiet=args.quiet,
-                                  per_sample=not args.summary_only)
+            measured = run_preset(args.preset, cfg, dataset, writer, quiet=args.quiet)
         except OutputError as exc:  # a file could not be written once the experiment had begun
             warn(f"fftui: stopped: {exc}")
             return 1
@@ -54,14 +63,15 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     bar = None if args.quiet or total is None else RunProgress(total, sys.stderr)
     summary = None
     try:
-        summary = run_headless(cfg, dataset, out_dir, per_sample=not args.summary_only,
-                               on_chunk=chunk_progress(bar) if bar is not None else None,
+        summary = run_headless(cfg, dataset, writer, on_chunk=chunk_progress(bar) if bar is not None else None,
                                graphs=args.cuda_graphs, compile=args.compile)
     finally:
         if bar is not None:
             bar.finish(summary["iterations"] if summary is not None else None)
+        if summary is None and writer is not None:  # a fault: what was recorded stays
+            writer.close("failed", "the run stopped on an unexpected error")
     set_stage("writing the summary")
-    emit(format_summary(summary, out_dir))
+    emit(format_summary(summary))
     return ending_status(summary)
 
 

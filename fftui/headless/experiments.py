@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import Config
 from engine.data import Dataset
 from engine.figure1 import theorem1_at_init
-from engine.headless import RecordFile, run_description, run_headless, write_text
+from engine.headless import OutputError, run_headless, write_text
 from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row
 
 from . import emit
+
+if TYPE_CHECKING:
+    from engine.store import RunWriter
 from .figures import render_fig1a, render_fig1b, render_series, summarise_init, summarise_series
 from .progress import RunProgress, chunk_progress
 
@@ -29,14 +31,17 @@ def _source(dataset: Dataset) -> str:
     return f"the shipped MNIST sample ({dataset.size:,} digits)"
 
 
-def _csv(path: Path, columns: list[str], rows: list[list[float]]) -> None:
+def _csv(folder: Path | None, name: str, columns: list[str], rows: list[list[float]]) -> None:
+    """Write folder/name as CSV (nothing without a folder: the run is not recorded)."""
+    if folder is None:
+        return
     text = io.StringIO(newline="")
     w = csv.writer(text)
     w.writerow(columns)
     for r in rows:
         w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
                     (f"{v:.6g}" if isinstance(v, float) else v) for v in r])
-    write_text(path, text.getvalue())
+    write_text(folder / name, text.getvalue())
 
 
 def bar_callback(bar: RunProgress | None, text: str) -> Callable[[int, int], None] | None:
@@ -46,18 +51,18 @@ def bar_callback(bar: RunProgress | None, text: str) -> Callable[[int, int], Non
     return lambda done, _total: bar.update(done, text)
 
 
-def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bool = False,
-               per_sample: bool = True) -> dict:
-    """Run one preset; write metrics.jsonl, NAME.csv, NAME.txt (the plot) and config.json in out.
-    Prints the plot and a one-paragraph summary; returns what it measured."""
+def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, *, quiet: bool = False) -> dict:
+    """Run one preset, recorded by writer (a started engine.store.RunWriter, closed here; None: not
+    recorded). Fig2 and fig3 record their run's batches; fig1a and fig1b, which train nothing,
+    record one event "theorem1_at_init" per batch size. NAME.csv (the figure's series) and NAME.txt
+    (the plot and the summary) go into the run's folder. Prints the plot and a one-paragraph
+    summary; returns what it measured."""
     preset = PRESETS[name]
     started = time.perf_counter()
-    extra = {"preset": name, "claim": preset.claim}
-    write_text(out / "config.json", json.dumps(run_description(cfg, dataset, extra), indent=2) + "\n")
+    out = writer.folder if writer is not None else None
     if preset.kind == "init":
         sizes = preset.batch_sizes if name == "fig1b" else (cfg.batch_size,)
         results = []
-        records = RecordFile(out / "metrics.jsonl")
         try:
             for n in sizes:
                 bar = None if quiet else RunProgress(dataset.size, sys.stderr, unit="digits")
@@ -65,18 +70,24 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
                 if bar is not None:
                     bar.close()
                 results.append(res)
-                records.write_lines([json.dumps({"batch_size": n, "samples": res.samples, "satisfied": res.satisfied,
-                                                 "silenced": res.silenced, "ratio": res.ratio,
-                                                 "predicted_sparser": res.predicted_sparser})])
-        finally:
-            records.close()
+                if writer is not None:
+                    writer.event("theorem1_at_init", 0, batch_size=n, samples=res.samples, satisfied=res.satisfied,
+                                 silenced=res.silenced, ratio=res.ratio, predicted_sparser=res.predicted_sparser)
+        except BaseException:
+            if writer is not None:
+                writer.close("interrupted" if len(results) < len(sizes) else "failed")
+            raise
+        if writer is not None:
+            writer.close("finished")
+            if writer.error is not None:
+                raise OutputError(f"recording stopped: {writer.error}")
         if name == "fig1a":
             r = results[0]
             rows = [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs, strict=True))]
-            _csv(out / f"{name}.csv", ["sample", "lhs", "rhs"], rows)
+            _csv(out, f"{name}.csv", ["sample", "lhs", "rhs"], rows)
             plot = render_fig1a(r)
         else:
-            _csv(out / f"{name}.csv", ["batch_size", "ratio", "satisfied", "samples"],
+            _csv(out, f"{name}.csv", ["batch_size", "ratio", "satisfied", "samples"],
                  [[r.batch_size, r.ratio, r.satisfied, r.samples] for r in results])
             plot = render_fig1b(results)
         summary_text = summarise_init(results, preset.claim, _source(dataset))
@@ -88,14 +99,13 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
         bar = None if quiet or total is None else RunProgress(total, sys.stderr)
         outcome = None
         try:
-            outcome = run_headless(cfg, dataset, out, per_sample=per_sample,
+            outcome = run_headless(cfg, dataset, writer,
                                    on_chunk=chunk_progress(bar) if bar is not None else None,
-                                   on_record=lambda rec: series.rows.append(figure_row(rec, cfg)),
-                                   extra_config=extra)
+                                   on_record=lambda rec: series.rows.append(figure_row(rec, cfg)))
         finally:
             if bar is not None:
                 bar.finish(outcome["iterations"] if outcome is not None else None)
-        _csv(out / f"{name}.csv", series.columns, series.rows)
+        _csv(out, f"{name}.csv", series.columns, series.rows)
         summary_text = ending_sentence(outcome, len(series.rows))
         if not series.rows:
             plot, summary_text = "", f"The run stopped before its first iteration. {summary_text}".strip()
@@ -104,10 +114,12 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, out: Path, *, quiet: bo
             summary_text = " ".join(filter(None, (summary_text, summarise_series(series, cfg, preset.claim,
                                                                                   _source(dataset)))))
         measured = {"stats": series.stats(), "run": outcome}
-    write_text(out / f"{name}.txt", plot + "\n" + summary_text + "\n")
+    if out is not None:
+        write_text(out / f"{name}.txt", plot + "\n" + summary_text + "\n")
     emit(plot)
     emit(summary_text)
-    emit(f"({time.perf_counter() - started:.1f} s; wrote {out}/{name}.csv, {name}.txt, metrics.jsonl, config.json)")
+    where = f"recorded in {out} with {name}.csv and {name}.txt" if out is not None else "not recorded"
+    emit(f"({time.perf_counter() - started:.1f} s; {where})")
     return measured
 
 

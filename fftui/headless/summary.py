@@ -3,7 +3,6 @@ the metrics' labels taken from their declaration (engine/metrics.py)."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from engine.metrics import SUMMARY_LINE, MetricsRecord
@@ -21,9 +20,10 @@ def short_status(record: MetricsRecord) -> str:
                      f"gen {_percent(g.general)}" for name, g in record.groups.items())
 
 
-def format_summary(summary: dict[str, Any], out: Path | None) -> str:
+def format_summary(summary: dict[str, Any]) -> str:
     """The closing lines of a headless run from run_headless's summary: iterations, time and rate,
-    then per group the means over batches of the summary metrics, and the files written."""
+    then per group the means over batches of the summary metrics, and where the run is recorded
+    (its "folder", None when it was not)."""
     lines = [f"{summary['iterations']} of {summary['planned']} iterations in {summary['seconds']:.1f} s "
              f"({summary['batches_per_second']:.1f} batches/s); final loss {summary['final_loss']:.6g}"
              + ("; interrupted" if summary["interrupted"] else "")]
@@ -31,8 +31,8 @@ def format_summary(summary: dict[str, Any], out: Path | None) -> str:
         label = GROUP_LABELS.get(name, name)
         means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)
         lines.append(f"  {label:9s} mean over batches: {means}" + rounding_note(g, summary.get("dtype", "float32")))
-    if out is not None:
-        lines.append(f"  wrote {out}/config.json and {out}/metrics.jsonl")
+    if summary.get("folder") is not None:
+        lines.append(f"  recorded in {summary['folder']} ({summary.get('records', 0):,} batches)")
     return "\n".join(lines)
 
 

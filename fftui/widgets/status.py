@@ -37,6 +37,7 @@ class StatusInfo:
     message: str = ""
     message_kind: str = "info"
     data_size: int | None = None    # images in the data set: a batch never holds more
+    recording: str = ""             # the run's folder name, or "recording stopped: REASON"
 
 
 def _value(v) -> str:
@@ -96,6 +97,10 @@ def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param
     if info.sample:
         text.append(" · not full MNIST", style=styles.get("bold $warning", "bold"))
     text.append(f" · device {info.device}")
+    if info.recording:
+        stopped = info.recording.startswith("recording stopped")
+        text.append(" · ")
+        text.append(info.recording, style=styles.get("bold $error", "bold") if stopped else "dim")
     text.append("\n ")
     kind_style = {"error": "bold $error", "warning": "bold $warning"}.get(info.message_kind)
     message = info.message or "F1/? help · e edit parameters · ctrl+p commands"
