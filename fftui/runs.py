@@ -79,7 +79,7 @@ def entry_row(entry: Any) -> list[str]:
     reader = entry.reader
     date = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created))
     if reader is None:
-        return [entry.name, date, "", "", "", "", "", "damaged", human_size(entry.size), "", ""]
+        return [entry.name, date, "", "", "", "", "", entry.status, human_size(entry.size), "", ""]
     cfg = reader.config.get("config", {})
     info = reader.info
     final = info.get("final") or {}
