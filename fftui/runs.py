@@ -128,7 +128,6 @@ def runs_command(args: argparse.Namespace) -> int:
     """Run `fftui runs [list|rm|prune|path]`; returns the exit status (2 for bad input, one line)."""
     from engine.store import StoreError, store_root
     from engine.store.catalog import list_runs, prune, remove, resolve
-
     from fftui.headless import emit
 
     root = store_root()
