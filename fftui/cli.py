@@ -266,6 +266,7 @@ def _app(args: argparse.Namespace, cfg: Config) -> int:
     for dest, flag in HEADLESS_ONLY:
         if getattr(args, dest, False):
             raise UsageError(f"fftui run: {flag} is for --headless runs")
+    closed_streams()
     from fftui import lifecycle
     from fftui.app import FFApp
 
@@ -298,6 +299,23 @@ def _app(args: argparse.Namespace, cfg: Config) -> int:
         sys.stderr.flush()
     finally:
         os._exit(status)
+
+
+def closed_streams() -> None:
+    """Refuse to start the live app when standard input or standard error was closed at start-up
+    (Python then leaves sys.__stdin__ or sys.__stderr__ as None): Textual reads keys from the one
+    and draws on the other, and without them it would end in a traceback, or draw nothing and hang
+    deaf to q and SIGTERM. The line goes to standard output when standard error is the one closed."""
+    closed = [name for name, stream in (("input", sys.__stdin__), ("error", sys.__stderr__)) if stream is None]
+    if not closed:
+        return
+    line = (f"fftui run: the live app needs standard {' and standard '.join(closed)} (closed here); "
+            "run it in a terminal, or use --headless")
+    if sys.__stderr__ is None:
+        print(line, file=sys.stdout)
+        sys.stdout.flush()
+        raise SystemExit(2)
+    raise UsageError(line)
 
 
 def app_exit_status(return_code: int | None) -> int:

@@ -82,7 +82,7 @@ def entry_row(entry: Any) -> list[str]:
     reader = entry.reader
     date = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created))
     if reader is None:
-        return [entry.name, date, "", "", "", "", "", "damaged", human_size(entry.size), "", ""]
+        return [entry.name, date, "", "", "", "", "", entry.status, human_size(entry.size), "", ""]
     cfg = reader.config.get("config", {})
     info = reader.info
     final = info.get("final") or {}
@@ -131,6 +131,7 @@ def runs_command(args: argparse.Namespace) -> int:
     """Run `fftui runs [list|rm|prune|path]`; returns the exit status (2 for bad input, one line)."""
     from engine.store import StoreError, store_root
     from engine.store.catalog import list_runs, prune, remove, resolve
+    from fftui.headless import emit
 
     root = store_root()
     action = getattr(args, "runs_action", None) or "list"
@@ -144,20 +145,22 @@ def runs_command(args: argparse.Namespace) -> int:
 
             entries = list_runs(root)
             if not entries:
-                print(f"no recorded runs in {root}")
+                emit(f"no recorded runs in {root}")
                 return 0
             console = Console()
-            console.print(list_table(entries, root, console.width))
+            with console.capture() as captured:  # written by emit: a full device is one line, status 1
+                console.print(list_table(entries, root, console.width))
+            emit(captured.get().rstrip("\n"))
         elif action == "path":
-            print(resolve(args.run, root))
+            emit(str(resolve(args.run, root)))
         elif action == "rm":
             for folder in remove(args.runs, root):
-                print(f"removed {folder.name}")
+                emit(f"removed {folder.name}")
         elif action == "prune":
             gone = prune(older_than_days=args.older_than, keep=args.keep, root=root)
             for folder in gone:
-                print(f"removed {folder.name}")
-            print(f"pruned {len(gone)} run{'s' * (len(gone) != 1)}")
+                emit(f"removed {folder.name}")
+            emit(f"pruned {len(gone)} run{'s' * (len(gone) != 1)}")
     except StoreError as exc:
         print(f"fftui runs: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .files import StoreError, folder_size, store_root
+from .files import StoreError, folder_size, store_root, writer_alive
 from .reader import RunReader
 
 
@@ -31,8 +31,11 @@ class RunEntry:
 
     @property
     def status(self) -> str:
-        """The run's status (see RunReader.status), or "damaged" for a folder that is not a readable run."""
-        return self.reader.status if self.reader is not None else "damaged"
+        """The run's status (see RunReader.status), or "damaged" for a folder that is not a readable run;
+        "running" for one whose writer holds its lock but has not written run.json yet."""
+        if self.reader is not None:
+            return self.reader.status
+        return "running" if writer_alive(self.folder, {}) else "damaged"
 
 
 def _created(reader: RunReader | None, folder: Path) -> float:
@@ -93,6 +96,8 @@ def _check_removable(folder: Path) -> None:
     try:
         reader = RunReader(folder)
     except StoreError:
+        if writer_alive(folder, {}):  # claimed, its writer still setting up: not damaged
+            raise StoreError(f"{folder.name} is being recorded now; stop its run first") from None
         return  # a damaged folder of the store can go
     if reader.status == "running":
         raise StoreError(f"{folder.name} is being recorded now; stop its run first")

@@ -11,6 +11,7 @@ import plotext as plt
 from engine.config import Config
 from engine.figure1 import InitResult
 from engine.presets import SeriesSummary
+from fftui.widgets.ticks import iteration_ticks
 
 MARKERS = ("*", "o", "+", "x")
 
@@ -79,6 +80,9 @@ def render_series(summary: SeriesSummary, title: str, width: int = 100, height: 
             x, y = downsample(it, summary.column(col), width - 12)
             plt.plot(x.tolist(), y.tolist(), label=col.removeprefix(prefix), marker=marker)
         plt.ylim(0, 1)
+        if len(it):  # whole iterations, the last one the run's last (not plotext's fractions)
+            ticks = iteration_ticks(float(it[0]), int(it[-1]), max(2, (width - 12) // 12))
+            plt.xticks(ticks, [str(t) for t in ticks])
         name = {"pos": "positives", "neg": "negatives"}.get(g, "batch")
         parts.append(_finish(f"{title} ({name})" if g else title, "iteration", "ratio of the batch"))
     return "\n".join(parts)
