@@ -256,6 +256,8 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     except EngineError as exc:  # a loss that overflowed: stop, keep what was recorded, say why
         error = str(exc)
         status = "diverged" if isinstance(exc, Overflow) else "failed"
+        if isinstance(exc, Overflow):  # the weights are gone: only another run can help
+            error += "; lower the learning rate (--lr) and run again"
         log = log_exception(f"headless run stopped: {exc}", exc)
         try:
             for chunk in trainer.take_ready():  # the batches that arrived before the one that failed

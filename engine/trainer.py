@@ -38,8 +38,9 @@ class OutOfMemory(EngineError):
 
 
 def overflow_error(loss: float, iteration: int) -> Overflow:
-    """The one-line error for a loss that is no longer finite at `iteration`."""
-    return Overflow(f"the loss became {loss} at iteration {iteration}; lower the learning rate and reset")
+    """The one-line error for a loss that is no longer finite at `iteration`; what can help is the
+    front end's to say (the app: reset; a headless run: run again with a lower rate)."""
+    return Overflow(f"the loss became {loss} at iteration {iteration}")
 
 
 # The size in torch's allocation failures: CUDA's "Tried to allocate 39.60 GiB", the CPU

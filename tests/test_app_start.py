@@ -175,7 +175,7 @@ async def test_the_banner_hint_follows_the_cause(small_sample, cause, says, neve
 
 def test_an_overflowing_loss_is_an_overflow(small_sample):
     trainer = Trainer(Config(width=32, batch_size=8, lr=10.0, loss="linear", iters=1000), small_sample)
-    with pytest.raises(Overflow, match="lower the learning rate and reset"):
+    with pytest.raises(Overflow, match="^the loss became -?(inf|nan) at iteration [0-9]+$"):
         for _ in range(1000):
             trainer.advance()
             trainer.flush()

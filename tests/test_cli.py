@@ -128,7 +128,7 @@ def test_a_run_that_overflows_stops_with_one_line_and_keeps_its_records(tmp_path
     assert captured.out.startswith("4 of 10 iterations")
     log = tmp_path / "logs" / "fftui.log"
     assert err.strip().splitlines()[-1] == ("fftui: stopped: the loss became inf at iteration 4; "
-                                            f"lower the learning rate and reset (details: {log})")
+                                            f"lower the learning rate (--lr) and run again (details: {log})")
     assert iterations(out) == [1, 2, 3]
     assert run_info(out)["status"] == "diverged"
     logged = log.read_text()

@@ -316,3 +316,19 @@ def test_a_plot_without_room_says_so_instead_of_drawing_garbage():
 def test_a_key_hint_is_added_only_where_it_fits():
     assert with_hint("pos  S 0.5", "z: S on 0..1", 40) == "pos  S 0.5 │ z: S on 0..1"
     assert with_hint("pos  S 0.5", "z: S on 0..1", 20) == "pos  S 0.5"
+
+
+def test_histograms_that_coincide_say_same_counts_never_lhs_equals_rhs():
+    """After a blow-up every sample falls into one bin on both sides: the counts are equal, the
+    sides are not (the header says what share has LHS < RHS)."""
+    from fftui.widgets.legend import header_lines
+
+    centres = np.array([0.5, 1.5, 2.5])
+    counts = np.array([0.0, 128.0, 0.0])
+    fig = Figure(series=(Series(centres, counts, "LHS2 = |h|₂(A⁺−A⁻)", "cyan"),
+                         Series(centres, counts.copy(), "RHS2 = |h|₁(B⁺−B⁻)", "orange")), histogram=True)
+    text = " ".join(str(line) for line in header_lines(fig, 200, {"left": 0.0}))
+    assert "same counts per bin" in text and "and RHS2" in text
+    assert "= RHS2" not in text and "LHS2 = RHS2" not in text
+    lines = Figure(series=fig.series)  # the same series as curves: drawn on top of each other
+    assert "= RHS2" in " ".join(str(line) for line in header_lines(lines, 200, {"left": 0.0}))

@@ -28,7 +28,8 @@ def fig1a_figure(result: InitResult, bins: int = 60) -> Figure:
     note = f"; {outside} values beyond the 1st-99th percentile not drawn" if outside else ""
     return Figure(series=(Series(centres, cl, "LHS=|h|1/|h|2", "cyan", lines=True),
                           Series(centres, cr, "RHS=P/Q", "orange", lines=True)),
-                  xlabel="value" + note, title=f"N = {result.batch_size}: samples per bin", ymin=0.0)
+                  xlabel="value" + note, title=f"N = {result.batch_size}: samples per bin", ymin=0.0,
+                  histogram=True)
 
 
 def fig1b_figure(results: list[InitResult]) -> Figure:

@@ -34,7 +34,9 @@ class Figure:
     log / log_right: a log10 axis, when every drawn value on it is positive (else linear, and the
     legend says why). iterations: x is the iteration: ticks at whole iterations ending at the last.
     hlines: horizontal reference lines as (level, label) on the left axis, in grey, labelled in the
-    legend. note: a line shown above the legend (or alone, without series)."""
+    legend. note: a line shown above the legend (or alone, without series). histogram: the series
+    are counts per bin, so series that coincide have the same counts, which the legend says in
+    words ("X and Y: same counts per bin"), never as "X = Y" (that would read as LHS = RHS)."""
 
     series: tuple[Series, ...] = ()
     ylim: tuple[float, float] | None = None
@@ -53,4 +55,5 @@ class Figure:
     log_right: bool = False
     iterations: bool = False
     note: str = ""
+    histogram: bool = False
     extra: dict = field(default_factory=dict)

@@ -51,20 +51,24 @@ def legend_entries(series: tuple[Series, ...], tolerances: dict[str, float]) -> 
 
 
 def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ...],
-                 tolerances: dict[str, float], short: bool = False) -> list[Text]:
+                 tolerances: dict[str, float], short: bool = False, histogram: bool = False) -> list[Text]:
     """The legend's entries: a coloured mark and the label of each series; coinciding series joined
     with = or ≈ behind the colour drawn last (the one on top); "(right)" for series on the right
     axis; then the labelled reference lines. ``short``: labels "NAME = definition" as NAME, and
-    "→" for "(right)"."""
+    "→" for "(right)". ``histogram``: the series are counts per bin; coinciding ones are joined
+    with "and" and said to have the same counts ("≈": nearly)."""
     items = []
     for group in legend_entries(series, tolerances):
         top = group[-1][0]
         text = Text("━", style=rich_color(top.color))
         for s, relation in group:
             if relation:
-                text.append(f" {relation}")
+                text.append(" and" if histogram else f" {relation}")
             label = s.label.split(" = ")[0] if short else s.label
             text.append(f" {label}", style=rich_color(s.color))
+        if histogram and len(group) > 1:
+            nearly = any(relation == "≈" for _, relation in group)
+            text.append(": nearly the same counts per bin" if nearly else ": same counts per bin", style="dim")
         if top.yside == "right":
             text.append(" →" if short else " (right)", style="dim")
         items.append(text)
@@ -102,7 +106,7 @@ def header_lines(fig: Figure, width: int, tolerances: dict[str, float], most: in
     if fig.note and fig.series:
         head.append(Text(fig.note, style="dim"))
     for short in (False, True):
-        legend = legend_items(fig.series, fig.hlines, tolerances, short=short)
+        legend = legend_items(fig.series, fig.hlines, tolerances, short=short, histogram=fig.histogram)
         together = pack(head + legend, width, 2)
         if len(together) == 1:          # all on one line
             return together

@@ -88,7 +88,7 @@ class LhsRhsPane(Pane):
                     series=(Series(centres, cl, lname, "cyan"),
                             Series(centres, cr, rname, "orange")),
                     title=f"{theorem}, {GROUP_LABEL[group]}", note=sparser_side(history.mode)[0], ymin=0.0,
-                    xlabel="value of the side", ylabel="samples per bin",
+                    xlabel="value of the side", ylabel="samples per bin", histogram=True,
                 ))
             lines.append(
                 f"{group} {lhs.size:,} samples ({n_batches} batch{'es' * (n_batches != 1)}) · {silenced:,} silenced"
