@@ -21,9 +21,27 @@ class UsageError(Exception):
     """A bad command line; printed as one line, exit status 2."""
 
 
+class HelpNotWritten(Exception):
+    """--help or --version could not be written to standard output (a full device)."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, no usage dump
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def _print_message(self, message: str, file=None) -> None:
+        # argparse's own printing (--help, --version) drops an OSError: a help text sent to a full
+        # device would vanish with status 0. Written and flushed here, the failure is one line, 1.
+        if not message:
+            return
+        stream = file or sys.stderr
+        try:
+            stream.write(message)
+            stream.flush()
+        except BrokenPipeError:  # the reader went away (`fftui --help | head`): main's 141
+            raise
+        except OSError as exc:
+            raise HelpNotWritten(exc.strerror or str(exc)) from None
 
 
 def _choices(values: Sequence[str]) -> str:
@@ -393,6 +411,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         warn(f"fftui: stopped by {exc.name} while {exc.stage or 'starting'}")
         return 128 + exc.signum
+    except HelpNotWritten as exc:
+        _silence_stdout()
+        warn(f"fftui: cannot write to standard output: {exc}")
+        return 1
     except BrokenPipeError:  # the reader of our output went away (`fftui ... | head`)
         _silence_stdout()
         return 141

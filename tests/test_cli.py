@@ -231,3 +231,13 @@ def test_an_out_folder_is_claimed_by_one_run_and_default_names_never_collide(tmp
     first, second, third = claim_new_dir(stem), claim_new_dir(stem), claim_new_dir(stem)
     assert [p.name for p in (first, second, third)] == [
         "fig2-20261129-160000", "fig2-20261129-160000-2", "fig2-20261129-160000-3"]
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_that_cannot_be_written_is_one_line_and_status_1(flag):
+    """argparse drops an OSError while printing help; a full device must not look like success."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "fftui", flag], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["fftui: cannot write to standard output: No space left on device"]
