@@ -128,7 +128,9 @@ def _add(app: Any, other: Any) -> None:
 
     history = app.history
     others = [*getattr(history, "others", []), other]
-    for run, label in zip(others, short_names([o.run.name for o in others]), strict=True):
+    shown = getattr(getattr(app, "run_reader", None), "name", None)  # a recording's own name counts too
+    names = [*([shown] if shown else []), *(o.run.name for o in others)]
+    for run, label in zip(others, short_names(names)[len(names) - len(others):], strict=True):
         run.label = label
     history.others = others
     history.version += 1
