@@ -154,6 +154,12 @@ def diff_tables(a: RunReader, b: RunReader) -> list[Any]:
 
 
 # -- export ---------------------------------------------------------------------------------------
+def no_batch(run: RunReader) -> str:
+    """The one line by which an export refuses a run that holds no batch (a preset that trains
+    nothing, fig1a and fig1b, keeps its results as events and its CSV beside them)."""
+    return f"{run.name} holds no batch to export (its folder: {run.folder})"
+
+
 def figure_series(run: RunReader) -> tuple[list[str], list[np.ndarray]]:
     """The run's figure series as the presets' CSV has them (engine/presets.py figure_columns for
     its configuration): the column names, "iteration" first, and one array per column."""
@@ -165,6 +171,8 @@ def figure_series(run: RunReader) -> tuple[list[str], list[np.ndarray]]:
     from .recording import recorded_config
 
     summary = run.summary
+    if not len(summary):
+        raise StoreError(no_batch(run))
     cfg = recorded_config(run)
     modes = set(summary.column("mode").tolist())
     if len(modes) == 1:

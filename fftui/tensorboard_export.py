@@ -65,7 +65,11 @@ def export_tensorboard(run: RunReader, folder: Path) -> int:
     """Write the run's event file into folder/<run name>/ (created); returns the number of scalars
     and histograms written. StoreError (one line), nothing written, when that folder already holds
     files or cannot be made; MissingExtra without TensorBoard."""
+    from .runs_tools import no_batch
+
     writer_class, event_class, summary_class, histogram_class = _tensorboard()
+    if not len(run.summary):
+        raise StoreError(no_batch(run))
     target = folder / run.name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise StoreError(f"{target} already exists and is not empty; export into another folder")

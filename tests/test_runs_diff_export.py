@@ -169,3 +169,15 @@ def store_run(runs, tmp_path, monkeypatch):
         if f.is_file() and f.name != "metrics.jsonl":
             (folder / f.name).write_bytes(f.read_bytes())
     return folder
+
+
+def test_export_of_a_run_without_a_batch_is_one_line_status_2_and_writes_nothing(tmp_path, capsys):
+    folder = record(tmp_path / "empty", [], "8")  # as fig1a and fig1b record: events, no batch
+    actions = [["--csv", str(tmp_path / "csv")]]
+    if importlib.util.find_spec("tensorboard") is not None:
+        actions.append(["--tensorboard", str(tmp_path / "tb")])
+    for action in actions:
+        assert main(["runs", "export", str(folder), *action]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "empty holds no batch to export" in err
+        assert not Path(action[1]).exists()
