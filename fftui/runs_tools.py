@@ -123,7 +123,10 @@ def diff_tables(a: RunReader, b: RunReader) -> list[Any]:
 
     out: list[Any] = []
     names = short_names([a.name, b.name])
-    if names != [a.name, b.name]:
+    if names[0] == names[1]:  # two folders of one name (--out in two places, or one run twice)
+        names = ["A", "B"]
+        out.append(f"A: {a.folder}\nB: {b.folder}")
+    elif names != [a.name, b.name]:
         out.append(f"{names[0]}: {a.name}\n{names[1]}: {b.name}")
     diffs = config_differences(a, b)
     if diffs:

@@ -181,3 +181,17 @@ def test_export_of_a_run_without_a_batch_is_one_line_status_2_and_writes_nothing
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "empty holds no batch to export" in err
         assert not Path(action[1]).exists()
+
+
+def test_diff_of_two_folders_of_one_name_tells_their_columns_apart(runs, tmp_path, capsys):
+    import shutil
+
+    (a, _), (b, _) = runs["alpha"], runs["beta"]
+    first, second = tmp_path / "x" / "run", tmp_path / "y" / "run"
+    shutil.copytree(a, first)
+    shutil.copytree(b, second)
+    assert main(["runs", "diff", str(first), str(second)]) == 0
+    out = capsys.readouterr().out
+    assert f"A: {first}" in out and f"B: {second}" in out
+    headers = [line.split() for line in out.splitlines() if line.split()[:1] in (["parameter"], ["statistic"])]
+    assert headers == [["parameter", "A", "B"], ["statistic", "A", "B"]]
