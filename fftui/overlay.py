@@ -74,11 +74,13 @@ def pick_overlay(app: Any) -> None:
         _say(app, str(exc), "error")
         return
     shown = getattr(getattr(app, "run_reader", None), "folder", None)
+    if shown is None:  # the live app: the run it records now is not one to overlay
+        shown = getattr(getattr(getattr(app, "runner", None), "recorder", None), "folder", None)
     history = app.history
     others = list(getattr(history, "others", []))
     taken = {o.run.folder for o in others}
     runs = [(e.folder, run_line(e)) for e in entries
-            if e.reader is not None and e.folder != shown and e.folder not in taken]
+            if e.reader is not None and not _same(e.folder, shown) and e.folder not in taken]
     if not runs and not others:
         _say(app, "no recorded run to overlay (fftui runs lists the store's)", "warning")
         return
@@ -92,6 +94,10 @@ def pick_overlay(app: Any) -> None:
             _read(app, Path(choice))
 
     app.push_screen(OverlayScreen(runs, len(others)), chosen)
+
+
+def _same(folder: Path, other: Path | None) -> bool:
+    return other is not None and folder.resolve() == Path(other).resolve()
 
 
 def _say(app: Any, text: str, kind: str = "info") -> None:
