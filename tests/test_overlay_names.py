@@ -27,7 +27,7 @@ async def test_an_overlay_sharing_the_recordings_short_name_keeps_its_date(small
 
 
 @run_async
-async def test_the_live_app_does_not_offer_the_run_it_records_now(small_sample, tmp_path_factory, tmp_path, monkeypatch):
+async def test_the_live_app_does_not_offer_the_run_it_records(small_sample, tmp_path_factory, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from engine.store import claim_run_folder
