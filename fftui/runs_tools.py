@@ -209,7 +209,8 @@ def csv_text(names: list[str], columns: list[np.ndarray]) -> str:
 def export_csv(run: RunReader, folder: Path) -> list[Path]:
     """Write figure.csv (every figure series, the presets' columns) and one CSV per series
     (SERIES.csv: iteration, SERIES) into folder (created if missing). StoreError, nothing written,
-    when a file of those names is already there or the folder cannot be made."""
+    when a file of those names is already there or the folder cannot be made; a write that fails
+    half-way (a full disk) removes the files it began."""
     from engine.store import StoreError
 
     names, columns = figure_series(run)
@@ -221,11 +222,15 @@ def export_csv(run: RunReader, folder: Path) -> list[Path]:
     taken = [name for name in files if (folder / name).exists()]
     if taken:
         raise StoreError(f"{folder} already holds {taken[0]}; export into an empty or new folder")
+    written: list[Path] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
+            written.append(folder / name)
+            written[-1].write_text(text, encoding="utf-8")
     except OSError as exc:
+        for path in written:  # a full disk half-way: no cut file left behind
+            path.unlink(missing_ok=True)
         raise StoreError(f"cannot write into {folder}: {exc.strerror or exc}") from None
     return [folder / name for name in files]
 

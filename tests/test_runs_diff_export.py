@@ -195,3 +195,26 @@ def test_diff_of_two_folders_of_one_name_tells_their_columns_apart(runs, tmp_pat
     assert f"A: {first}" in out and f"B: {second}" in out
     headers = [line.split() for line in out.splitlines() if line.split()[:1] in (["parameter"], ["statistic"])]
     assert headers == [["parameter", "A", "B"], ["statistic", "A", "B"]]
+
+
+def test_export_onto_a_full_file_system_is_one_line_status_2_and_leaves_no_cut_file(runs, tmp_path, capsys):
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        folder = runs["beta"][0]
+        actions = [("--csv", mount / "csv")]
+        if importlib.util.find_spec("tensorboard") is not None:
+            actions.append(("--tensorboard", mount / "tb"))
+        for flag, target in actions:
+            assert main(["runs", "export", str(folder), flag, str(target)]) == 2
+            err = capsys.readouterr().err
+            assert err == f"fftui runs: cannot write into {target if flag == '--csv' else target / 'beta'}: " \
+                          "No space left on device\n"  # one line: no traceback of TensorBoard's thread
+            assert [p for p in target.rglob("*") if p.is_file()] == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
