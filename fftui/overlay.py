@@ -74,11 +74,13 @@ def pick_overlay(app: Any) -> None:
         _say(app, str(exc), "error")
         return
     shown = getattr(getattr(app, "run_reader", None), "folder", None)
+    if shown is None:  # the live app: the run it records now is not one to overlay
+        shown = getattr(getattr(getattr(app, "runner", None), "recorder", None), "folder", None)
     history = app.history
     others = list(getattr(history, "others", []))
     taken = {o.run.folder for o in others}
     runs = [(e.folder, run_line(e)) for e in entries
-            if e.reader is not None and e.folder != shown and e.folder not in taken]
+            if e.reader is not None and not _same(e.folder, shown) and e.folder not in taken]
     if not runs and not others:
         _say(app, "no recorded run to overlay (fftui runs lists the store's)", "warning")
         return
@@ -92,6 +94,10 @@ def pick_overlay(app: Any) -> None:
             _read(app, Path(choice))
 
     app.push_screen(OverlayScreen(runs, len(others)), chosen)
+
+
+def _same(folder: Path, other: Path | None) -> bool:
+    return other is not None and folder.resolve() == Path(other).resolve()
 
 
 def _say(app: Any, text: str, kind: str = "info") -> None:
@@ -128,7 +134,9 @@ def _add(app: Any, other: Any) -> None:
 
     history = app.history
     others = [*getattr(history, "others", []), other]
-    for run, label in zip(others, short_names([o.run.name for o in others]), strict=True):
+    shown = getattr(getattr(app, "run_reader", None), "name", None)  # a recording's own name counts too
+    names = [*([shown] if shown else []), *(o.run.name for o in others)]
+    for run, label in zip(others, short_names(names)[len(names) - len(others):], strict=True):
         run.label = label
     history.others = others
     history.version += 1

@@ -97,7 +97,7 @@ HEADERS = ("run", "date", "preset", "mode", "loss", "optimiser", "iters", "statu
 NO_WRAP = ("run",)
 
 
-DROP_ORDER = ("optimiser", "preset", "date", "loss", "mode")  # left out first when the table is too wide
+DROP_ORDER = ("optimiser", "preset", "date", "loss", "mode", "size")  # left out first when the table is too wide
 
 
 def list_table(entries: list, root: Any, width: int = 200) -> Any:

@@ -123,7 +123,10 @@ def diff_tables(a: RunReader, b: RunReader) -> list[Any]:
 
     out: list[Any] = []
     names = short_names([a.name, b.name])
-    if names != [a.name, b.name]:
+    if names[0] == names[1]:  # two folders of one name (--out in two places, or one run twice)
+        names = ["A", "B"]
+        out.append(f"A: {a.folder}\nB: {b.folder}")
+    elif names != [a.name, b.name]:
         out.append(f"{names[0]}: {a.name}\n{names[1]}: {b.name}")
     diffs = config_differences(a, b)
     if diffs:
@@ -154,6 +157,12 @@ def diff_tables(a: RunReader, b: RunReader) -> list[Any]:
 
 
 # -- export ---------------------------------------------------------------------------------------
+def no_batch(run: RunReader) -> str:
+    """The one line by which an export refuses a run that holds no batch (a preset that trains
+    nothing, fig1a and fig1b, keeps its results as events and its CSV beside them)."""
+    return f"{run.name} holds no batch to export (its folder: {run.folder})"
+
+
 def figure_series(run: RunReader) -> tuple[list[str], list[np.ndarray]]:
     """The run's figure series as the presets' CSV has them (engine/presets.py figure_columns for
     its configuration): the column names, "iteration" first, and one array per column."""
@@ -165,6 +174,8 @@ def figure_series(run: RunReader) -> tuple[list[str], list[np.ndarray]]:
     from .recording import recorded_config
 
     summary = run.summary
+    if not len(summary):
+        raise StoreError(no_batch(run))
     cfg = recorded_config(run)
     modes = set(summary.column("mode").tolist())
     if len(modes) == 1:
@@ -198,7 +209,8 @@ def csv_text(names: list[str], columns: list[np.ndarray]) -> str:
 def export_csv(run: RunReader, folder: Path) -> list[Path]:
     """Write figure.csv (every figure series, the presets' columns) and one CSV per series
     (SERIES.csv: iteration, SERIES) into folder (created if missing). StoreError, nothing written,
-    when a file of those names is already there or the folder cannot be made."""
+    when a file of those names is already there or the folder cannot be made; a write that fails
+    half-way (a full disk) removes the files it began."""
     from engine.store import StoreError
 
     names, columns = figure_series(run)
@@ -210,11 +222,15 @@ def export_csv(run: RunReader, folder: Path) -> list[Path]:
     taken = [name for name in files if (folder / name).exists()]
     if taken:
         raise StoreError(f"{folder} already holds {taken[0]}; export into an empty or new folder")
+    written: list[Path] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
+            written.append(folder / name)
+            written[-1].write_text(text, encoding="utf-8")
     except OSError as exc:
+        for path in written:  # a full disk half-way: no cut file left behind
+            path.unlink(missing_ok=True)
         raise StoreError(f"cannot write into {folder}: {exc.strerror or exc}") from None
     return [folder / name for name in files]
 

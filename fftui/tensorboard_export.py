@@ -9,6 +9,7 @@ the histograms of the theorem's two sides per group ("pos/lhs", "pos/rhs"; finit
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,15 @@ def histogram_value(summary_class: Any, histogram_class: Any, tag: str, data: np
     return summary_class.Value(tag=tag, histo=histo)
 
 
+def _quiet_disk_errors(hook: Any) -> Any:
+    """A threading.excepthook that leaves out OSError (TensorBoard's writer thread failing on a full
+    disk: the writer raises it again in the exporting thread) and passes anything else to hook."""
+    def quiet(args: Any) -> None:
+        if not (isinstance(args.exc_type, type) and issubclass(args.exc_type, OSError)):
+            hook(args)
+    return quiet
+
+
 def _started(run: RunReader) -> float:
     """When the run began (run.json's "created"), in seconds since the epoch; now if unknown."""
     import time
@@ -65,7 +75,11 @@ def export_tensorboard(run: RunReader, folder: Path) -> int:
     """Write the run's event file into folder/<run name>/ (created); returns the number of scalars
     and histograms written. StoreError (one line), nothing written, when that folder already holds
     files or cannot be made; MissingExtra without TensorBoard."""
+    from .runs_tools import no_batch
+
     writer_class, event_class, summary_class, histogram_class = _tensorboard()
+    if not len(run.summary):
+        raise StoreError(no_batch(run))
     target = folder / run.name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise StoreError(f"{target} already exists and is not empty; export into another folder")
@@ -81,32 +95,36 @@ def export_tensorboard(run: RunReader, folder: Path) -> int:
                             + np.asarray(summary.column("metrics_time"), dtype=float))
     wall = _started(run) + np.cumsum(seconds)  # when each batch ended, as near as the record tells
     kept = {g: set(samples.iterations(g).tolist()) for g in summary.groups if g in samples.groups}
+    count = 0
+    done = False
+    hook = threading.excepthook
+    threading.excepthook = _quiet_disk_errors(hook)  # they reach this thread through the writer
     try:
         target.mkdir(parents=True, exist_ok=True)
         writer = writer_class(str(target))
+        try:
+            for row, iteration in enumerate(iterations.tolist()):
+                values = [summary_class.Value(tag=tag, simple_value=float(col[row]))
+                          for tag, col in scalars if np.isfinite(col[row])]
+                for group, its in kept.items():
+                    if iteration in its:
+                        arrays = samples.at(iteration, group)
+                        assert arrays is not None
+                        for side in ("lhs", "rhs"):
+                            data = np.asarray(arrays[side], dtype=float)
+                            data = data[np.isfinite(data)]
+                            if data.size:
+                                values.append(histogram_value(summary_class, histogram_class, f"{group}/{side}", data))
+                count += len(values)
+                writer.add_event(event_class(step=iteration, wall_time=float(wall[row]),
+                                             summary=summary_class(value=values)))
+        finally:
+            writer.close()
+        done = True
     except OSError as exc:
         raise StoreError(f"cannot write into {target}: {exc.strerror or exc}") from None
-    count = 0
-    done = False
-    try:
-        for row, iteration in enumerate(iterations.tolist()):
-            values = [summary_class.Value(tag=tag, simple_value=float(col[row]))
-                      for tag, col in scalars if np.isfinite(col[row])]
-            for group, its in kept.items():
-                if iteration in its:
-                    arrays = samples.at(iteration, group)
-                    assert arrays is not None
-                    for side in ("lhs", "rhs"):
-                        data = np.asarray(arrays[side], dtype=float)
-                        data = data[np.isfinite(data)]
-                        if data.size:
-                            values.append(histogram_value(summary_class, histogram_class, f"{group}/{side}", data))
-            count += len(values)
-            writer.add_event(event_class(step=iteration, wall_time=float(wall[row]),
-                                         summary=summary_class(value=values)))
-        done = True
     finally:
-        writer.close()
+        threading.excepthook = hook
         if not done:  # a failure half-way: leave nothing behind
             shutil.rmtree(target, ignore_errors=True)
     return count

@@ -140,3 +140,14 @@ def test_a_folder_in_the_store_that_is_not_a_run_is_listed_as_damaged(store, cap
     stray = next(line for line in out.splitlines() if line.strip().startswith("stray"))
     assert "damaged" in stray.split()
     assert run_cli(capsys, "rm", "stray")[0] == 0 and not (store / "stray").exists()
+
+
+def test_an_80_column_terminal_shows_every_runs_ratios_whole(store, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # also the width of a pipe
+    interrupted = make_run("ff-logistic", sparser=0.25, status="interrupted")
+    status, out, err = run_cli(capsys)
+    assert status == 0 and err == "" and max(len(line) for line in out.splitlines()) <= 80
+    row = next(line.split() for line in out.splitlines() if line.split() and line.split()[0] == interrupted.name)
+    assert row[1:] == ["10", "interrupted", "0.25/0.25", row[4]] and "…" not in out.split("store")[0]
+    caption = " ".join(out.split())
+    assert "a wider terminal shows" in caption and "size" in caption.split("a wider terminal shows")[1]

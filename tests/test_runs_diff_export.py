@@ -169,3 +169,52 @@ def store_run(runs, tmp_path, monkeypatch):
         if f.is_file() and f.name != "metrics.jsonl":
             (folder / f.name).write_bytes(f.read_bytes())
     return folder
+
+
+def test_export_of_a_run_without_a_batch_is_one_line_status_2_and_writes_nothing(tmp_path, capsys):
+    folder = record(tmp_path / "empty", [], "8")  # as fig1a and fig1b record: events, no batch
+    actions = [["--csv", str(tmp_path / "csv")]]
+    if importlib.util.find_spec("tensorboard") is not None:
+        actions.append(["--tensorboard", str(tmp_path / "tb")])
+    for action in actions:
+        assert main(["runs", "export", str(folder), *action]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "empty holds no batch to export" in err
+        assert not Path(action[1]).exists()
+
+
+def test_diff_of_two_folders_of_one_name_tells_their_columns_apart(runs, tmp_path, capsys):
+    import shutil
+
+    (a, _), (b, _) = runs["alpha"], runs["beta"]
+    first, second = tmp_path / "x" / "run", tmp_path / "y" / "run"
+    shutil.copytree(a, first)
+    shutil.copytree(b, second)
+    assert main(["runs", "diff", str(first), str(second)]) == 0
+    out = capsys.readouterr().out
+    assert f"A: {first}" in out and f"B: {second}" in out
+    headers = [line.split() for line in out.splitlines() if line.split()[:1] in (["parameter"], ["statistic"])]
+    assert headers == [["parameter", "A", "B"], ["statistic", "A", "B"]]
+
+
+def test_export_onto_a_full_file_system_is_one_line_status_2_and_leaves_no_cut_file(runs, tmp_path, capsys):
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        folder = runs["beta"][0]
+        actions = [("--csv", mount / "csv")]
+        if importlib.util.find_spec("tensorboard") is not None:
+            actions.append(("--tensorboard", mount / "tb"))
+        for flag, target in actions:
+            assert main(["runs", "export", str(folder), flag, str(target)]) == 2
+            err = capsys.readouterr().err
+            assert err == f"fftui runs: cannot write into {target if flag == '--csv' else target / 'beta'}: " \
+                          "No space left on device\n"  # one line: no traceback of TensorBoard's thread
+            assert [p for p in target.rglob("*") if p.is_file()] == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
