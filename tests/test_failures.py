@@ -334,7 +334,7 @@ def test_a_disk_that_fills_during_the_run_keeps_every_complete_record(tmp_path, 
     assert recorded == list(range(1, len(recorded) + 1))
     assert 0 < len(recorded) < 1_000_000
     assert err.strip().splitlines()[-1] == (
-        f"fftui: stopped: recording stopped: no space left on device (summary.jsonl.gz); "
+        f"fftui: recording stopped: no space left on device (summary.jsonl.gz); "
         f"the {len(recorded):,} records written before it are kept in {out}")
     info = run_info(out)
     assert info["status"] == "failed" and info["records"] == len(recorded)

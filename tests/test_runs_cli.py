@@ -139,7 +139,12 @@ def test_a_folder_in_the_store_that_is_not_a_run_is_listed_as_damaged(store, cap
     assert status == 0
     stray = next(line for line in out.splitlines() if line.strip().startswith("stray"))
     assert "damaged" in stray.split()
-    assert run_cli(capsys, "rm", "stray")[0] == 0 and not (store / "stray").exists()
+    # not fftui's (no run.json, no writer.lock): never deleted, by name or by pruning
+    status, _, err = run_cli(capsys, "rm", "stray")
+    assert status == 2 and "stray is not a run fftui recorded" in err
+    assert (store / "stray" / "notes.txt").read_text() == "hello"
+    assert run_cli(capsys, "prune", "--keep", "0")[0] == 0
+    assert (store / "stray" / "notes.txt").exists() and not list(store.glob("*good*"))
 
 
 def test_an_80_column_terminal_shows_every_runs_ratios_whole(store, capsys, monkeypatch):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .files import StoreError, folder_size, store_root, writer_alive
+from .files import LOCK, RUN_JSON, StoreError, folder_size, store_root, writer_alive
 from .reader import RunReader
 
 
@@ -92,7 +92,17 @@ def resolve(spec: str, root: Path | None = None) -> Path:
     return root / names[0]
 
 
+def made_by_fftui(folder: Path) -> bool:
+    """Whether a folder of the store was claimed by fftui's writer (it holds writer.lock or
+    run.json): only such folders are ever deleted, damaged or not; anything else in the store is
+    someone's own and is left as it is."""
+    return (folder / LOCK).exists() or (folder / RUN_JSON).exists()
+
+
 def _check_removable(folder: Path) -> None:
+    if not made_by_fftui(folder):
+        raise StoreError(f"{folder.name} is not a run fftui recorded (no {RUN_JSON} or {LOCK}): "
+                         "left as it is") from None
     try:
         reader = RunReader(folder)
     except StoreError:
@@ -118,7 +128,8 @@ def remove(specs: list[str], root: Path | None = None) -> list[Path]:
 def prune(older_than_days: float | None = None, keep: int | None = None, root: Path | None = None,
           now: float | None = None) -> list[Path]:
     """Delete the runs created more than older_than_days ago, or all but the `keep` newest (exactly
-    one of the two); runs being recorded stay. Returns the folders deleted. ValueError for a
+    one of the two); runs being recorded stay, and so do folders fftui did not make (made_by_fftui),
+    though they count among the newest. Returns the folders deleted. ValueError for a
     negative or missing bound."""
     if (older_than_days is None) == (keep is None):
         raise ValueError("prune needs exactly one of older_than_days and keep")
@@ -133,7 +144,7 @@ def prune(older_than_days: float | None = None, keep: int | None = None, root: P
             raise ValueError("older_than_days must be at least 0")
         cutoff = (time.time() if now is None else now) - older_than_days * 86400.0
         doomed = [e for e in entries if e.created < cutoff]
-    doomed = [e for e in doomed if e.status != "running"]
+    doomed = [e for e in doomed if e.status != "running" and made_by_fftui(e.folder)]
     for entry in doomed:
         _delete(entry.folder)
     return [e.folder for e in doomed]

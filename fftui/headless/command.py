@@ -54,7 +54,7 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
         try:
             measured = run_preset(args.preset, cfg, dataset, writer, quiet=args.quiet)
         except OutputError as exc:  # a file could not be written once the experiment had begun
-            warn(f"fftui: stopped: {exc}")
+            warn(f"fftui: {stopped(str(exc))}")
             return 1
         return ending_status(measured["run"]) if "run" in measured else 0
     warn(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
@@ -81,7 +81,7 @@ def ending_status(summary: dict) -> int:
     from engine.logs import details
 
     if summary["error"]:
-        warn(f"fftui: stopped: {summary['error']}{details(summary.get('log'))}")
+        warn(f"fftui: {stopped(summary['error'])}{details(summary.get('log'))}")
         return 1
     if summary["interrupted"]:
         signum = summary.get("signal") or signal.SIGINT
@@ -89,3 +89,9 @@ def ending_status(summary: dict) -> int:
              "are kept")
         return 128 + int(signum)
     return 0
+
+
+def stopped(error: str) -> str:
+    """The line for a run that an error stopped: "stopped: ERROR", unless the error says so itself
+    ("recording stopped: ...")."""
+    return error if error.startswith("recording stopped") else f"stopped: {error}"
