@@ -64,7 +64,8 @@ class RecordedHistory:
                  summary: Summary | None = None) -> None:
         self.run = run
         self.label = label or run.name
-        self.config: Config | None = config if config is not None else recorded_config(run)
+        self._base: Config | None = config if config is not None else recorded_config(run)
+        self._changes: list[tuple[int, dict[str, Any]]] | None = None  # the "change" events, read on first use
         self.complete = summary is None  # False while `extend` is still to bring the rest of the summary
         self._take(run.summary if summary is None else summary)
         self.groups: tuple[str, ...] = tuple(sorted(self.summary.groups, key=_group_key))
@@ -73,6 +74,30 @@ class RecordedHistory:
         self.batches = 1  # batches whose sides are shown
         self.others: list[RecordedHistory] = []  # runs drawn beside it (fftui/widgets/compare.py)
         self.cursor = self._rows - 1  # the row shown last; -1 with no batch
+
+    @property
+    def config(self) -> Config | None:
+        """The configuration the batch at the cursor was trained with: config.json's, with every
+        parameter change recorded before that batch applied (events.jsonl: a change at iteration k
+        applies from batch k + 1 on)."""
+        base, at = self._base, self.last_iteration
+        if base is None or at is None:
+            return base
+        if self._changes is None:
+            self._changes = [(int(e["iteration"]), {k: v[1] for k, v in e["changes"].items()
+                                                    if k in Config.__dataclass_fields__})
+                             for e in self.run.events
+                             if e.get("kind") == "change" and isinstance(e.get("changes"), dict)]
+        updates: dict[str, Any] = {}
+        for iteration, changes in self._changes:
+            if iteration < at:
+                updates.update(changes)
+        if not updates:
+            return base
+        try:
+            return base.replace(**updates)
+        except (ConfigError, TypeError, ValueError):
+            return base
 
     def _take(self, summary: Summary) -> None:
         self.summary = summary
@@ -201,8 +226,9 @@ class RecordedHistory:
         return latest.groups.get(name) if latest is not None else None
 
     def set_config(self, config: Config | None) -> None:
-        if config != self.config:
-            self.config = config
+        """Show the run with another configuration (the recorded changes still apply over it)."""
+        if config != self._base:
+            self._base = config
             self.version += 1
 
 

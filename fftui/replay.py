@@ -72,11 +72,16 @@ class ReplayRunner:
 
     @property
     def config(self) -> Config:
-        return self._config
+        """The configuration of the batch shown (`RecordedHistory.config`), with the view's own
+        parameters (the smoothing window) as set here."""
+        shown = self.recording.main.config
+        if shown is None:
+            return self._config
+        return shown.replace(**{name: getattr(self._config, name) for name in VIEW_FIELDS})
 
     @property
     def pending_config(self) -> Config:
-        return self._config
+        return self.config
 
     @property
     def iteration(self) -> int:

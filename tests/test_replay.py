@@ -318,3 +318,29 @@ async def test_a_run_of_the_other_mode_is_drawn_beside_each_group(runs, small_sa
             series = {s.label: s for s in plot.figure.series}
             np.testing.assert_array_equal(series["sparser all descent"].y, column(chunks, "sparser", 0))
             assert "theorem all descent" in series
+
+
+def test_the_configuration_shown_follows_the_recorded_changes(small_sample, tmp_path):
+    """A run changed mid-way (lr, loss): each scrubbed batch is shown with the parameters it was
+    trained with, so that the 'theorem = general' caption and the status bar hold for that batch."""
+    from engine.config import theorem_is_general
+
+    chunks = train(small_sample, 12)
+    folder = tmp_path / "changed"
+    cfg = Config(mode="ff", width=64, batch_size=48, iters=12, seed=3)
+    writer = RunWriter(claim_out_folder(folder), {"config": cfg.as_dict(), "device": "cpu"},
+                       keep_samples="all").start()
+    for chunk in chunks:
+        assert writer.put(chunk)
+    writer.event("change", 4, changes={"lr": [0.001, 0.002]})
+    writer.event("change", 8, changes={"loss": ["linear", "logistic"], "batch_size": [48, 96]})
+    writer.close("finished")
+    history = RecordedHistory(RunReader(folder))
+    seen = {}
+    for row in range(12):
+        history.move_to(row)
+        shown = history.config
+        seen[history.last_iteration] = (shown.lr, shown.loss, shown.batch_size, theorem_is_general(shown))
+    assert seen[1] == seen[4] == (0.001, "linear", 48, True)      # changes apply after their batch
+    assert seen[5] == seen[8] == (0.002, "linear", 48, True)
+    assert seen[9] == seen[12] == (0.002, "logistic", 96, False)
