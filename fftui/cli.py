@@ -90,8 +90,8 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true",
                      help="no UI: print a progress bar and a summary")
     run.add_argument("--config", default=None, metavar="RUN/config.json",
-                     help="run the configuration a recorded run's config.json holds again (flags given beside "
-                     "it override its values)")
+                     help="run the configuration a recorded run's config.json (or its folder) holds again "
+                     "(flags given beside it override its values)")
     names = tuple(PRESETS)
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
@@ -115,7 +115,7 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
                    "a previous run. In the live app a reset starts the next run in DIR-2, DIR-3...")
     o.add_argument("--no-record", dest="record", action="store_false",
                    help="record nothing (a preset then only prints its figure and summary)")
-    o.add_argument("--keep-samples", default="auto", metavar="auto|all|none|N",
+    o.add_argument("--keep-samples", default=None, metavar="auto|all|none|N",
                    help="which batches keep their per-sample arrays (LHS, RHS, outcomes, predictions): auto "
                    f"(every batch up to {SAMPLES_IN_FULL:,}, then fewer and fewer), all, none (the summary "
                    "only), or every batch up to N, then thinned (default auto)")
@@ -251,7 +251,7 @@ class AppStart:
             from engine.recording import Recording
 
             self.recorder = Recording(folder, dataset, self.cfg, out=self.args.out,
-                                      keep_samples=self.args.keep_samples,
+                                      keep_samples=self.args.keep_samples or "auto",
                                       extra={"preset": self.args.preset}, **self.recording_options)
         return dataset
 

@@ -12,12 +12,15 @@ SAMPLES_IN_FULL = 2048  # engine.store.SamplePolicy.DEFAULT_FULL, here without i
 
 
 def read_config_file(path: str) -> Config:
-    """The configuration a run's config.json holds (its "config": every parameter). UsageError (one
-    line) for a file that cannot be read, is not fftui's or does not validate."""
+    """The configuration a run's config.json holds (its "config": every parameter); a run's folder
+    stands for its config.json. UsageError (one line) for a file that cannot be read, is not
+    fftui's or does not validate."""
     import json
     from pathlib import Path
 
     where = Path(path).expanduser()
+    if where.is_dir():  # a run's folder: its config.json
+        where = where / "config.json"
     try:
         description = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -39,11 +42,15 @@ def check_recording_flags(args: argparse.Namespace) -> None:
     """--keep-samples parses and --out goes with recording; UsageError (one line) otherwise."""
     if getattr(args, "out", None) and not getattr(args, "record", True):
         raise _usage("fftui run: --out and --no-record contradict each other; give one")
+    if getattr(args, "keep_samples", None) is not None and not getattr(args, "record", True):
+        raise _usage("fftui run: --keep-samples and --no-record contradict each other; give one")
+    if getattr(args, "keep_samples", None) is None:
+        args.keep_samples = "auto"  # the default, here so that one given with --no-record is seen
     from engine.store.columns import SamplePolicy
     from engine.store.files import StoreError
 
     try:
-        SamplePolicy.parse(getattr(args, "keep_samples", "auto"))
+        SamplePolicy.parse(args.keep_samples)
     except StoreError as exc:
         raise _usage(f"fftui run: {exc}") from None
 

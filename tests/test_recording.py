@@ -421,3 +421,20 @@ def test_the_checkpoint_holds_the_layer_and_where_training_stands(store, tmp_pat
         trainer.step()
     assert torch.equal(ck.weights["w"], trainer.w.cpu())
     assert torch.equal(ck.optimizer["m"], trainer.optimizer._m.cpu())
+
+
+def test_keep_samples_with_no_record_is_refused_and_a_run_folder_stands_for_its_config(capsys, tmp_path):
+    from fftui.cli import main
+
+    assert main(["run", "--headless", "--iters", "2", "--data", "sample", "--no-record",
+                 "--keep-samples", "all"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "fftui run: --keep-samples and --no-record contradict each other; give one"]
+    folder = tmp_path / "run"
+    assert main(["run", "--headless", "--iters", "2", "--data", "sample", "--width", "40", "--out", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--headless", "--config", str(folder), "--iters", "1", "--out", str(tmp_path / "again")]) == 0
+    import json
+
+    again = json.loads((tmp_path / "again" / "config.json").read_text())["config"]
+    assert again["width"] == 40 and again["iters"] == 1

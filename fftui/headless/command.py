@@ -43,7 +43,8 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
                 from engine.presets import PRESETS
 
                 extra["claim"] = PRESETS[args.preset].claim
-            writer = RunWriter(folder, run_description(cfg, dataset, extra), keep_samples=args.keep_samples).start()
+            writer = RunWriter(folder, run_description(cfg, dataset, extra),
+                               keep_samples=args.keep_samples or "auto").start()
     finally:
         if folder is not None and writer is None:
             release_claim(folder, remove_folder=not args.out)
