@@ -40,3 +40,34 @@ def test_a_folder_without_run_json_and_no_writer_can_go(tmp_path):
     assert [e.status for e in list_runs(tmp_path)] == ["damaged"]
     assert remove([folder.name], root=tmp_path) == [folder]
     assert not folder.exists()
+
+
+def test_a_reader_checking_the_lock_at_the_moment_of_the_claim_does_not_stop_the_writer(tmp_path):
+    """`fftui runs` takes writer.lock shared for an instant (writer_alive); a writer taking it at
+    that moment waits for it instead of failing."""
+    import fcntl
+    import os
+    import threading
+
+    from engine.store.files import LOCK, WriterLock
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / LOCK).touch()
+    reader = os.open(folder / LOCK, os.O_RDONLY)
+    fcntl.flock(reader, fcntl.LOCK_SH)
+    threading.Timer(0.2, os.close, (reader,)).start()  # the reader lets go a moment later
+    lock = WriterLock(folder)
+    lock.acquire()
+    try:
+        other = os.open(folder / LOCK, os.O_RDONLY)
+        try:  # held exclusively now: a second taker is refused
+            try:
+                fcntl.flock(other, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                raise AssertionError("the writer's lock was not exclusive")
+            except BlockingIOError:
+                pass
+        finally:
+            os.close(other)
+    finally:
+        lock.release()

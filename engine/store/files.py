@@ -147,18 +147,31 @@ class WriterLock:
         self.path = folder / LOCK
         self._fd: int | None = None
 
+    PATIENCE = 2.0  # seconds to wait for readers (writer_alive holds a shared lock for an instant)
+
     def acquire(self) -> None:
-        """Take the lock for this process; OSError when the file cannot be made."""
+        """Take the lock for this process; OSError when the file cannot be made, or when another
+        process still holds the lock after PATIENCE seconds (a reader's shared lock is let go at once)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:
-            pass
-        except OSError:
-            os.close(fd)
-            raise
+            self._fd = fd
+            return
+        deadline = time.monotonic() + self.PATIENCE
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                os.close(fd)
+                raise
+            except OSError:
+                os.close(fd)
+                raise
         self._fd = fd
 
     def release(self) -> None:
