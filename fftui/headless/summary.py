@@ -30,7 +30,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for name, g in summary["groups"].items():
         label = GROUP_LABELS.get(name, name)
         means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)
-        lines.append(f"  {label:9s} mean over batches: {means}" + rounding_note(g, summary.get("dtype", "float32")))
+        lines.append(f"  {label:9s} mean over batches, ratios of valid samples: {means}"
+                     + rounding_note(g, summary.get("dtype", "float32")))
     if summary.get("folder") is not None:
         lines.append(f"  recorded in {summary['folder']} ({summary.get('records', 0):,} batches)")
     return "\n".join(lines)
