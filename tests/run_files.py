@@ -2,7 +2,9 @@
 tests do not rely on the reader they may be testing."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -42,3 +44,26 @@ def store_runs(root: Path | None = None) -> list[Path]:
 
 
 __all__ = ["events", "iterations", "run_info", "store_runs", "summary_lines"]
+
+
+class FillingFile:
+    """A run file on a disk that fills (an opener for engine.store.RunWriter): the first write goes
+    through, the second only in part, then every write fails with ENOSPC."""
+
+    def __init__(self, path) -> None:
+        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by the writer
+        self.calls = 0
+
+    def write(self, data) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            return self.file.write(data)
+        if self.calls == 2:
+            return self.file.write(bytes(data)[: max(1, len(data) // 2)])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def truncate(self, size: int) -> int:
+        return self.file.truncate(size)
+
+    def close(self) -> None:
+        self.file.close()

@@ -27,6 +27,7 @@ from engine.data import DataError, read_idx
 from engine.params import find
 from engine.runner import Runner
 from fftui.cli import main
+from run_files import FillingFile
 
 FAST = ["run", "--headless", "--data", "sample", "--width", "20", "--batch-size", "4", "--quiet"]
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "mnist-sample"
@@ -291,35 +292,12 @@ def test_an_idx_file_larger_than_the_memory_available_is_refused(monkeypatch, no
 # --- output that cannot be written ----------------------------------------------------------------
 
 
-class _FillingFile:
-    """A summary file on a disk that fills: the first write goes through, the second only in part,
-    then every write fails with ENOSPC."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by the writer
-        self.calls = 0
-
-    def write(self, data) -> int:
-        self.calls += 1
-        if self.calls == 1:
-            return self.file.write(data)
-        if self.calls == 2:
-            return self.file.write(bytes(data)[: max(1, len(data) // 2)])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def truncate(self, size: int) -> int:
-        return self.file.truncate(size)
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def _fill_summary(monkeypatch) -> None:
     import engine.store.writer
 
     real = engine.store.writer.open_append
     monkeypatch.setattr(engine.store.writer, "open_append",
-                        lambda path: _FillingFile(path) if path.name == "summary.jsonl.gz" else real(path))
+                        lambda path: FillingFile(path) if path.name == "summary.jsonl.gz" else real(path))
 
 
 def test_a_disk_that_fills_during_the_run_keeps_every_complete_record(tmp_path, monkeypatch, capsys):

@@ -10,7 +10,7 @@ import pytest
 
 from engine.config import Config
 from fftui.cli import main
-from run_files import events, iterations, run_info, store_runs, summary_lines
+from run_files import FillingFile, events, iterations, run_info, store_runs, summary_lines
 
 FAST = ["run", "--headless", "--data", "sample", "--width", "24", "--batch-size", "8", "--quiet"]
 STAMP = r"\d{8}-\d{6}"
@@ -290,35 +290,10 @@ def test_checkpoints_come_every_few_minutes(small_sample, store):
     rec.close()
 
 
-class _FillingFile:
-    """The summary on a disk that fills: the first write goes through, the second in part, then ENOSPC."""
-
-    def __init__(self, path) -> None:
-        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by the writer
-        self.calls = 0
-
-    def write(self, data) -> int:
-        import errno
-        import os
-
-        self.calls += 1
-        if self.calls == 1:
-            return self.file.write(data)
-        if self.calls == 2:
-            return self.file.write(bytes(data)[: max(1, len(data) // 2)])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def truncate(self, size: int) -> int:
-        return self.file.truncate(size)
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def filling_opener(path):
     from engine.store.writer import open_append
 
-    return _FillingFile(path) if path.name == "summary.jsonl.gz" else open_append(path)
+    return FillingFile(path) if path.name == "summary.jsonl.gz" else open_append(path)
 
 
 def test_a_full_disk_stops_the_recording_and_the_training_goes_on(small_sample, store):
