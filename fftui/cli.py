@@ -326,6 +326,12 @@ def closed_streams() -> None:
     deaf to q and SIGTERM. The line goes to standard output when standard error is the one closed."""
     closed = [name for name, stream in (("input", sys.__stdin__), ("error", sys.__stderr__)) if stream is None]
     if not closed:
+        if _a_file_not_a_screen(2):  # `fftui 2>log`: the app would draw into the file, unseen
+            line = ("fftui run: the live app draws on standard error, which goes to a file here; run it "
+                    "with standard error on the terminal, or use --headless")
+            print(line, file=sys.stdout if os.isatty(1) else sys.stderr)
+            sys.stdout.flush()
+            raise SystemExit(2)
         return
     line = (f"fftui run: the live app needs standard {' and standard '.join(closed)} (closed here); "
             "run it in a terminal, or use --headless")
@@ -334,6 +340,18 @@ def closed_streams() -> None:
         sys.stdout.flush()
         raise SystemExit(2)
     raise UsageError(line)
+
+
+def _a_file_not_a_screen(fd: int) -> bool:
+    """Whether fd is a regular file or a device other than a terminal (/dev/null): nothing drawn
+    there is seen. A pipe is left alone (a program reading the app's output chose it)."""
+    import stat
+
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return not os.isatty(fd) and (stat.S_ISREG(mode) or stat.S_ISCHR(mode))
 
 
 def app_exit_status(return_code: int | None) -> int:
