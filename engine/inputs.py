@@ -105,13 +105,11 @@ def assemble(table: Tensor, labels_table: Tensor, idx: Tensor, shift: Tensor | N
     labels = labels_table[idx]
     x = pixels.repeat(2, 1)
     where = torch.cat([labels, (labels + shift) % 10]).unsqueeze(1)
-    if label_value == "max":
-        value = x.amax(dim=1, keepdim=True)
-        head = x[:, :LABEL_PIXELS]
-        head.zero_()
-        head.scatter_(1, where, value)
-    else:
-        head = x[:, :LABEL_PIXELS]
-        head.zero_()
+    largest = x.amax(dim=1, keepdim=True) if label_value == "max" else None  # before the head is cleared
+    head = x[:, :LABEL_PIXELS]
+    head.zero_()
+    if largest is None:
         head.scatter_(1, where, 1.0)
+    else:
+        head.scatter_(1, where, largest)
     return unit_rows_(x)
