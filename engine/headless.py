@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ from .trainer import EngineError, Overflow, Trainer
 
 if TYPE_CHECKING:
     from .store import RunWriter
+
+CHECKPOINT_EVERY = 300.0  # seconds between a recorded headless run's checkpoints (and one at its end)
 
 
 class OutputError(Exception):
@@ -200,7 +202,9 @@ def stop_on_interrupt() -> Iterator[StopRequest]:
 def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None, *,
                  on_chunk: Callable[[MetricsChunk], None] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
-                 graphs: bool = True, compile: bool = False) -> dict:
+                 graphs: bool = True, compile: bool = False, trainer: Trainer | None = None,
+                 checkpoint_every: float = CHECKPOINT_EVERY, clock: Callable[[], float] = time.monotonic,
+                 earlier: Any = None) -> dict:
     """Train for cfg.total_iters batches; returns a summary dict. writer: a started RunWriter
     (engine.store) that records every batch (its summary always: when the writer falls a full
     queue behind, training waits for it), a checkpoint at the end, and the run's status, which
@@ -213,13 +217,24 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     every complete record stays, the "error" says how many. A configuration that cannot fit in the
     device's memory raises ConfigError before anything is allocated (engine/memory.py). on_chunk
     sees every chunk of records as it lands (for progress), on_record every record (built only
-    when asked for)."""
+    when asked for).
+
+    trainer: one built already for cfg and dataset, e.g. put back where a checkpoint left its run
+    (engine/resume.py restore); the run then trains from its iteration to cfg's end. earlier: the
+    batches recorded before that iteration (an engine.store Summary), counted in the summary's means
+    ("resumed_from": the iteration the call began at, None from 0). With a writer, a checkpoint is also written every
+    checkpoint_every seconds (by clock), after every batch trained so far is recorded."""
     check_fits(cfg, dataset.size, dataset.images.device)
-    trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
+    if trainer is None:
+        trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:
         raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")
     summary = RunningSummary()
+    if earlier is not None and len(earlier):
+        summary.add(earlier)
+    first = trainer.iteration  # where this call began: 0, or a checkpoint's iteration
+    settled = True  # the trainer stands between two batches, every batch trained recorded
     interrupted = False
     stopped_by: int | None = None  # the signal that stopped the run, if one did
     error: str | None = None
@@ -227,6 +242,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     log: Path | None = None
     started = time.perf_counter()
     last: MetricsChunk | None = None
+    last_checkpoint = clock()
 
     def take(chunk: MetricsChunk) -> None:
         nonlocal last
@@ -247,12 +263,18 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
             while trainer.iteration < total and not stop.is_set():
                 for chunk in trainer.advance():
                     take(chunk)
+                if writer is not None and clock() - last_checkpoint >= checkpoint_every:
+                    for chunk in trainer.flush():  # the checkpoint follows every record before it
+                        take(chunk)
+                    writer.checkpoint(trainer.iteration, *training_state(trainer))
+                    last_checkpoint = clock()
             interrupted = stop.is_set()
             stopped_by = stop.signum
             for chunk in trainer.flush():  # every batch trained so far is recorded
                 take(chunk)
     except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was recorded stays
         interrupted = True
+        settled = False  # it may have come mid-batch: the last checkpoint stays the one to resume from
     except EngineError as exc:  # a loss that overflowed: stop, keep what was recorded, say why
         error = str(exc)
         status = "diverged" if isinstance(exc, Overflow) else "failed"
@@ -269,7 +291,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     if interrupted and status == "finished":
         status = "interrupted"
     if writer is not None:
-        if status in ("finished", "interrupted") and trainer.iteration > 0:
+        if status in ("finished", "interrupted") and settled and trainer.iteration > 0:
             writer.checkpoint(trainer.iteration, *training_state(trainer))
         writer.close(status, error)
         if writer.error is not None and error is None:  # recording stopped at the very end
@@ -285,7 +307,8 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
         "status": status,
         "log": log,
         "seconds": elapsed,
-        "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
+        "batches_per_second": (trainer.iteration - first) / elapsed if elapsed > 0 else math.nan,
+        "resumed_from": first or None,
         "final_loss": float(last.column("loss")[-1]) if last is not None else math.nan,
         "groups": summary.result(),
         "folder": writer.folder if writer is not None else None,

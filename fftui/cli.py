@@ -92,6 +92,10 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     run.add_argument("--config", default=None, metavar="RUN/config.json",
                      help="run the configuration a recorded run's config.json (or its folder) holds again "
                      "(flags given beside it override its values)")
+    run.add_argument("--resume", default=None, metavar="RUN",
+                     help="continue a recorded run (its name, a unique prefix or its folder) from its last "
+                     "checkpoint, in its own folder; --iters/--epochs then give the run's new total, counted from "
+                     "its start (default: the end it had)")
     names = tuple(PRESETS)
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
@@ -119,6 +123,9 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
                    help="which batches keep their per-sample arrays (LHS, RHS, outcomes, predictions): auto "
                    f"(every batch up to {SAMPLES_IN_FULL:,}, then fewer and fewer), all, none (the summary "
                    "only), or every batch up to N, then thinned (default auto)")
+    o.add_argument("--checkpoint-every", type=_seconds, default=300.0, metavar="SECONDS",
+                   help="headless: seconds between checkpoints (the layer and the training state a --resume goes "
+                   "on from); one is also written at the end and on a clean stop (default 300)")
     o.add_argument("--quiet", action="store_true", help="headless: no progress bar")
     from .runs import add_runs_parser
 
@@ -127,6 +134,18 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
 
     add_open_parser(sub)
     return top
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"SECONDS must be a number above 0, not {text!r}")
+    return value
 
 
 def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
@@ -413,6 +432,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .replay import open_command
 
             return open_command(args)
+        if args.resume:
+            from .resume import check_resume_flags, resume_headless
+
+            check_resume_flags(args)
+            if not args.headless:
+                raise UsageError("fftui run: --resume needs --headless (the live app starts new runs)")
+            with interruptible():
+                return resume_headless(args, _load)
         check_recording_flags(args)
         cfg = config_from_args(args)
         if args.headless:

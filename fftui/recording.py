@@ -285,6 +285,9 @@ def summary_parts(run: RunReader) -> Iterator[Summary]:
         except zlib.error:
             raise _Damaged() from None
         start += _PIECE
+        if z.eof and (z.unused_data or start < len(data)):  # another gzip member follows (a resumed run)
+            data, start = z.unused_data + data[start:], 0
+            z = zlib.decompressobj(31)
         ended = not piece or z.eof
         got = text.split(b"\n")
         tail = got.pop()

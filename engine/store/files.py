@@ -151,7 +151,10 @@ class WriterLock:
 
     def acquire(self) -> None:
         """Take the lock for this process; OSError when the file cannot be made, or when another
-        process still holds the lock after PATIENCE seconds (a reader's shared lock is let go at once)."""
+        process still holds the lock after PATIENCE seconds (a reader's shared lock is let go at once).
+        Nothing when this WriterLock holds it already."""
+        if self._fd is not None:
+            return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             import fcntl

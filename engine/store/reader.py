@@ -59,20 +59,31 @@ def read_lines(path: Path, compressed: bool) -> tuple[list[bytes], bool]:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
     damaged = False
     if compressed and data:
-        z = zlib.decompressobj(31)
-        parts = []
-        try:
-            for start in range(0, len(data), _PIECE):
-                parts.append(z.decompress(data[start:start + _PIECE]))
-                if z.eof:
-                    break
-            damaged = bool(z.unused_data)
-        except zlib.error:
-            damaged = True
-        data = b"".join(parts)
+        data, damaged = _gunzip(data)
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" after a final newline
     return lines, damaged or bool(tail)
+
+
+def _gunzip(data: bytes) -> tuple[bytes, bool]:
+    """The text of a gzip file of one or more members (a resumed run appends a member), and whether
+    a damaged part was skipped. The last member may lack its end (a writer still at it, or killed);
+    a member that follows one without its end is damage."""
+    parts = []
+    start = 0
+    try:
+        while start < len(data):
+            z = zlib.decompressobj(31)
+            for piece in range(start, len(data), _PIECE):
+                parts.append(z.decompress(data[piece:piece + _PIECE]))
+                if z.eof:
+                    break
+            if not z.eof:
+                return b"".join(parts), False
+            start = min(piece + _PIECE, len(data)) - len(z.unused_data)
+    except zlib.error:
+        return b"".join(parts), True
+    return b"".join(parts), False
 
 
 def _parse_lines(lines: list[bytes]) -> tuple[list[Any], bool]:
@@ -232,16 +243,20 @@ def read_samples(path: Path) -> tuple[pa.Table, bool]:
     if not data:
         return SAMPLE_SCHEMA.empty_table(), False
     batches = []
+    source = pa.BufferReader(data)
     try:
-        reader = pa.ipc.open_stream(pa.BufferReader(data))
-        if not reader.schema.equals(SAMPLE_SCHEMA):
-            raise StoreError(f"{path} holds other per-sample columns than this fftui writes")
-        while True:
-            batches.append(reader.read_next_batch())
-    except StopIteration:
-        return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), False
+        while source.tell() < len(data):  # one stream, or several end to end (a resumed run appends one)
+            reader = pa.ipc.open_stream(source)
+            if not reader.schema.equals(SAMPLE_SCHEMA):
+                raise StoreError(f"{path} holds other per-sample columns than this fftui writes")
+            try:
+                while True:
+                    batches.append(reader.read_next_batch())
+            except StopIteration:
+                pass
     except (pa.ArrowException, OSError):
         return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), True
+    return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), False
 
 
 class RunReader:

@@ -111,12 +111,14 @@ class RunWriter:
     max_queued: records the queue holds at most; above half of it new chunks keep only their
     summary. flush_interval: seconds between writes to disk (a kill loses at most that much).
     opener: how files are opened for appending (default: open_append, looked up when the writer is
-    made, so that tests can replace it with failing or slow files).
+    made, so that tests can replace it with failing or slow files). lock: the folder's WriterLock
+    when the caller holds it already; carried: a resumed run's counts (engine/store/resume.py).
     Raises StoreError (one line) when the folder cannot be written at all. Call start(), then put()
     chunks, event() and checkpoint() from the training thread, and close(status) at the end."""
 
     def __init__(self, folder: Path, description: Mapping[str, Any], *, keep_samples: SamplePolicy | str = "auto",
-                 max_queued: int = 8192, flush_interval: float = 1.0, opener: Opener | None = None) -> None:
+                 max_queued: int = 8192, flush_interval: float = 1.0, opener: Opener | None = None,
+                 lock: WriterLock | None = None, carried: Any = None) -> None:
         self.folder = Path(folder)
         self.policy = keep_samples if isinstance(keep_samples, SamplePolicy) else SamplePolicy.parse(keep_samples)
         self.max_queued = max_queued
@@ -141,7 +143,9 @@ class RunWriter:
         self._closing = False
         self._stopped = False
         self._thread = threading.Thread(target=self._main, name="fftui-store", daemon=True)
-        self._lock_file = WriterLock(self.folder)
+        self._lock_file = lock or WriterLock(self.folder)  # lock: already taken (a resume holds it while it cuts)
+        if carried is not None:  # a resumed run: engine/store/resume.py's Carried
+            carried.apply(self)
         self._zip = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         self._compressed = False  # bytes went into the compressor since its last flush
         self._arrow: pa.ipc.RecordBatchStreamWriter | None = None
@@ -315,8 +319,10 @@ class RunWriter:
             self._add_chunk(item[1], item[2])
         elif kind == "event":
             self._events.write(dumps(item[1]) + b"\n")
-        elif kind == "checkpoint":
+        elif kind == "checkpoint":  # the records it follows reach the disk first: a resume finds them all
+            self._flush()
             self._write_checkpoint(*item[1:])
+            self._write_info()
         elif kind == "close":
             self._status, self._run_error = item[1], item[2]
             return True

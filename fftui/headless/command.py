@@ -65,7 +65,8 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     summary = None
     try:
         summary = run_headless(cfg, dataset, writer, on_chunk=chunk_progress(bar) if bar is not None else None,
-                               graphs=args.cuda_graphs, compile=args.compile)
+                               graphs=args.cuda_graphs, compile=args.compile,
+                               checkpoint_every=getattr(args, "checkpoint_every", 300.0))
     finally:
         if bar is not None:
             bar.finish(summary["iterations"] if summary is not None else None)

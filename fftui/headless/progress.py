@@ -34,8 +34,9 @@ class RunProgress:
     `update` may be called on every step: the terminal bar redraws at most ten times a second
     (rich's refresh), the plain form writes a line only when another tenth is complete."""
 
-    def __init__(self, total: int, stream: IO[str] | None = None, unit: str = "it") -> None:
+    def __init__(self, total: int, stream: IO[str] | None = None, unit: str = "it", start_at: int = 0) -> None:
         self.total = max(1, int(total))
+        self.start_at = start_at  # steps done before this bar began (a resumed run's): not in its rate
         self.stream = stream if stream is not None else sys.stderr
         self.unit = unit
         self.start = time.perf_counter()
@@ -56,13 +57,13 @@ class RunProgress:
                 TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis",
                                                                           ratio=1)),
                 console=console, transient=False, refresh_per_second=10, expand=True)
-            self._task = self._bar.add_task("run", total=self.total, rate="", status="")
+            self._task = self._bar.add_task("run", total=self.total, completed=start_at, rate="", status="")
             self._bar.start()
 
     def rate(self, done: int) -> float:
         """Steps per second since the start."""
         elapsed = time.perf_counter() - self.start
-        return done / elapsed if elapsed > 0 else 0.0
+        return (done - self.start_at) / elapsed if elapsed > 0 else 0.0
 
     def update(self, done: int, text: str = "", force: bool = False) -> None:
         """`done` steps finished; `text` says how the run looks now. `force` writes even when no

@@ -27,6 +27,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [f"{summary['iterations']} of {summary['planned']} iterations in {summary['seconds']:.1f} s "
              f"({summary['batches_per_second']:.1f} batches/s); final loss {summary['final_loss']:.6g}"
              + ("; interrupted" if summary["interrupted"] else "")]
+    if summary.get("resumed_from") is not None:
+        lines[0] = lines[0].replace(" iterations in ", f" iterations (resumed at {summary['resumed_from']:,}) in ", 1)
     for name, g in summary["groups"].items():
         label = GROUP_LABELS.get(name, name)
         means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)

@@ -1,0 +1,118 @@
+"""`fftui run --resume RUN`: a recorded run trained on from its last checkpoint, in its own folder.
+
+RUN is a run's name in the store, a unique prefix of it, or a run folder's path (as `fftui open`
+takes it). --iters N / --epochs E set the run's new end as a total counted from its start (the
+number config.json then holds, so that `fftui run --config RUN` still runs the whole run again);
+without them the run goes on to the end it had. Bad input (no such run, no checkpoint, a run being
+recorded, a configuration that no longer validates, another flag that would change the run) is one
+line and exit status 2, with nothing changed."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from engine.config import PARAMS
+
+# Flags that cannot go with --resume (the run goes on as it was configured and recorded).
+CONTRADICTING = (("config", "--config"), ("preset", "--preset"), ("out", "--out"),
+                 ("keep_samples", "--keep-samples"))
+ENDS = ("iters", "epochs")  # the parameters --resume takes: the run's new end
+
+
+def check_resume_flags(args: argparse.Namespace) -> None:
+    """UsageError (one line) for a flag that cannot go with --resume: another run's configuration,
+    an output folder, --no-record, or a parameter other than the run's end."""
+    from .cli import UsageError
+
+    for dest, flag in CONTRADICTING:
+        if getattr(args, dest, None):
+            raise UsageError(f"fftui run: --resume continues a run in its own folder as it was recorded; {flag} "
+                             "cannot go with it")
+    if not getattr(args, "record", True):
+        raise UsageError("fftui run: --resume records into the run's folder; --no-record cannot go with it")
+    changed = [p.flag for p in PARAMS if p.name not in ENDS and getattr(args, p.name, None) is not None]
+    if changed:
+        raise UsageError(f"fftui run: --resume continues a run with its own configuration; {', '.join(changed)} "
+                         "cannot change it (--iters and --epochs can: the run's new total; fftui run --config RUN "
+                         "starts a new run with other values)")
+
+
+def locate_plan(args: argparse.Namespace) -> Any:
+    """The engine.resume.ResumePlan of --resume RUN (its writer lock held); StoreError (one line)."""
+    from engine.resume import plan_resume
+
+    from .runs_tools import locate
+
+    return plan_resume(locate(args.resume), iters=args.iters, epochs=args.epochs)
+
+
+def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
+    """`fftui run --headless --resume RUN`: the exit status, as fftui.headless.command.run_command
+    gives it (0 done, 1 a failure, 128 + a signal's number); StoreError (status 2) before anything
+    is changed when the run cannot be resumed."""
+    from engine.headless import run_description, run_headless
+    from engine.process import tune_for_training
+    from engine.store import RunReader, RunWriter, StoreError
+    from engine.store.files import SUMMARY
+    from engine.store.resume import cut_run
+
+    from .headless import emit, set_stage, warn
+    from .headless.command import ending_status
+    from .headless.progress import RunProgress, chunk_progress
+    from .headless.summary import format_summary
+
+    plan = locate_plan(args)
+    writer = None
+    try:
+        cfg = plan.cfg
+        if plan.preset is not None:
+            raise StoreError(f"{plan.reader.name} is the preset {plan.preset}: its figure is made in one go; "
+                             f"run it again (fftui run --headless --preset {plan.preset})")
+        set_stage("loading the data")
+        dataset = load(cfg, args.quiet)
+        recorded = (plan.reader.config.get("dataset") or {}).get("size")
+        if isinstance(recorded, int) and recorded != dataset.size:
+            raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
+                             f"{dataset.size:,}: not the run's data")
+        total = cfg.total_iters(dataset.size)
+        if total is None:
+            raise StoreError(f"{plan.reader.name} has no end (a live app's run): give --iters, the run's new "
+                             "total, to resume it headless")
+        set_stage("setting up")
+        tune_for_training(interactive=False)
+        from engine.memory import check_fits
+        from engine.resume import restore
+        from engine.trainer import Trainer
+
+        check_fits(cfg, dataset.size, dataset.images.device)
+        trainer = Trainer(cfg, dataset, graphs=args.cuda_graphs, compile=args.compile)
+        restore(trainer, plan.checkpoint)  # refused when it does not fit: nothing changed yet
+        carried = cut_run(plan.folder, plan.iteration, plan.reader.info)
+        earlier = RunReader(plan.folder).summary
+        description = plan.description(run_description(cfg, dataset))
+        writer = RunWriter(plan.folder, description, keep_samples=plan.reader.info.get("keep_samples") or "auto",
+                           lock=plan.lock, carried=carried).start()
+    finally:
+        if writer is None:
+            plan.release()
+    dropped = carried.dropped.get(SUMMARY, 0)
+    writer.event("resumed", plan.iteration, dropped_records=dropped, total=total,
+                 message=f"resumed at iteration {plan.iteration}")
+    warn(f"fftui: resuming {plan.reader.name} at iteration {plan.iteration:,} of {total:,}"
+         + (f" ({dropped:,} records after the checkpoint dropped)" if dropped else ""))
+    bar = None if args.quiet else RunProgress(total, sys.stderr, start_at=plan.iteration)
+    summary = None
+    set_stage("running")
+    try:
+        summary = run_headless(cfg, dataset, writer, on_chunk=chunk_progress(bar) if bar is not None else None,
+                               trainer=trainer, checkpoint_every=args.checkpoint_every, earlier=earlier)
+    finally:
+        if bar is not None:
+            bar.finish(summary["iterations"] if summary is not None else None)
+        if summary is None:
+            writer.close("failed", "the run stopped on an unexpected error")
+    set_stage("writing the summary")
+    emit(format_summary(summary))
+    return ending_status(summary)
