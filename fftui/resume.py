@@ -67,9 +67,6 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
     writer = None
     try:
         cfg = plan.cfg
-        if plan.preset is not None:
-            raise StoreError(f"{plan.reader.name} is the preset {plan.preset}: its figure is made in one go; "
-                             f"run it again (fftui run --headless --preset {plan.preset})")
         set_stage("loading the data")
         dataset = load(cfg, args.quiet)
         recorded = (plan.reader.config.get("dataset") or {}).get("size")
@@ -102,6 +99,12 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
                  message=f"resumed at iteration {plan.iteration}")
     warn(f"fftui: resuming {plan.reader.name} at iteration {plan.iteration:,} of {total:,}"
          + (f" ({dropped:,} records after the checkpoint dropped)" if dropped else ""))
+    if plan.preset is not None:  # fig2, fig3 (engine/resume.py refuses the presets that train nothing)
+        from .headless.experiments import run_preset
+
+        measured = run_preset(plan.preset, cfg, dataset, writer, quiet=args.quiet, trainer=trainer,
+                              earlier=earlier, checkpoint_every=args.checkpoint_every)
+        return ending_status(measured["run"])
     bar = None if args.quiet else RunProgress(total, sys.stderr, start_at=plan.iteration)
     summary = None
     set_stage("running")

@@ -283,3 +283,14 @@ def test_a_run_name_resolves_in_the_store_like_fftui_runs(tmp_path, monkeypatch,
     assert main(["run", "--headless", "--quiet", "--resume", run.name[:10], "--iters", "5"]) == 0
     assert [r["iteration"] for r in lines_of(run)] == [1, 2, 3, 4, 5]
     _refused(capsys, run, ["--resume", "nosuchrun"], "no run named")
+
+
+def test_a_preset_resumed_writes_the_figure_of_the_whole_run(tmp_path, capsys):
+    first, whole = tmp_path / "first", tmp_path / "whole"
+    preset = ["run", "--headless", "--quiet", "--data", "sample", "--preset", "fig2"]
+    assert main(preset + ["--iters", "9", "--keep-samples", "all", "--out", str(first)]) == 0
+    assert main(preset + ["--iters", "21", "--keep-samples", "all", "--out", str(whole)]) == 0
+    assert main(["run", "--headless", "--quiet", "--resume", str(first), "--iters", "21"]) == 0
+    same_records(first, whole)
+    csv_first, csv_whole = (first / "fig2.csv").read_text(), (whole / "fig2.csv").read_text()
+    assert len(csv_whole.splitlines()) == 22 and csv_first == csv_whole

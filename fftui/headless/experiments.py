@@ -51,12 +51,15 @@ def bar_callback(bar: RunProgress | None, text: str) -> Callable[[int, int], Non
     return lambda done, _total: bar.update(done, text)
 
 
-def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, *, quiet: bool = False) -> dict:
+def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, *, quiet: bool = False,
+               **resume: Any) -> dict:
     """Run one preset, recorded by writer (a started engine.store.RunWriter, closed here; None: not
     recorded). Fig2 and fig3 record their run's batches; fig1a and fig1b, which train nothing,
     record one event "theorem1_at_init" per batch size. NAME.csv (the figure's series) and NAME.txt
     (the plot and the summary) go into the run's folder. Prints the plot and a one-paragraph
-    summary; returns what it measured."""
+    summary; returns what it measured. resume: for fig2 and fig3, more keywords for run_headless:
+    a trainer put back at a checkpoint and `earlier`, the Summary recorded before it (the figure's
+    first rows), checkpoint_every."""
     preset = PRESETS[name]
     started = time.perf_counter()
     out = writer.folder if writer is not None else None
@@ -95,13 +98,17 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | Non
                                  "samples": r.samples, "silenced": r.silenced} for r in results]}
     else:
         series = SeriesSummary(figure_columns(cfg))
+        if resume.get("earlier") is not None:
+            series.rows += summary_rows(resume["earlier"], cfg)
         total = cfg.total_iters(dataset.size)
-        bar = None if quiet or total is None else RunProgress(total, sys.stderr)
+        trainer = resume.get("trainer")
+        start_at = trainer.iteration if trainer is not None else 0
+        bar = None if quiet or total is None else RunProgress(total, sys.stderr, start_at=start_at)
         outcome = None
         try:
             outcome = run_headless(cfg, dataset, writer,
                                    on_chunk=chunk_progress(bar) if bar is not None else None,
-                                   on_record=lambda rec: series.rows.append(figure_row(rec, cfg)))
+                                   on_record=lambda rec: series.rows.append(figure_row(rec, cfg)), **resume)
         finally:
             if bar is not None:
                 bar.finish(outcome["iterations"] if outcome is not None else None)
@@ -121,6 +128,18 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | Non
     where = f"recorded in {out} with {name}.csv and {name}.txt" if out is not None else "not recorded"
     emit(f"({time.perf_counter() - started:.1f} s; {where})")
     return measured
+
+
+def summary_rows(summary: Any, cfg: Config) -> list[list[float]]:
+    """figure_row's rows from a recorded run's summary (an engine.store Summary), as the records of
+    the same batches give them."""
+    from engine.presets import GROUPS, figure_metrics
+
+    columns = [summary.column("iteration").tolist()]
+    for group in GROUPS[cfg.mode]:
+        for m in figure_metrics(cfg):
+            columns.append(summary.group_column(m.name, group).tolist())
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 def ending_sentence(outcome: dict, recorded: int) -> str:
