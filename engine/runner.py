@@ -22,12 +22,15 @@ from .trainer import EngineError, OutOfMemory, Overflow, Trainer, is_out_of_memo
 class Event:
     """Something the user should read: kind is "info", "warning" or "error"; message is one line.
     An error's ``cause`` says what can help: "overflow" (the weights are no longer finite: only a
-    reset goes on), "memory" (a smaller batch size or width), "" (anything else)."""
+    reset goes on), "memory" (a smaller batch size or width), "" (anything else). ``changes``: for
+    a parameter change that applies from the next batch (after ``iteration``), {name: (old, new)}
+    (the app marks it on its plots)."""
 
     kind: str
     message: str
     iteration: int = 0
     cause: str = ""
+    changes: tuple[tuple[str, Any, Any], ...] = ()
 
 
 def error_cause(exc: BaseException) -> str:
@@ -293,7 +296,10 @@ class Runner:
             elif set(cmd.changes) <= VIEW_FIELDS:
                 pass  # the app shows it at once; nothing changes in the run
             else:
-                self._event("info", f"{names}: applies from the next batch")
+                changed = tuple((k, getattr(old, k), getattr(new, k)) for k in cmd.changes
+                                if k not in VIEW_FIELDS and getattr(old, k) != getattr(new, k))
+                self.events.put(Event("info", f"{names}: applies from the next batch", self.iteration,
+                                      changes=changed))
             self._config = new  # last, so that whoever sees the new config finds its event queued
             if self._state == "finished" and not trainer.finished:
                 self._state = "paused"

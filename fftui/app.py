@@ -25,7 +25,7 @@ from engine.config import Config
 
 from . import keys, lifecycle
 from .control import recovery_hint
-from .history import History
+from .history import History, change_label
 from .panes import PANES, PaneSpec, pane_keys, pane_tabs
 from .rate import RateMeter
 from .scheduler import PlotScheduler
@@ -298,6 +298,8 @@ class FFApp(ViewControl):
         self._refresh_text()
 
     def _on_event(self, event) -> None:
+        if getattr(event, "changes", ()):  # a parameter change: marked on the plots at its iteration
+            self.history.mark(event.iteration, change_label({k: (old, new) for k, old, new in event.changes}))
         if event.kind == "error":
             self._error = event.message
             self._error_cause = getattr(event, "cause", "")

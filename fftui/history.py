@@ -72,7 +72,14 @@ class History:
             self.config = config
             self.version += 1
 
+    def mark(self, iteration: int, label: str) -> None:
+        """Something happened to the run after batch `iteration` (a parameter change): the panes
+        draw a mark there (`marks`) until the run starts anew."""
+        self.marks.append((int(iteration), label))
+        self.version += 1
+
     def clear(self) -> None:
+        self.marks: list[tuple[int, str]] = []  # (iteration, label) of the run's events, in order
         self.mode: str | None = None
         self.groups: tuple[str, ...] = ()
         self.total = 0
@@ -236,6 +243,13 @@ def downsample(x: np.ndarray, ys: list[np.ndarray], points: int) -> tuple[np.nda
         mean[count == 0] = np.nan
         out.append(mean)
     return xs, out
+
+
+def change_label(changes: dict) -> str:
+    """A mark's label for parameter changes {name: [old, new]}: "lr 0.001→0.01, batch_size 128→64"."""
+    from engine.params import format_value
+
+    return ", ".join(f"{name} {format_value(old)}→{format_value(new)}" for name, (old, new) in changes.items())
 
 
 def fmt(value: float | None, spec: str = ".3g", percent: bool = False) -> str:

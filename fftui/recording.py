@@ -66,6 +66,7 @@ class RecordedHistory:
         self.label = label or run.name
         self._base: Config | None = config if config is not None else recorded_config(run)
         self._changes: list[tuple[int, dict[str, Any]]] | None = None  # the "change" events, read on first use
+        self._marks: list[tuple[int, str]] | None = None
         self.complete = summary is None  # False while `extend` is still to bring the rest of the summary
         self._take(run.summary if summary is None else summary)
         self.groups: tuple[str, ...] = tuple(sorted(self.summary.groups, key=_group_key))
@@ -98,6 +99,26 @@ class RecordedHistory:
             return base.replace(**updates)
         except (ConfigError, TypeError, ValueError):
             return base
+
+    @property
+    def marks(self) -> list[tuple[int, str]]:
+        """The run's events the plots mark, as (iteration, label): each recorded parameter change
+        (events.jsonl "change") and each resume, in order (History.marks)."""
+        if self._marks is None:
+            from .history import change_label
+
+            marks = []
+            for e in self.run.events:
+                if not isinstance(e.get("iteration"), int):
+                    continue
+                if e.get("kind") == "change" and isinstance(e.get("changes"), dict):
+                    changes = {k: v for k, v in e["changes"].items() if isinstance(v, list) and len(v) == 2}
+                    if changes:
+                        marks.append((e["iteration"], change_label(changes)))
+                elif e.get("kind") == "resumed":
+                    marks.append((e["iteration"], "resumed"))
+            self._marks = marks
+        return self._marks
 
     def _take(self, summary: Summary) -> None:
         self.summary = summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..history import History, fmt
-from .pane import Pane, View, iteration_axis, time_series
+from .pane import Pane, View, event_marks, iteration_axis, time_series
 from .plot import Figure, Series
 from .sparsity import high, low
 
@@ -21,7 +21,8 @@ class AssumptionsPane(Pane):
         groups = history.groups
         x, series = self.paired_series(history, view, ("agree_theorem", "agree_general"),
                                        ("theorem", "general"), COLORS)
-        left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=iteration_axis(history, x),
+        xlim = iteration_axis(history, x)
+        left.show(Figure(series=tuple(series), ylim=(0.0, 1.0), xlim=xlim, vlines=event_marks(history, xlim),
                          iterations=True, ylabel="fraction of valid samples", xlabel="iteration",
                          title="prediction = outcome"))
 
@@ -29,7 +30,8 @@ class AssumptionsPane(Pane):
         right.show(Figure(
             series=(Series(x2, flips, "sign flips", "orange"),
                     Series(x2, remainder, "2nd-order remainder", "gray", yside="right")),
-            xlim=iteration_axis(history, x2), iterations=True, ymin=low("sign_flip"), ymax=high("sign_flip"),
+            xlim=(xlim2 := iteration_axis(history, x2)), vlines=event_marks(history, xlim2), iterations=True,
+            ymin=low("sign_flip"), ymax=high("sign_flip"),
             ymin_right=low("l2_remainder"), ylabel="fraction of pre-activations",
             ylabel_right="remainder / first order", xlabel="iteration",
             title="sign-flip fraction, l2 remainder",

@@ -34,8 +34,10 @@ class Figure:
     log / log_right: a log10 axis, when every drawn value on it is positive (else linear, and the
     legend says why). iterations: x is the iteration: ticks at whole iterations ending at the last.
     hlines: horizontal reference lines as (level, label) on the left axis, in grey, labelled in the
-    legend. note: a line shown above the legend (or alone, without series). histogram: the series
-    are counts per bin, so series that coincide have the same counts, which the legend says in
+    legend. vlines: marks at iterations where something happened to the run (a parameter change,
+    a resume) as (x, label), drawn as vertical lines in bright yellow and named in the legend.
+    note: a line shown above the legend (or alone, without series). histogram: the series are
+    counts per bin, so series that coincide have the same counts, which the legend says in
     words ("X and Y: same counts per bin"), never as "X = Y" (that would read as LHS = RHS)."""
 
     series: tuple[Series, ...] = ()
@@ -47,6 +49,7 @@ class Figure:
     ylabel_right: str | None = None
     title: str | None = None
     hlines: tuple[tuple[float, str], ...] = ()
+    vlines: tuple[tuple[float, str], ...] = ()
     ymin: float | None = None
     ymin_right: float | None = None
     ymax: float | None = None

@@ -51,7 +51,8 @@ def legend_entries(series: tuple[Series, ...], tolerances: dict[str, float]) -> 
 
 
 def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ...],
-                 tolerances: dict[str, float], short: bool = False, histogram: bool = False) -> list[Text]:
+                 tolerances: dict[str, float], short: bool = False, histogram: bool = False,
+                 vlines: tuple[tuple[float, str], ...] = ()) -> list[Text]:
     """The legend's entries: a coloured mark and the label of each series; coinciding series joined
     with = or ≈ behind the colour drawn last (the one on top); "(right)" for series on the right
     axis; then the labelled reference lines. ``short``: labels "NAME = definition" as NAME, and
@@ -75,6 +76,23 @@ def legend_items(series: tuple[Series, ...], hlines: tuple[tuple[float, str], ..
     for level, label in hlines:
         if label:
             items.append(Text.assemble(("┄ ", rich_color("gray")), (f"{tk.tick_labels([level])[0]}: {label}", "dim")))
+    return items + mark_items(vlines)
+
+
+MARKS_NAMED = 2  # the legend names the last few marks; earlier ones are counted
+
+
+def mark_items(vlines: tuple[tuple[float, str], ...]) -> list[Text]:
+    """The legend's entries for the event marks: "│ 120: lr 0.001→0.01" for the last MARKS_NAMED,
+    "│ 3 earlier" for the rest."""
+    from .plot import MARK_COLOR
+
+    items = []
+    earlier = len(vlines) - MARKS_NAMED
+    if earlier > 0:
+        items.append(Text.assemble(("│ ", rich_color(MARK_COLOR)), (f"{earlier} earlier", "dim")))
+    for at, label in vlines[-MARKS_NAMED:]:
+        items.append(Text.assemble(("│ ", rich_color(MARK_COLOR)), (f"{at:g}: {label}", "dim")))
     return items
 
 
@@ -106,7 +124,8 @@ def header_lines(fig: Figure, width: int, tolerances: dict[str, float], most: in
     if fig.note and fig.series:
         head.append(Text(fig.note, style="dim"))
     for short in (False, True):
-        legend = legend_items(fig.series, fig.hlines, tolerances, short=short, histogram=fig.histogram)
+        legend = legend_items(fig.series, fig.hlines, tolerances, short=short, histogram=fig.histogram,
+                              vlines=fig.vlines)
         together = pack(head + legend, width, 2)
         if len(together) == 1:          # all on one line
             return together

@@ -142,6 +142,15 @@ def iteration_axis(history: History, x: np.ndarray) -> tuple[float, float] | Non
     return (float(x[0]), end) if end > x[0] else None
 
 
+def event_marks(history: History, xlim: tuple[float, float] | None) -> tuple[tuple[float, str], ...]:
+    """The run's event marks (History.marks: parameter changes, a resume) inside the plotted
+    iterations, for Figure.vlines; none without a range."""
+    marks = getattr(history, "marks", ())
+    if xlim is None or not marks:
+        return ()
+    return tuple((float(at), label) for at, label in marks if xlim[0] <= at <= xlim[1])
+
+
 def with_hint(line: str, hint: str, width: int) -> str:
     """``line`` followed by a key hint when both fit in ``width`` cells: a hint never takes a line."""
     joined = f"{line} │ {hint}"

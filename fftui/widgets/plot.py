@@ -25,6 +25,9 @@ from .legend import header_lines
 __all__ = ["AxisPlan", "Figure", "FigurePlot", "Series", "cheap_lines", "plan_axis", "points_for"]
 
 
+MARK_COLOR = "orange+"  # the vertical marks of a run's events (Figure.vlines): bright yellow, no pane's series
+
+
 def points_for(width: int) -> int:
     """Braille gives two dots per cell across; more points than that cannot be told apart."""
     return max(8, 2 * max(1, width - 10))
@@ -250,6 +253,9 @@ class FigurePlot(PlotextPlot):
             for level, _ in fig.hlines:
                 if level > 0 or not left.log:
                     plt.hline(float(left.scale(np.array([level]))[0]), color="gray")
+        for at, _ in fig.vlines:
+            if x0 <= at <= x1:
+                plt.vline(float(xscale(np.array([at]))[0]), color=MARK_COLOR)
         for side, axis in sides.items():
             plt.ylim(0.0, 1.0, yside=side)  # type: ignore[arg-type]  # plotext's default is None, the value a side name
             plt.yticks(axis.tick_positions(), axis.labels, yside=side)  # type: ignore[arg-type]

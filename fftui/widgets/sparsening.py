@@ -11,7 +11,7 @@ from engine.config import theorem_is_general
 from engine.metrics import GroupStats
 
 from ..history import History, fmt
-from .pane import GROUP_LABEL, Pane, View, iteration_axis, smoothing_note, time_series, with_hint
+from .pane import GROUP_LABEL, Pane, View, event_marks, iteration_axis, smoothing_note, time_series, with_hint
 from .plot import Figure, Series
 
 FRACTION = "fraction of valid samples"
@@ -58,7 +58,8 @@ class SparseningPane(Pane):
                 continue
             keys = [f"{group}.sparser", f"{group}.theorem", f"{group}.general"]
             x, (actual, theorem, general) = time_series(history, keys, self.plot_width(i), view)
-            axis = Figure(xlim=iteration_axis(history, x), iterations=True, xlabel="iteration")
+            xlim = iteration_axis(history, x)
+            axis = Figure(xlim=xlim, iterations=True, xlabel="iteration", vlines=event_marks(history, xlim))
             if view.difference:
                 figure = replace(
                     axis, series=(Series(x, actual - theorem, "sparser − theorem", "blue"),

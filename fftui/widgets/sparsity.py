@@ -6,7 +6,7 @@ from rich.text import Text
 from engine.metrics import BY_NAME
 
 from ..history import History, fmt
-from .pane import Pane, View, iteration_axis, time_series, with_hint
+from .pane import Pane, View, event_marks, iteration_axis, time_series, with_hint
 from .plot import Figure, Series
 
 COLORS = {"pos": ("green", "cyan"), "neg": ("red", "orange"), "all": ("green", "cyan")}
@@ -38,7 +38,8 @@ class SparsityPane(Pane):
         series += [Series(x, ys[2 * j + 1], f"silenced {g}", colors[j][1], yside="right")
                    for j, g in enumerate(groups)]
         full = (0.0, 1.0) if view.full_range else None
-        left.show(Figure(series=tuple(series), ylim=full, ylim_right=full, xlim=iteration_axis(history, x),
+        xlim = iteration_axis(history, x)
+        left.show(Figure(series=tuple(series), ylim=full, ylim_right=full, xlim=xlim, vlines=event_marks(history, xlim),
                          iterations=True, ylabel="Hoyer S", ylabel_right="silenced", xlabel="iteration",
                          title="Hoyer sparsity S, silenced fraction",
                          ymin=low("sparsity"), ymax=high("sparsity"), ymin_right=low("silenced"),
@@ -48,7 +49,8 @@ class SparsityPane(Pane):
         x2, ys2 = time_series(history, keys, self.plot_width(1), view)
         series = [Series(x2, ys2[j], f"g {g}", COLORS.get(g, COLORS["all"])[0]) for j, g in enumerate(groups)]
         series.append(Series(x2, ys2[-1], "loss", "blue", yside="right"))
-        right.show(Figure(series=tuple(series), xlim=iteration_axis(history, x2), iterations=True,
+        xlim2 = iteration_axis(history, x2)
+        right.show(Figure(series=tuple(series), xlim=xlim2, vlines=event_marks(history, xlim2), iterations=True,
                           log=view.log, log_right=view.log, ylabel="goodness |h|²", ylabel_right="loss",
                           xlabel="iteration", title="goodness |h|², loss", ymin=low("goodness")))
 
