@@ -88,6 +88,8 @@ RUN_KEYS: tuple[Key, ...] = (
         display="-"),
     Key("d", "difference", "Act−pred", "Actual minus predicted",
         "Sparsening: the fraction sparser minus each predicted fraction, or the fractions"),
+    Key("a", "denominator", "Of all", "Fractions of all samples or of valid ones",
+        "Sparsening: fractions of all N samples of each batch (the report's figures), or of the valid samples"),
     Key("z", "full_range", "S 0..1", "Hoyer sparsity on 0..1", "Hoyer sparsity around the data, or on 0..1"),
     Key("y", "log_scale", "Log y", "Log scale for goodness and loss", "Goodness and loss on log10 axes, or linear"),
 )

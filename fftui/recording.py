@@ -231,6 +231,16 @@ class RecordedHistory:
             return None
         return self.run.samples.nearest(self.iteration_at(self.cursor), group)
 
+    def sides_missing(self, group: str) -> str | None:
+        """Why `sides` is empty at the cursor, in a few words, or None when it is not (or no batch is
+        shown): the run kept no per-sample arrays at all (--keep-samples none), or none up to here."""
+        if self.cursor < 0 or self.sides_iteration(group) is not None:
+            return None
+        if not len(self.run.samples):
+            policy = self.run.info.get("keep_samples")
+            return "this run kept no per-sample arrays" + (" (--keep-samples none)" if policy == "none" else "")
+        return "no batch up to this iteration kept its per-sample arrays"
+
     def sides(self, group: str) -> tuple[np.ndarray, np.ndarray]:
         """The theorem's two sides, one value per sample, of the batch `sides_iteration` names."""
         at = self.sides_iteration(group)

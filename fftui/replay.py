@@ -307,7 +307,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
             epoch = latest.epoch if latest is not None else None
             if iteration is not None and history.groups:
                 kept = history.sides_iteration(history.groups[0])
-                sides = ("histograms: no batch before it kept its per-sample arrays" if kept is None else
+                sides = (f"histograms: {history.sides_missing(history.groups[0])}" if kept is None else
                          f"histograms: iteration {kept:,}, the last batch before it that kept its arrays"
                          if kept != iteration else "")
         info = RecordingInfo(

@@ -59,6 +59,10 @@ class ViewControl(RunControl):
     def action_difference(self) -> None:
         self._toggle_view("difference", "Sparsening: actual minus predicted", "Sparsening: the fractions")
 
+    def action_denominator(self) -> None:
+        self._toggle_view("of_batch", "Sparsening: fractions of all N samples of each batch (the report's)",
+                          "Sparsening: fractions of the valid samples (active before and after)")
+
     def action_full_range(self) -> None:
         self._toggle_view("full_range", "Hoyer sparsity on 0..1", "Hoyer sparsity around the data")
 

@@ -91,7 +91,8 @@ class CompareSparseningPane(SparseningPane):
         for i, plot in enumerate(self.plots):
             if i >= len(groups):
                 continue
-            _add(plot, others, partial(_sparsening_specs, groups[i], view.difference), history.last_iteration,
+            _add(plot, others, partial(_sparsening_specs, groups[i], view.difference, view.of_batch),
+                 history.last_iteration,
                  self.plot_width(i), view)
 
 
@@ -109,17 +110,21 @@ class CompareSparsityPane(SparsityPane):
         _add(right, others, _goodness_specs, history.last_iteration, self.plot_width(1), view)
 
 
-def _sparsening_specs(group: str, difference: bool, other: Any) -> list[Spec]:
-    """The other run's fractions beside a group's plot (its group's name added where it differs)."""
+def _sparsening_specs(group: str, difference: bool, of_batch: bool, other: Any) -> list[Spec]:
+    """The other run's fractions beside a group's plot (its group's name added where it differs),
+    over the denominator shown (View.of_batch)."""
+    from .sparsening import ratio_keys
+
     out: list[Spec] = []
     for g in matching_groups(other, group):
         tail = "" if g == group else f" {g}"
+        sparser, theorem, general = ratio_keys(g, of_batch)
         if difference:
-            out += [((f"{g}.sparser", f"{g}.theorem"), f"sparser − theorem{tail}", "left"),
-                    ((f"{g}.sparser", f"{g}.general"), f"sparser − general{tail}", "left")]
+            out += [((sparser, theorem), f"sparser − theorem{tail}", "left"),
+                    ((sparser, general), f"sparser − general{tail}", "left")]
         else:
-            out += [(f"{g}.theorem", f"theorem{tail}", "left"), (f"{g}.general", f"general{tail}", "left"),
-                    (f"{g}.sparser", f"sparser{tail}", "left")]
+            out += [(theorem, f"theorem{tail}", "left"), (general, f"general{tail}", "left"),
+                    (sparser, f"sparser{tail}", "left")]
     return out
 
 

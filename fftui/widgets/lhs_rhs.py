@@ -70,8 +70,9 @@ class LhsRhsPane(Pane):
             lhs, rhs = history.sides(group)
             n_batches = history.sides_batches(group)
             if lhs.size == 0:
-                plot.show(Figure(note=f"{GROUP_LABEL[group]}: waiting for the first batch"))
-                lines.append(f"{group}: no batch yet")
+                missing = history.sides_missing(group) if hasattr(history, "sides_missing") else None  # a recording's
+                plot.show(Figure(note=f"{GROUP_LABEL[group]}: {missing or 'waiting for the first batch'}"))
+                lines.append(f"{group}: {missing or 'no batch yet'}")
                 continue
             silenced = int((~np.isfinite(lhs) & ~np.isfinite(rhs)).sum())
             both = np.isfinite(lhs) & np.isfinite(rhs)

@@ -25,13 +25,16 @@ class View:
 
     smoothing: a trailing moving average over ``window`` iterations. difference: the Sparsening
     pane shows actual minus predicted instead of the three fractions. full_range: Hoyer sparsity
-    on its whole range 0..1 instead of around the data. log: goodness and loss on log10 axes."""
+    on its whole range 0..1 instead of around the data. log: goodness and loss on log10 axes.
+    of_batch: the Sparsening pane's fractions count all N samples of each batch (the report's
+    figures and CSVs) instead of the valid samples (active before and after the step)."""
 
     smoothing: bool = False
     window: int = 25
     difference: bool = False
     full_range: bool = False
     log: bool = False
+    of_batch: bool = False
 
 
 def next_window(window: int, up: bool) -> int:

@@ -14,7 +14,23 @@ from ..history import History, fmt
 from .pane import GROUP_LABEL, Pane, View, event_marks, iteration_axis, smoothing_note, time_series, with_hint
 from .plot import Figure, Series
 
-FRACTION = "fraction of valid samples"
+# The fractions sparser, predicted by the theorem and by the generalised predictor (engine/metrics.py),
+# per denominator (View.of_batch): of the valid samples, or of all N samples of the batch (the report's).
+RATIOS = {False: ("sparser", "theorem", "general"), True: ("sparser_of_batch", "theorem_of_batch", "general_of_batch")}
+DENOMINATOR = {False: "valid samples", True: "all samples of the batch"}
+
+
+def ratio_keys(group: str, of_batch: bool) -> list[str]:
+    """History keys of a group's sparser, theorem and general fractions over the chosen denominator."""
+    return [f"{group}.{name}" for name in RATIOS[of_batch]]
+
+
+def denominator_hint(of_batch: bool) -> str:
+    """The key hint for the other denominator, its key taken from the key declaration (fftui/keys.py)."""
+    from ..keys import RUN_KEYS
+
+    key = next(k for k in RUN_KEYS if k.action == "denominator")
+    return f"{key.display or key.keys.split(',')[0]}: of {DENOMINATOR[not of_batch]}"
 
 
 def agreement_counts(g: GroupStats) -> tuple[int, int, int]:
@@ -56,7 +72,8 @@ class SparseningPane(Pane):
             if not len(history):
                 plot.show(Figure(note=f"{GROUP_LABEL[group]}: waiting for the first batch"))
                 continue
-            keys = [f"{group}.sparser", f"{group}.theorem", f"{group}.general"]
+            keys = ratio_keys(group, view.of_batch)
+            of = DENOMINATOR[view.of_batch]
             x, (actual, theorem, general) = time_series(history, keys, self.plot_width(i), view)
             xlim = iteration_axis(history, x)
             axis = Figure(xlim=xlim, iterations=True, xlabel="iteration", vlines=event_marks(history, xlim))
@@ -64,22 +81,24 @@ class SparseningPane(Pane):
                 figure = replace(
                     axis, series=(Series(x, actual - theorem, "sparser − theorem", "blue"),
                                   Series(x, actual - general, "sparser − general", "magenta")),
-                    hlines=((0.0, "prediction = outcome"),), ylabel="difference of fractions",
-                    title=f"{GROUP_LABEL[group]}: actual − predicted")
+                    hlines=((0.0, "prediction = outcome"),), ylabel=f"difference of fractions of {of}",
+                    title=f"{GROUP_LABEL[group]}: actual − predicted, of {of}")
             else:
                 figure = replace(
                     axis, series=(Series(x, theorem, "theorem", "blue"),
                                   Series(x, general, "general", "magenta"),
                                   Series(x, actual, "sparser", "green")),
-                    ylim=(0.0, 1.0), hlines=((0.5, "half the samples"),), ylabel=FRACTION,
-                    title=f"{GROUP_LABEL[group]}: fraction sparser")
+                    ylim=(0.0, 1.0), hlines=((0.5, "half the samples"),), ylabel=f"fraction of {of}",
+                    title=f"{GROUP_LABEL[group]}: fraction sparser, of {of}")
             plot.show(figure)
             g = history.group(group)
             if g is not None:
                 silenced = round(g.silenced * g.count) if g.count else 0
+                sparser, theorem_, general_ = (getattr(g, name) for name in RATIOS[view.of_batch])
+                of_all = f"of all {g.count}: " if view.of_batch else ""
                 lines.append(
-                    f"{group}  sparser {fmt(g.sparser, percent=True)} · theorem {fmt(g.theorem, percent=True)}"
-                    f" · general {fmt(g.general, percent=True)} · valid {g.valid} · silenced {silenced}"
+                    f"{group}  {of_all}sparser {fmt(sparser, percent=True)} · theorem {fmt(theorem_, percent=True)}"
+                    f" · general {fmt(general_, percent=True)} · valid {g.valid} · silenced {silenced}"
                 )
                 lines.append(coincidence_line(group, g))
         if history.latest is not None:
@@ -87,5 +106,6 @@ class SparseningPane(Pane):
             if history.config is not None and theorem_is_general(history.config):
                 parts.append("linear loss, plain SGD: theorem = general")
             hint = "d: " + ("the fractions" if view.difference else "actual − predicted")
+            hint += " · " + denominator_hint(view.of_batch)
             lines.append(with_hint(" · ".join(parts), hint, (self.size.width or 80) - 2))
         self.set_summary(Text("\n".join(lines)))
