@@ -53,7 +53,10 @@ class ResumePlan:
         """config.json for the resumed run: the recorded one with the configuration as it goes on
         and, under "resumed", each resume's iteration and time (the earlier ones kept)."""
         out = dict(self.reader.config)
-        out["config"] = base["config"]
+        # the configuration the run started with (the parameter changes recorded as events apply
+        # over it), with its new end
+        out["config"] = {**dict(self.reader.config.get("config") or {}),
+                         **{k: base["config"][k] for k in ("iters", "epochs")}}
         for key in ("device", "torch", "python", "platform"):  # where it runs now
             if key in base:
                 out[key] = base[key]
@@ -114,7 +117,24 @@ def _plan(reader: RunReader, lock: WriterLock, iters: int | None, epochs: int | 
                f"it has reached its planned end; give --iters above {checkpoint.iteration:,} (the run's new "
                "total) to train it further")
         raise StoreError(f"{name} stands at iteration {checkpoint.iteration:,}: {how}")
+    changes = changes_until(reader.events, checkpoint.iteration)
+    if changes:  # parameters changed live (the app) before the checkpoint: the run goes on with them
+        try:
+            cfg = cfg.replace(**changes)
+        except (ConfigError, TypeError) as exc:
+            raise StoreError(f"{name}'s recorded parameter changes no longer validate: {exc}".splitlines()[0]) from None
     return ResumePlan(reader.folder, reader, cfg, checkpoint, lock)
+
+
+def changes_until(events: list[dict], iteration: int) -> dict[str, Any]:
+    """The parameters as the run's "change" events (engine/recording.py: {name: [old, new]} at the
+    iteration after which they apply) left them by `iteration`: {name: newest value}."""
+    out: dict[str, Any] = {}
+    for event in events:
+        at, changes = event.get("iteration"), event.get("changes")
+        if event.get("kind") == "change" and isinstance(at, int) and at <= iteration and isinstance(changes, dict):
+            out.update({k: v[1] for k, v in changes.items() if isinstance(v, list) and len(v) == 2})
+    return out
 
 
 def restore(trainer: Any, checkpoint: Checkpoint) -> None:

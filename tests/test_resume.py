@@ -294,3 +294,35 @@ def test_a_preset_resumed_writes_the_figure_of_the_whole_run(tmp_path, capsys):
     same_records(first, whole)
     csv_first, csv_whole = (first / "fig2.csv").read_text(), (whole / "fig2.csv").read_text()
     assert len(csv_whole.splitlines()) == 22 and csv_first == csv_whole
+
+
+def test_parameters_changed_live_before_the_checkpoint_stay_changed_after_the_resume(tmp_path, sample):
+    """A run of the app changed lr after batch 10 (an event "change"); resumed from that batch, it
+    goes on with the new lr, as a trainer given the change at that batch does; config.json keeps the
+    configuration the run started with (the event still applies over it)."""
+    from engine.config import Config
+    from engine.store.columns import summary_lines
+    from engine.trainer import Trainer
+
+    folder = tmp_path / "run"
+    assert main(FAST + ["--iters", "10", "--out", str(folder)]) == 0
+    with open(folder / "events.jsonl", "a") as f:
+        f.write(json.dumps({"kind": "change", "iteration": 10, "time": 0.0, "changes": {"lr": [0.001, 0.004]}}) + "\n")
+    assert main(["run", "--headless", "--quiet", "--resume", str(folder), "--iters", "20"]) == 0
+
+    trainer = Trainer(Config(data="sample", width=24, batch_size=8, iters=20), sample)
+    chunks = []
+    while trainer.iteration < 10:
+        chunks += trainer.advance()
+    chunks += trainer.flush()
+    trainer.apply(trainer.cfg.replace(lr=0.004))
+    while trainer.iteration < 20:
+        chunks += trainer.advance()
+    chunks += trainer.flush()
+    expected = [json.loads(line) for c in chunks for line in summary_lines(c).splitlines()]
+    for record in expected:
+        for key in TIMES:
+            record.pop(key, None)
+    assert lines_of(folder) == expected
+    config = json.loads((folder / "config.json").read_text())
+    assert config["config"]["lr"] == 0.001 and config["config"]["iters"] == 20
