@@ -27,7 +27,7 @@ async def test_a_switches_the_sparsening_fractions_to_all_samples_of_the_batch_a
         # over the valid samples: sparser = samples with outcome 1 / samples with outcome >= 0
         valid = [float((r.groups["pos"].actual == 1).sum()) / (r.groups["pos"].actual >= 0).sum() for r in records]
         np.testing.assert_allclose(_by_label(plot)["sparser"], valid, rtol=0, atol=1e-12)
-        assert "positives: fraction sparser, of valid samples" in screen_text(app)
+        assert "positives: fraction sparser (of valid)" in screen_text(app)
 
         await pilot.press("a")
         await settle(pilot)
@@ -37,7 +37,7 @@ async def test_a_switches_the_sparsening_fractions_to_all_samples_of_the_batch_a
         np.testing.assert_allclose(_by_label(plot)["sparser"], of_all, rtol=0, atol=1e-12)
         assert not np.allclose(valid, of_all)
         text = screen_text(app)
-        assert "positives: fraction sparser, of all samples of the batch" in text
+        assert "positives: fraction sparser (of all N)" in text
         last = records[-1].groups["pos"]
         assert f"pos  of all {last.count}: sparser {100 * of_all[-1]:.1f} %" in text
         assert "a: of valid samples" in text  # the hint names the other denominator
@@ -47,7 +47,7 @@ async def test_a_switches_the_sparsening_fractions_to_all_samples_of_the_batch_a
         theorem = [float(r.groups["pos"].predicted_theorem.sum()) / r.groups["pos"].actual.size for r in records]
         np.testing.assert_allclose(_by_label(plot)["sparser − theorem"], np.subtract(of_all, theorem),
                                    rtol=0, atol=1e-12)
-        assert "actual − predicted, of all samples of the batch" in screen_text(app)
+        assert "actual − predicted (of all N)" in screen_text(app)
 
         await pilot.press("d", "a")
         await settle(pilot)

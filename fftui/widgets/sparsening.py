@@ -18,6 +18,7 @@ from .plot import Figure, Series
 # per denominator (View.of_batch): of the valid samples, or of all N samples of the batch (the report's).
 RATIOS = {False: ("sparser", "theorem", "general"), True: ("sparser_of_batch", "theorem_of_batch", "general_of_batch")}
 DENOMINATOR = {False: "valid samples", True: "all samples of the batch"}
+SHORT = {False: "of valid", True: "of all N"}  # the titles' short form
 
 
 def ratio_keys(group: str, of_batch: bool) -> list[str]:
@@ -82,14 +83,14 @@ class SparseningPane(Pane):
                     axis, series=(Series(x, actual - theorem, "sparser − theorem", "blue"),
                                   Series(x, actual - general, "sparser − general", "magenta")),
                     hlines=((0.0, "prediction = outcome"),), ylabel=f"difference of fractions of {of}",
-                    title=f"{GROUP_LABEL[group]}: actual − predicted, of {of}")
+                    title=f"{GROUP_LABEL[group]}: actual − predicted ({SHORT[view.of_batch]})")
             else:
                 figure = replace(
                     axis, series=(Series(x, theorem, "theorem", "blue"),
                                   Series(x, general, "general", "magenta"),
                                   Series(x, actual, "sparser", "green")),
                     ylim=(0.0, 1.0), hlines=((0.5, "half the samples"),), ylabel=f"fraction of {of}",
-                    title=f"{GROUP_LABEL[group]}: fraction sparser, of {of}")
+                    title=f"{GROUP_LABEL[group]}: fraction sparser ({SHORT[view.of_batch]})")
             plot.show(figure)
             g = history.group(group)
             if g is not None:
