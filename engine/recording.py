@@ -26,7 +26,8 @@ class Recording:
     default engine.store.store_root()), named after the mode and loss. extra: what config.json
     holds beside run_description (the first run's only: a preset names the first run alone).
     checkpoint_every: seconds between the checkpoints `checkpoint_due` asks for. writer_options go
-    to every RunWriter (opener, flush_interval...).
+    to every RunWriter (opener, flush_interval...), first_options to the first one alone (a resumed
+    run's lock and carried counts: engine/resume.py).
 
     A folder that cannot be claimed or written stops the recording (`error` says why, one line)
     and the training goes on; so does a RunWriter that stops (a full disk)."""
@@ -34,7 +35,8 @@ class Recording:
     def __init__(self, folder: Path, dataset: Dataset, cfg: Config, *, out: str | Path | None = None,
                  keep_samples: SamplePolicy | str = "auto", extra: dict | None = None,
                  checkpoint_every: float = 300.0, root: Path | None = None,
-                 clock: Callable[[], float] = time.monotonic, **writer_options: Any) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_options: dict | None = None,
+                 **writer_options: Any) -> None:
         self.dataset = dataset
         self.out = Path(out).expanduser() if out is not None else None
         self.root = root
@@ -51,7 +53,7 @@ class Recording:
         self._preset: str | None = None   # the preset the run being recorded came from
         self.next_preset: str | None = None  # the preset the next run comes from (set by the app)
         self._last_checkpoint = clock()
-        self._start(folder, cfg, extra or {})
+        self._start(folder, cfg, extra or {}, **(first_options or {}))
 
     # -- what the app shows -------------------------------------------------------------------
     @property
@@ -136,17 +138,17 @@ class Recording:
         return f"recorded in {self.folders[-1]}{runs}"
 
     # -- inside ---------------------------------------------------------------------------------
-    def _start(self, folder: Path, cfg: Config, extra: dict) -> None:
+    def _start(self, folder: Path, cfg: Config, extra: dict, **options: Any) -> None:
         try:
             writer = RunWriter(folder, run_description(cfg, self.dataset, {**extra, "app": True}),
-                               keep_samples=self.policy, **self.writer_options)
+                               keep_samples=self.policy, **{**self.writer_options, **options})
         except StoreError as exc:
             self._failure = str(exc)
             return
         self.writer = writer.start()
         self.folders.append(folder)
         self._diverged = False
-        self._chunks = 0
+        self._chunks = writer.records  # a resumed run's records count: it is never an empty run
         self._preset = extra.get("preset")
         self._last_checkpoint = self.clock()
 

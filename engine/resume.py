@@ -137,29 +137,36 @@ def changes_until(events: list[dict], iteration: int) -> dict[str, Any]:
     return out
 
 
+def check_checkpoint(checkpoint: Checkpoint, cfg: Config, size: int, inputs: int) -> None:
+    """StoreError (one line) when the checkpoint cannot go on as cfg on a data set of `size` images
+    of `inputs` values each: another width, dtype, optimiser or data set, or a checkpoint without
+    the training state a resume needs. Checked before anything is allocated or changed."""
+    w = checkpoint.weights.get("w")
+    opt = checkpoint.optimizer
+    needed = ("steps", "data_generator", "batch_order", "batch_position")
+    if w is None or any(key not in opt for key in needed):
+        raise StoreError("the checkpoint lacks the training state a resume needs (written by another fftui)")
+    dtype = str(w.dtype).removeprefix("torch.")
+    if tuple(w.shape) != (cfg.width, inputs) or dtype != cfg.dtype:
+        raise StoreError(f"the checkpoint's layer ({tuple(w.shape)}, {dtype}) is not the configuration's "
+                         f"({(cfg.width, inputs)}, {cfg.dtype})")
+    kind = checkpoint.metadata.get("optimizer", cfg.optimizer)
+    if kind != cfg.optimizer:
+        raise StoreError(f"the checkpoint's optimiser is {kind}, the configuration's {cfg.optimizer}")
+    if opt["batch_order"].numel() != size:
+        raise StoreError(f"the checkpoint's data set held {opt['batch_order'].numel():,} images, this one "
+                         f"{size:,}: not the run's data")
+
+
 def restore(trainer: Any, checkpoint: Checkpoint) -> None:
     """Put a new Trainer (engine/trainer.py, built from the run's configuration) where the
     checkpoint left its run: the weights, the optimiser's step count and moment buffers, the data
     generator's state, this epoch's batch order and position, the epoch and the iteration (see
     engine/headless.py training_state). StoreError (one line) when the checkpoint does not fit the
     configuration or the data (another width, dtype, optimiser or data set)."""
-    w = checkpoint.weights.get("w")
-    opt = checkpoint.optimizer
-    meta = checkpoint.metadata
-    needed = ("steps", "data_generator", "batch_order", "batch_position")
-    if w is None or any(key not in opt for key in needed):
-        raise StoreError("the checkpoint lacks the training state a resume needs (written by another fftui)")
-    if tuple(w.shape) != tuple(trainer.w.shape) or w.dtype != trainer.w.dtype:
-        raise StoreError(f"the checkpoint's layer ({tuple(w.shape)}, {str(w.dtype).removeprefix('torch.')}) is not "
-                         f"the configuration's ({tuple(trainer.w.shape)}, {trainer.cfg.dtype})")
-    if meta.get("optimizer", trainer.optimizer.kind) != trainer.optimizer.kind:
-        raise StoreError(f"the checkpoint's optimiser is {meta.get('optimizer')}, the configuration's "
-                         f"{trainer.optimizer.kind}")
-    batcher = trainer.batcher
-    order = opt["batch_order"]
-    if order.numel() != batcher.size:
-        raise StoreError(f"the checkpoint's data set held {order.numel():,} images, this one {batcher.size:,}: "
-                         "not the run's data")
+    check_checkpoint(checkpoint, trainer.cfg, trainer.batcher.size, trainer.inputs)
+    w, opt, meta = checkpoint.weights["w"], checkpoint.optimizer, checkpoint.metadata
+    batcher, order = trainer.batcher, checkpoint.optimizer["batch_order"]
     device = trainer.w.device
     with torch.inference_mode():
         trainer.w.copy_(w.to(device))

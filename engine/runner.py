@@ -52,7 +52,9 @@ class Command:
 class Runner:
     """Trains in a daemon thread. States: paused, running, finished, error, stopped.
 
-    ``graphs`` and ``compile`` go to the `Trainer` (CUDA graphs, torch.compile). ``recorder``, when
+    ``graphs`` and ``compile`` go to the `Trainer` (CUDA graphs, torch.compile); ``checkpoint``, a
+    recorded run's (engine.store), puts the layer where it left that run (engine/resume.py restore:
+    a resume). ``recorder``, when
     given (`engine.recording.Recording`), is called in this thread, between batches: ``chunk(chunk)``
     with every chunk of records (before the bounded queue, so none is dropped here);
     ``change(iteration, old, new, reset)`` as a change of configuration or a reset applies after
@@ -62,7 +64,7 @@ class Runner:
 
     def __init__(self, cfg: Config, dataset: Dataset, *, metrics_size: int = 8192,
                  start_paused: bool = False, with_metrics: bool = True, graphs: bool = True,
-                 compile: bool = False, recorder: Any = None) -> None:
+                 compile: bool = False, recorder: Any = None, checkpoint: Any = None) -> None:
         self.metrics_size = metrics_size  # records the metrics queue holds at most
         self._metrics: collections.deque[MetricsChunk] = collections.deque()
         self._queued = 0
@@ -74,6 +76,7 @@ class Runner:
         self.graphs = graphs
         self.compile = compile
         self.recorder = recorder
+        self._resume_from = checkpoint  # a run's checkpoint the layer starts from (engine/resume.py)
         self.dropped = 0
         self.published = 0
         self._pending = cfg          # the configuration after every queued change
@@ -309,7 +312,11 @@ class Runner:
         try:
             check_fits(self._config, self.dataset.size, self.dataset.device)
             self._trainer = Trainer(self._config, self.dataset, graphs=self.graphs, compile=self.compile)
-        except Exception as exc:  # a device or memory failure while building
+            if self._resume_from is not None:
+                from .resume import restore
+
+                restore(self._trainer, self._resume_from)
+        except Exception as exc:  # a device or memory failure while building, a checkpoint that does not fit
             message, cause = self._failure("could not build the layer: ", exc)
             self._state = "error"
             self._event("error", message, cause)

@@ -94,8 +94,8 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
                      "(flags given beside it override its values)")
     run.add_argument("--resume", default=None, metavar="RUN",
                      help="continue a recorded run (its name, a unique prefix or its folder) from its last "
-                     "checkpoint, in its own folder; --iters/--epochs then give the run's new total, counted from "
-                     "its start (default: the end it had)")
+                     "checkpoint, in its own folder, in the live app or --headless; --iters/--epochs then give the "
+                     "run's new total, counted from its start (default: the end it had)")
     names = tuple(PRESETS)
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
@@ -295,7 +295,7 @@ class AppStart:
         return f"; {recorder.summary()}"
 
 
-def _app(args: argparse.Namespace, cfg: Config) -> int:
+def _app(args: argparse.Namespace, cfg: Config, start: AppStart | None = None) -> int:
     """Run the live app, then end the process at once, restored terminal first. Status: 0 after a
     quit; 2 when the data or the --out folder cannot be used (one line); 128 + the signal's number
     after SIGINT, SIGTERM or SIGHUP (one line); 1 after a crash (Textual has printed the traceback)
@@ -307,7 +307,7 @@ def _app(args: argparse.Namespace, cfg: Config) -> int:
     from fftui import lifecycle
     from fftui.app import FFApp
 
-    start = AppStart(args, cfg)
+    start = start or AppStart(args, cfg)
     app = FFApp(config=cfg, loader=start.load, runner_factory=start.runner, preset=args.preset,
                 stop_signals=True)
     lifecycle.catch_early_signals()
@@ -433,11 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return open_command(args)
         if args.resume:
-            from .resume import check_resume_flags, resume_headless
+            from .resume import check_resume_flags, resume_app, resume_headless
 
             check_resume_flags(args)
             if not args.headless:
-                raise UsageError("fftui run: --resume needs --headless (the live app starts new runs)")
+                return resume_app(args)
             with interruptible():
                 return resume_headless(args, _load)
         check_recording_flags(args)

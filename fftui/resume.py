@@ -15,6 +15,8 @@ from typing import Any
 
 from engine.config import PARAMS
 
+from .cli import AppStart  # fftui.cli imports this module only for --resume
+
 # Flags that cannot go with --resume (the run goes on as it was configured and recorded).
 CONTRADICTING = (("config", "--config"), ("preset", "--preset"), ("out", "--out"),
                  ("keep_samples", "--keep-samples"))
@@ -80,10 +82,11 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
         set_stage("setting up")
         tune_for_training(interactive=False)
         from engine.memory import check_fits
-        from engine.resume import restore
+        from engine.resume import check_checkpoint, restore
         from engine.trainer import Trainer
 
         check_fits(cfg, dataset.size, dataset.images.device)
+        check_checkpoint(plan.checkpoint, cfg, dataset.size, dataset.images.shape[1])
         trainer = Trainer(cfg, dataset, graphs=args.cuda_graphs, compile=args.compile)
         restore(trainer, plan.checkpoint)  # refused when it does not fit: nothing changed yet
         carried = cut_run(plan.folder, plan.iteration, plan.reader.info)
@@ -119,3 +122,77 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
     set_stage("writing the summary")
     emit(format_summary(summary))
     return ending_status(summary)
+
+
+def resume_app(args: argparse.Namespace) -> int:
+    """`fftui run --resume RUN`: the live app on the run, from its checkpoint on (its plots begin
+    there; `fftui open RUN` shows the whole run). StoreError (status 2) before the app starts when
+    the run cannot be resumed; the rest as fftui.cli._app."""
+    from .cli import _app
+
+    plan = locate_plan(args)
+    args.preset = None
+    return _app(args, plan.cfg, start=ResumeStart(args, plan))
+
+
+class ResumeStart(AppStart):
+    """AppStart for a resumed run: no folder to claim (the run's own, its lock held by the
+    plan), the run's files cut back to its checkpoint once the data are in, the runner's layer
+    put back where the checkpoint left it."""
+
+    def __init__(self, args: argparse.Namespace, plan: Any, **kwargs: Any) -> None:
+        super().__init__(args, plan.cfg, **kwargs)
+        self.plan = plan
+
+    def load(self) -> Any:
+        from engine.data import load_dataset, resolve_device
+        from engine.headless import run_description
+        from engine.memory import check_fits
+        from engine.process import tune_for_training
+        from engine.recording import Recording
+        from engine.resume import check_checkpoint
+        from engine.store import StoreError
+        from engine.store.files import SUMMARY
+        from engine.store.resume import cut_run
+
+        plan, cfg = self.plan, self.cfg
+        try:
+            dataset = load_dataset(cfg.data, cfg.data_dir, device=resolve_device(cfg.device))
+            recorded = (plan.reader.config.get("dataset") or {}).get("size")
+            if isinstance(recorded, int) and recorded != dataset.size:
+                raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
+                                 f"{dataset.size:,}: not the run's data")
+            check_fits(cfg, dataset.size, dataset.device)
+            check_checkpoint(plan.checkpoint, cfg, dataset.size, dataset.images.shape[1])
+            if self.tune:
+                tune_for_training(interactive=True)
+            if self.closed:
+                raise StoreError("the app ended before the run was resumed")
+            carried = cut_run(plan.folder, plan.iteration, plan.reader.info)
+            self.recorder = Recording(plan.folder, dataset, cfg,
+                                      keep_samples=plan.reader.info.get("keep_samples") or "auto",
+                                      extra=plan.description(run_description(cfg, dataset)),
+                                      first_options={"lock": plan.lock, "carried": carried},
+                                      **self.recording_options)
+        except BaseException:
+            if self.recorder is None:
+                plan.release()
+            raise
+        dropped = carried.dropped.get(SUMMARY, 0)
+        self.recorder.event("resumed", plan.iteration, dropped_records=dropped,
+                            message=f"resumed at iteration {plan.iteration}")
+        return dataset
+
+    def runner(self, cfg: Any, dataset: Any) -> Any:
+        from engine.runner import Runner
+
+        return Runner(cfg, dataset, graphs=self.args.cuda_graphs, compile=self.args.compile,
+                      recorder=self.recorder, checkpoint=self.plan.checkpoint)
+
+    def close(self, interrupted: bool = False) -> str:
+        if self.recorder is None:
+            self.closed = True
+            self.plan.release()
+            return ""
+        return super().close(interrupted)
+

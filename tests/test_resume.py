@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from fftui.cli import main
+from test_app import run_async
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["run", "--headless", "--data", "sample", "--width", "24", "--batch-size", "8", "--quiet"]
@@ -326,3 +327,36 @@ def test_parameters_changed_live_before_the_checkpoint_stay_changed_after_the_re
     assert lines_of(folder) == expected
     config = json.loads((folder / "config.json").read_text())
     assert config["config"]["lr"] == 0.001 and config["config"]["iters"] == 20
+
+
+@run_async
+async def test_the_live_app_resumes_a_run_and_records_what_one_uninterrupted_run_records(tmp_path):
+    """`fftui run --resume RUN` (no --headless): the app trains on from the checkpoint to the new
+    end, in the run's folder; its records are those of one headless run of that length."""
+    from fftui.app import FFApp
+    from fftui.cli import parse
+    from fftui.resume import ResumeStart, locate_plan
+    from test_app import FixedClock, wait_until
+
+    first, whole = tmp_path / "first", tmp_path / "whole"
+    assert main(FAST + ["--iters", "15", "--keep-samples", "all", "--out", str(first)]) == 0
+    assert main(FAST + ["--iters", "40", "--keep-samples", "all", "--out", str(whole)]) == 0
+    args = parse(["run", "--resume", str(first), "--iters", "40"])
+    start = ResumeStart(args, locate_plan(args), tune=False)
+    app = FFApp(config=start.cfg, loader=start.load, runner_factory=start.runner, clock=FixedClock())
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_until(pilot, lambda: app.runner is not None and app.runner.state == "finished", 120)
+        await pilot.press("q")
+    start.close()
+    same_records(first, whole)
+    assert json.loads((first / "run.json").read_text())["status"] == "finished"
+    assert [e["iteration"] for e in events_of(first) if e["kind"] == "resumed"] == [15]
+
+
+def test_the_live_app_refuses_what_cannot_be_resumed_before_it_starts(finished_run, capsys):
+    (finished_run / "checkpoint.safetensors").unlink()
+    before = snapshot(finished_run)
+    assert main(["run", "--resume", str(finished_run), "--iters", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no checkpoint" in err[0]
+    assert snapshot(finished_run) == before
