@@ -221,9 +221,10 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
 
     trainer: one built already for cfg and dataset, e.g. put back where a checkpoint left its run
     (engine/resume.py restore); the run then trains from its iteration to cfg's end. earlier: the
-    batches recorded before that iteration (an engine.store Summary), counted in the summary's means
-    ("resumed_from": the iteration the call began at, None from 0). With a writer, a checkpoint is also written every
-    checkpoint_every seconds (by clock), after every batch trained so far is recorded."""
+    batches recorded before that iteration (an engine.store Summary), counted in the summary's
+    means ("resumed_from": the iteration the call began at, None from 0). With a writer, a
+    checkpoint is also written every checkpoint_every seconds (by clock), after every batch trained
+    so far is recorded."""
     check_fits(cfg, dataset.size, dataset.images.device)
     if trainer is None:
         trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)

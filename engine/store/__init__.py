@@ -25,6 +25,8 @@ A run folder (format 1):
   its footer is written at the end; reading a stream back needs no index and maps to numpy without
   copies. Which batches keep their arrays: SamplePolicy (every batch at first, then thinned).
 - ``events.jsonl``: parameter changes, pauses, errors, one JSON line each, with their iteration.
+- A resumed run (engine/store/resume.py) appends to its files: the summary then holds one gzip
+  member per stretch of the run (``zcat`` reads them as one), the samples one Arrow stream each.
 - ``checkpoint.safetensors``: the last checkpoint, weights and optimiser state (tensors
   ``weights/NAME``, ``optimizer/NAME``) in one file replaced atomically (no pickle anywhere).
 - ``writer.lock``: created exclusively when the folder is claimed (engine/headless.py
