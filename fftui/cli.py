@@ -124,8 +124,8 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
                    f"(every batch up to {SAMPLES_IN_FULL:,}, then fewer and fewer), all, none (the summary "
                    "only), or every batch up to N, then thinned (default auto)")
     o.add_argument("--checkpoint-every", type=_seconds, default=300.0, metavar="SECONDS",
-                   help="headless: seconds between checkpoints (the layer and the training state a --resume goes "
-                   "on from); one is also written at the end and on a clean stop (default 300)")
+                   help="seconds between checkpoints (the layer and the training state a --resume goes on from); "
+                   "one is also written at the end and on a clean stop (default 300)")
     o.add_argument("--quiet", action="store_true", help="headless: no progress bar")
     from .runs import add_runs_parser
 
@@ -271,7 +271,9 @@ class AppStart:
 
             self.recorder = Recording(folder, dataset, self.cfg, out=self.args.out,
                                       keep_samples=self.args.keep_samples or "auto",
-                                      extra={"preset": self.args.preset}, **self.recording_options)
+                                      extra={"preset": self.args.preset},
+                                      **{"checkpoint_every": getattr(self.args, "checkpoint_every", 300.0),
+                                         **self.recording_options})
         return dataset
 
     def runner(self, cfg: Config, dataset):

@@ -173,7 +173,7 @@ class ResumeStart(AppStart):
                                       keep_samples=plan.reader.info.get("keep_samples") or "auto",
                                       extra=plan.description(run_description(cfg, dataset)),
                                       first_options={"lock": plan.lock, "carried": carried},
-                                      **self.recording_options)
+                                      **{"checkpoint_every": self.args.checkpoint_every, **self.recording_options})
         except BaseException:
             if self.recorder is None:
                 plan.release()
