@@ -360,3 +360,32 @@ def test_the_live_app_refuses_what_cannot_be_resumed_before_it_starts(finished_r
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no checkpoint" in err[0]
     assert snapshot(finished_run) == before
+
+
+def test_a_headless_run_checkpoints_every_few_minutes_after_every_batch_before_it(tmp_path, small_sample):
+    """With checkpoint_every = 40 s on a clock that moves 1 s a batch, checkpoints come about every
+    40 batches and at the end, each after every batch up to it was handed to the writer."""
+    from engine.config import Config
+    from engine.headless import run_description, run_headless
+    from engine.store import RunWriter
+
+    cfg = Config(data="sample", width=16, batch_size=8, iters=130)
+    writer = RunWriter(tmp_path, run_description(cfg, small_sample)).start()
+    put, taken = writer.put, []
+    calls: list[tuple[int, int]] = []
+
+    def spy_put(chunk, wait=False):
+        taken.append(chunk.last_iteration)
+        return put(chunk, wait=wait)
+
+    def spy_checkpoint(iteration, *args):
+        calls.append((iteration, taken[-1] if taken else 0))
+        return RunWriter.checkpoint(writer, iteration, *args)
+
+    writer.put, writer.checkpoint = spy_put, spy_checkpoint
+    ticks = iter(range(100_000))
+    run_headless(cfg, small_sample, writer, checkpoint_every=40.0, clock=lambda: float(next(ticks)))
+    iterations = [i for i, _ in calls]
+    assert all(i == last for i, last in calls)  # the records up to a checkpoint were all handed over first
+    assert iterations[-1] == 130 and len(iterations) >= 4
+    assert all(0 < b - a <= 41 for a, b in zip([0, *iterations[:-2]], iterations[:-1], strict=True))
