@@ -25,7 +25,8 @@ ENDS = ("iters", "epochs")  # the parameters --resume takes: the run's new end
 
 def check_resume_flags(args: argparse.Namespace) -> None:
     """UsageError (one line) for a flag that cannot go with --resume: another run's configuration,
-    an output folder, --no-record, or a parameter other than the run's end."""
+    an output folder, --no-record, or a parameter other than the run's end (or how the app shows it,
+    such as --smooth)."""
     from .cli import UsageError
 
     for dest, flag in CONTRADICTING:
@@ -34,7 +35,7 @@ def check_resume_flags(args: argparse.Namespace) -> None:
                              "cannot go with it")
     if not getattr(args, "record", True):
         raise UsageError("fftui run: --resume records into the run's folder; --no-record cannot go with it")
-    changed = [p.flag for p in PARAMS if p.name not in ENDS and getattr(args, p.name, None) is not None]
+    changed = [p.flag for p in PARAMS if p.name not in ENDS and not p.view and getattr(args, p.name, None) is not None]
     if changed:
         raise UsageError(f"fftui run: --resume continues a run with its own configuration; {', '.join(changed)} "
                          "cannot change it (--iters and --epochs can: the run's new total; fftui run --config RUN "
