@@ -133,6 +133,9 @@ def resume_app(args: argparse.Namespace) -> int:
 
     plan = locate_plan(args)
     args.preset = None
+    view = {p.name: getattr(args, p.name) for p in PARAMS if p.view and getattr(args, p.name, None) is not None}
+    if view:  # how the app shows the run (--smooth): given beside --resume, it applies
+        plan.cfg = plan.cfg.replace(**view)
     return _app(args, plan.cfg, start=ResumeStart(args, plan))
 
 
