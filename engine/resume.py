@@ -77,8 +77,10 @@ def plan_resume(folder: Path, iters: int | None = None, epochs: int | None = Non
     lock = WriterLock(reader.folder)
     try:
         lock.acquire()
-    except OSError:
+    except BlockingIOError:
         raise StoreError(f"{name} is being recorded now; resume it once its run has stopped") from None
+    except OSError as exc:
+        raise StoreError(f"cannot record into {reader.folder}: {exc.strerror or exc}") from None
     try:
         return _plan(reader, lock, iters, epochs)
     except BaseException:
