@@ -32,28 +32,45 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
 
     folder = claim_folder(args, cfg)  # before anything else: a second run never gets this folder
     writer = None
+    seeds = getattr(args, "seeds", None) or 1
+    extra: dict = {"preset": args.preset}
+    if args.preset:
+        from engine.presets import PRESETS
+
+        extra["claim"] = PRESETS[args.preset].claim
+
+    def start_writer(run_cfg: Config, where) -> RunWriter:
+        return RunWriter(where, run_description(run_cfg, dataset, extra),
+                         keep_samples=args.keep_samples or "auto").start()
+
+    ready = False  # the data loaded and the run can begin
     try:
         set_stage("loading the data")
         dataset = load(cfg, args.quiet)
         set_stage("setting up")
         tune_for_training(interactive=False)
-        if folder is not None:
-            extra: dict = {"preset": args.preset}
-            if args.preset:
-                from engine.presets import PRESETS
-
-                extra["claim"] = PRESETS[args.preset].claim
-            writer = RunWriter(folder, run_description(cfg, dataset, extra),
-                               keep_samples=args.keep_samples or "auto").start()
+        if folder is not None and seeds == 1:
+            writer = start_writer(cfg, folder)
+        ready = True
     finally:
-        if folder is not None and writer is None:
+        if folder is not None and writer is None and (seeds == 1 or not ready):
             release_claim(folder, remove_folder=not args.out)
     set_stage(f"running {args.preset}" if args.preset else "setting up")
     if args.preset:
         from .experiments import run_preset
+        from .seeds import run_seeds
 
+        figures = getattr(args, "figures", True)
         try:
-            measured = run_preset(args.preset, cfg, dataset, writer, quiet=args.quiet)
+            if seeds > 1:
+                try:
+                    measured = run_seeds(args.preset, cfg, dataset, folder, seeds, start_writer,
+                                         quiet=args.quiet, figures=figures)
+                finally:
+                    if folder is not None:  # seeds.json keeps the folder from being reused
+                        release_claim(folder)
+            else:
+                measured = run_preset(args.preset, cfg, dataset, writer, quiet=args.quiet, figures=figures)
         except OutputError as exc:  # a file could not be written once the experiment had begun
             warn(f"fftui: {stopped(str(exc))}")
             return 1
