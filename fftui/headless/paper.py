@@ -6,7 +6,6 @@ standard deviation (ddof = 1) around it; the legend says so. Without matplotlib,
 returns None and the caller says in one line how to install it (MISSING)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ SERIES_LABELS = {"sparser": "actually sparser", "theorem1": "Theorem 1 (predicte
                  "theorem2": "Theorem 2 (predicted sparser)", "general": "generalised predictor"}
 COLOURS = {"sparser": "#1f77b4", "theorem1": "#d62728", "theorem2": "#d62728", "general": "#2ca02c",
            "lhs": "#1f77b4", "rhs": "#ff7f0e"}
+LINE_STYLES: dict[str, Any] = {"sparser": "-", "general": (0, (1, 1.5))}  # the theorem's: dashed
 
 
 def pyplot() -> Any:
@@ -57,14 +57,15 @@ def _band_note(seeds: int) -> str:
 
 
 def _draw(ax: Any, x: np.ndarray, rows: np.ndarray, label: str, colour: str, step: bool = False,
-          marker: str | None = None, width: float = 1.2) -> None:
+          marker: str | None = None, width: float = 1.2, style: str = "-") -> None:
     """One curve: the mean over the rows (seeds), and with two or more rows its ± sd band."""
     mean, sd = band(rows)
     where = "mid" if step else None
     if step:
         ax.step(x, mean, where="mid", color=colour, label=label, linewidth=width)
     else:
-        ax.plot(x, mean, color=colour, label=label, linewidth=width, marker=marker)
+        ax.plot(x, mean, color=colour, label=label, linewidth=width, marker=marker, linestyle=style,
+                zorder=3 if style == "-" else 2)
     if rows.shape[0] > 1:
         ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.25, linewidth=0, step=where)
 
@@ -72,18 +73,18 @@ def _draw(ax: Any, x: np.ndarray, rows: np.ndarray, label: str, colour: str, ste
 def fig1a(plt: Any, runs: Sequence[InitResult], bins: int = 60) -> Any:
     """Figure 1A: histograms of Theorem 1's LHS = |h|_1/|h|_2 and RHS = P/Q over every sample at
     initialisation; runs: one InitResult per seed (one batch size). Common bin edges for all seeds
-    from the 0.5th to the 99.5th percentile of both sides (values outside are counted in the end
-    bins). Returns the Figure; its lines are the mean count per bin, in the order LHS, RHS."""
+    from the 0.5th to the 99.5th percentile of both sides (values outside are not drawn; the axis
+    label says so). Returns the Figure; its lines are the mean count per bin, in the order LHS, RHS."""
     lhs = [r.lhs[np.isfinite(r.lhs)] for r in runs]
     rhs = [r.rhs[np.isfinite(r.rhs)] for r in runs]
     edges = histogram_edges(np.concatenate(lhs), np.concatenate(rhs), bins)
     centres = (edges[:-1] + edges[1:]) / 2
     fig, ax = plt.subplots(figsize=(7.0, 4.2), layout="constrained")
     for side, parts, label in (("lhs", lhs, "LHS = |h|₁ / |h|₂"), ("rhs", rhs, "RHS = P / Q")):
-        counts = np.stack([np.histogram(np.clip(p, edges[0], edges[-1]), bins=edges)[0] for p in parts])
+        counts = np.stack([np.histogram(p, bins=edges)[0] for p in parts])
         _draw(ax, centres, counts.astype(float), label, COLOURS[side], step=True)
     r = runs[0]
-    ax.set_xlabel("value of the side (dimensionless)")
+    ax.set_xlabel("value of the side (dimensionless; 0.5th to 99.5th percentile of both sides shown)")
     ax.set_ylabel(f"digits per bin (of {r.samples:,})")
     counts_text = ", ".join(f"{x.satisfied:,}" for x in runs)
     ax.set_title(f"Figure 1A: Theorem 1 at initialisation (n = {r.width}, N = {r.batch_size})\n"
@@ -112,8 +113,9 @@ def fig1b(plt: Any, runs: Sequence[Sequence[InitResult]]) -> Any:
     fig, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
     _draw(ax, sizes, ratios, "digits with LHS < RHS", COLOURS["sparser"], marker="o")
     if len(runs) > 1:
-        for row in ratios:
-            ax.plot(sizes, row, color=COLOURS["sparser"], alpha=0.35, linewidth=0, marker=".")
+        for i, row in enumerate(ratios):
+            ax.plot(sizes, row, color=COLOURS["sparser"], alpha=0.4, linewidth=0, marker=".",
+                    label="each seed" if i == 0 else None)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(int(s)) for s in sizes])
     ax.minorticks_off()
@@ -148,13 +150,17 @@ def fig_series(plt: Any, runs: Sequence[SeriesSummary], title: str) -> Any:
         for col in [c for c in columns if (c.startswith(prefix) if group else "_" not in c)]:
             key = col.removeprefix(prefix)
             x, rows = series_rows(runs, col)
-            _draw(ax, x, 100 * rows, SERIES_LABELS.get(key, key), COLOURS.get(key, "#7f7f7f"), width=0.9)
+            _draw(ax, x, 100 * rows, SERIES_LABELS.get(key, key), COLOURS.get(key, "#7f7f7f"), width=0.9,
+                  style=LINE_STYLES.get(key, (0, (4, 2))))
         ax.axhline(50, color="#555555", linewidth=0.6, linestyle=":")
         ax.set_ylim(-2, 102)
         ax.set_xlabel("iteration (batch)")
         ax.set_title(f"{letter}: {GROUP_NAMES[group]}" if group else "", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(title=_band_note(len(runs)) or None, fontsize=8, title_fontsize=8, loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    note = _band_note(len(runs))
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels) + bool(note), fontsize=9,
+               title=note or None, title_fontsize=8, frameon=False)
     axes[0][0].set_ylabel(f"% — {RATIO_LABEL}")
     fig.suptitle(title, fontsize=11)
     return fig
@@ -192,8 +198,3 @@ def write_figures(name: str, folder: Path, runs: Sequence[Any], title: str) -> l
     finally:
         plt.close(fig)
     return paths
-
-
-def finite_or_nan(value: float) -> float:
-    """value, or NaN when it is not a finite number."""
-    return value if isinstance(value, float) and math.isfinite(value) else math.nan

@@ -26,6 +26,7 @@ from engine.config import Config
 from engine.data import Dataset
 from engine.headless import prepare_out_dir, write_text
 from engine.presets import PRESETS, SeriesSummary
+from engine.store.catalog import SEEDS_MARKER
 from engine.store.files import dumps
 
 from . import emit
@@ -35,7 +36,7 @@ from .figures import render_fig1a, render_fig1b_seeds, render_series, trend
 if TYPE_CHECKING:
     from engine.store import RunWriter
 
-MARKER = "seeds.json"
+MARKER = SEEDS_MARKER
 SD_NOTE = "mean ± sample standard deviation (ddof = 1) over seeds"
 
 
