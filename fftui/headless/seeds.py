@@ -84,10 +84,18 @@ def summary_numbers(m: Measured, cfg: Config) -> dict[str, float]:
     return out
 
 
-def _pct(mean: float, sd: float) -> str:
+def _pct(mean: float, sd: float, unit: str = " %") -> str:
+    """A fraction's mean ± sd in percent (or in points, unit " points"); no ± without an sd."""
     if not math.isfinite(mean):
         return "–"
-    return f"{100 * mean:.1f} ± {100 * sd:.1f} %" if math.isfinite(sd) else f"{100 * mean:.1f} %"
+    return f"{100 * mean:.1f} ± {100 * sd:.1f}{unit}" if math.isfinite(sd) else f"{100 * mean:.1f}{unit}"
+
+
+def _seeds_words(seeds: Sequence[int]) -> str:
+    """ "3 seeds (5-7; ...)" or "1 seed (5)": which seeds a summary covers, and what ± means."""
+    if len(seeds) == 1:
+        return f"1 seed ({seeds[0]})"
+    return f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}; {SD_NOTE})"
 
 
 def aggregate_text(runs: Sequence[Measured], cfg: Config, source: str) -> str:
@@ -97,7 +105,7 @@ def aggregate_text(runs: Sequence[Measured], cfg: Config, source: str) -> str:
     preset = PRESETS[name]
     numbers = [summary_numbers(m, cfg) for m in runs]
     seeds = [m.seed for m in runs]
-    span = f"{len(runs)} seeds ({seeds[0]}-{seeds[-1]}; {SD_NOTE})"
+    span = _seeds_words(seeds)
 
     def ms(key: str) -> tuple[float, float]:
         return mean_sd([n[key] for n in numbers])
@@ -105,8 +113,11 @@ def aggregate_text(runs: Sequence[Measured], cfg: Config, source: str) -> str:
     if name == "fig1a":
         r = runs[0].init[0]
         sat, pred = ms("satisfied"), ms("predicted_sparser")
-        both = "" if sat == pred else (f"; {pred[0]:,.1f} ± {pred[1]:,.1f} predicted sparser by the product form "
-                                       f"P|h|_2 > |h|_1 Q (the two differ where Q <= 0)")
+        same = all(n["satisfied"] == n["predicted_sparser"] for n in numbers)
+        both = "" if same else (f"; {pred[0]:,.1f} ± {pred[1]:,.1f} are predicted sparser by the product form "
+                                f"P|h|_2 > |h|_1 Q (per seed: "
+                                + ", ".join(f"{int(n['predicted_sparser']):,}" for n in numbers)
+                                + "; the two differ where Q <= 0)")
         return (f"On {source}, over {span}, a freshly initialised layer (n = {r.width}) fed every digit in "
                 f"batches of N = {r.batch_size}: {sat[0]:,.1f} ± {sat[1]:,.1f} of {r.samples:,} satisfy LHS < RHS "
                 f"({_pct(*ms('ratio'))}); per seed: " + ", ".join(f"{int(n['satisfied']):,}" for n in numbers)
@@ -117,8 +128,12 @@ def aggregate_text(runs: Sequence[Measured], cfg: Config, source: str) -> str:
         trends = [trend(sizes, [r.ratio for r in m.init]) for m in runs]
         moves = (f"in every seed it {trends[0]}" if len(set(trends)) == 1 else
                  "; ".join(f"seed {m.seed}: it {t}" for m, t in zip(runs, trends, strict=True)))
+        differ = "".join(
+            f" At N = {n}, predicted sparser by the product form P|h|_2 > |h|_1 Q (it differs from LHS < RHS "
+            f"where Q <= 0): {_pct(*mean_sd([x[f'predicted_sparser_N{n}'] / x['samples'] for x in numbers]))}."
+            for n in sizes if any(x[f"predicted_sparser_N{n}"] != x[f"satisfied_N{n}"] for x in numbers))
         return (f"On {source}, over {span}, the share of digits with LHS < RHS at initialisation "
-                f"(n = {runs[0].init[0].width}): {per_n}; {moves}. The report: {preset.claim}.")
+                f"(n = {runs[0].init[0].width}): {per_n}; {moves}.{differ} The report: {preset.claim}.")
     theorem = "theorem1" if cfg.mode == "descent" else "theorem2"
     groups = [("", "the batch")] if cfg.mode == "descent" else [("pos_", "positives"), ("neg_", "negatives")]
     bits = []
@@ -129,10 +144,10 @@ def aggregate_text(runs: Sequence[Measured], cfg: Config, source: str) -> str:
                 f"to {_pct(*ms(s + '_last_tenth'))} (last tenth), mean {_pct(*ms(s + '_mean'))}, above 50 % in "
                 f"{_pct(*ms(s + '_above_half'))} of iterations; the {theorem.replace('theorem', 'Theorem ')} ratio "
                 f"went from {_pct(*ms(t + '_first_tenth'))} to {_pct(*ms(t + '_last_tenth'))}, off by "
-                f"{100 * err[0]:.1f} ± {100 * err[1]:.1f} points on average")
+                f"{_pct(*err, unit=' points')} on average")
         if f"{prefix}general_error" in numbers[0]:
             e2 = ms(f"{prefix}general_error")
-            text += f" (the generalised predictor: {100 * e2[0]:.1f} ± {100 * e2[1]:.1f} points)"
+            text += f" (the generalised predictor: {_pct(*e2, unit=' points')})"
         bits.append(text)
     iters = ", ".join(str(int(n["iterations"])) for n in numbers)
     return (f"Over {span}, {iters} iterations of {cfg.mode} training ({cfg.loss} loss, {cfg.optimizer} lr "
@@ -206,7 +221,7 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
     summary = aggregate_text(runs, cfg, source)
     if not runs[-1].finished:
         summary = (f"Seed {runs[-1].seed} did not finish ({runs[-1].summary.split(';')[0]}); the summary covers "
-                   f"the {len(runs)} seeds run. " + summary)
+                   f"{_seeds_words([m.seed for m in runs]).split(' (')[0]} of {count}. " + summary)
     table = number_table(runs, cfg)
     if folder is not None:
         columns, _ = runs[0].csv_table()
@@ -219,7 +234,8 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
     emit(plot)
     emit(summary)
     emit(table)
-    where = (f"recorded in {folder}: seed-{seeds[0]} to seed-{runs[-1].seed}, {name}.csv, {name}-seeds.csv, "
+    ran = f"seed-{seeds[0]}" + (f" to seed-{runs[-1].seed}" if len(runs) > 1 else "")
+    where = (f"recorded in {folder}: {ran}, {name}.csv, {name}-seeds.csv, "
              f"{name}.txt{drawn}" if folder is not None else "not recorded")
     emit(f"({time.perf_counter() - started:.1f} s; {where})")
     result: dict[str, Any] = {"seeds": [m.seed for m in runs], "numbers": [summary_numbers(m, cfg) for m in runs]}
