@@ -219,6 +219,9 @@ def test_seed_runs_in_the_store_are_listed_and_named_group_slash_seed(tmp_path, 
     assert main(["runs", "path", f"{group.name}/seed-0"]) == 0
     assert capsys.readouterr().out.strip() == str(group / "seed-0")
     assert main(["runs", "path", f"{group.name}/seed-9"]) == 2
+    from fftui.runs_tools import locate  # what `fftui open` and `fftui runs diff/export` read
+
+    assert locate(f"{group.name}/seed-1") == group / "seed-1"
 
 
 def test_one_seed_is_the_plain_preset_run(tmp_path):

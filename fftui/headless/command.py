@@ -20,12 +20,12 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
     """Run `cfg` headless as the parsed flags say; `load` gets the data. The run is recorded (see
     fftui.record.claim_folder: the folder is claimed before the data load, given back if the run never
     starts) unless --no-record. A preset with --seeds K > 1 runs once per seed, each seed's run
-    recorded in the claimed folder's seed-SEED/ (fftui.headless.seeds). Returns the exit status: 0 done, 1 stopped by a failure (one line on
-    stderr naming the log file, or why recording stopped and how many records are kept), 128 + the
-    signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it between batches; the
-    same for a preset. Raises engine.headless.OutputError or engine.store.StoreError for an output
-    folder that cannot be used, and fftui.headless.OutputStreamError when standard output cannot
-    be written."""
+    recorded in the claimed folder's seed-SEED/ (fftui.headless.seeds). Returns the exit status: 0
+    done, 1 stopped by a failure (one line on stderr naming the log file, or why recording stopped
+    and how many records are kept), 128 + the signal's number when SIGINT (130), SIGTERM (143) or
+    SIGHUP (129) stopped it between batches; the same for a preset. Raises
+    engine.headless.OutputError or engine.store.StoreError for an output folder that cannot be used,
+    and fftui.headless.OutputStreamError when standard output cannot be written."""
     from engine.headless import OutputError, release_claim, run_description, run_headless
     from engine.store import RunWriter
 

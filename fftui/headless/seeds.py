@@ -186,7 +186,8 @@ def text_plot(runs: Sequence[Measured]) -> str:
     fig2/fig3 the mean over seeds per iteration."""
     name = runs[0].name
     if name == "fig1a":
-        return render_fig1a(runs[0].init[0]).rstrip("\n") + f"\n(seed {runs[0].seed}; every seed's in its folder)\n"
+        return (render_fig1a(runs[0].init[0]).rstrip("\n")
+                + f"\n(seed {runs[0].seed} shown; each seed's text figure is in its seed-SEED folder)\n")
     if name == "fig1b":
         return render_fig1b_seeds([m.init for m in runs], [m.seed for m in runs])
     if not min(len(m.series.rows) for m in runs if m.series is not None):
