@@ -222,6 +222,9 @@ def test_seed_runs_in_the_store_are_listed_and_named_group_slash_seed(tmp_path, 
     from fftui.runs_tools import locate  # what `fftui open` and `fftui runs diff/export` read
 
     assert locate(f"{group.name}/seed-1") == group / "seed-1"
+    assert main(["runs", "rm", f"{group.name}/seed-0"]) == 0
+    assert [e.name for e in list_runs(root)] == [f"{group.name}/seed-1"]
+    assert (group / "fig2-seeds.csv").exists()  # the group's own files stay with it
 
 
 def test_one_seed_is_the_plain_preset_run(tmp_path):

@@ -79,10 +79,9 @@ def list_runs(root: Path | None = None) -> list[RunEntry]:
         raise StoreError(f"cannot read the run store {root}: {exc.strerror or exc}") from None
     entries = []
     for group in list(folders):
-        seeds = _seed_runs(group)
-        if seeds:
-            folders.remove(group)
-            for folder in seeds:
+        if (group / SEEDS_MARKER).is_file() and not (group / RUN_JSON).exists():
+            folders.remove(group)  # a group: its seeds' runs are listed, not the group itself
+            for folder in _seed_runs(group):
                 entry = _entry(folder)
                 entry.group = group.name
                 entries.append(entry)
