@@ -38,7 +38,8 @@ class OutputError(Exception):
 
 # The files whose presence means a folder holds a run (or someone's config.json): never overwritten.
 # metrics.jsonl: a run of an older fftui. writer.lock: the claim of a run that has not written yet.
-RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "writer.lock")
+# seeds.json: a preset run once per seed (fftui/headless/seeds.py), its runs in seed-SEED folders.
+RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "writer.lock", "seeds.json")
 CLAIM = "writer.lock"  # created exclusively by the claim; the run's writer then holds it (engine/store)
 
 

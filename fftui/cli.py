@@ -100,6 +100,13 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
                      + "; ".join(f"{k}: {v.title}" for k, v in PRESETS.items()))
+    run.add_argument("--seeds", type=seed_count, default=None, metavar="K",
+                     help="headless --preset: run the preset K times, with seeds S, S+1, ..., S+K-1 (S: --seed), "
+                     "each recorded as its own run (seed-SEED/ in the preset's folder), and report every summary "
+                     "number as mean ± sample standard deviation (ddof = 1) over the seeds (default 1)")
+    run.add_argument("--no-figures", dest="figures", action="store_false",
+                     help="headless --preset: write no PNG/SVG figure (they need matplotlib: pip install "
+                     "'fftui[plots]'); the CSV and the text figure are written all the same")
     groups = {key: run.add_argument_group(title) for key, title in GROUP_TITLES.items()}
     for key, group in groups.items():
         for p in params:
@@ -146,6 +153,28 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"SECONDS must be a number above 0, not {text!r}")
     return value
+
+
+def seed_count(text: str) -> int:
+    """--seeds K: a whole number, 1 or more (argparse.ArgumentTypeError otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"K must be a whole number of seeds, 1 or more, not {text!r}")
+    return value
+
+
+def check_seed_flags(args: argparse.Namespace, cfg: Config) -> None:
+    """--seeds and --no-figures go with a headless preset, and the last seed stays a valid seed;
+    UsageError (one line) otherwise."""
+    seeds = getattr(args, "seeds", None)
+    for given, flag in ((seeds is not None, "--seeds"), (not getattr(args, "figures", True), "--no-figures")):
+        if given and not (args.preset and args.headless):
+            raise UsageError(f"fftui run: {flag} is for --headless --preset runs")
+    if seeds is not None and cfg.seed + seeds - 1 > 2**63 - 1:
+        raise UsageError(f"fftui run: --seed {cfg.seed} with --seeds {seeds} goes past the largest seed, 2**63 - 1")
 
 
 def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
@@ -444,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return resume_headless(args, _load)
         check_recording_flags(args)
         cfg = config_from_args(args)
+        check_seed_flags(args, cfg)
         if args.headless:
             return _headless(args, cfg)
         if args.epochs is None and args.iters is None and not args.preset and not args.config:

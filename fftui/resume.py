@@ -19,7 +19,7 @@ from .cli import AppStart  # fftui.cli imports this module only for --resume
 
 # Flags that cannot go with --resume (the run goes on as it was configured and recorded).
 CONTRADICTING = (("config", "--config"), ("preset", "--preset"), ("out", "--out"),
-                 ("keep_samples", "--keep-samples"))
+                 ("keep_samples", "--keep-samples"), ("seeds", "--seeds"))
 ENDS = ("iters", "epochs")  # the parameters --resume takes: the run's new end
 
 

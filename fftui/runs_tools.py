@@ -39,10 +39,13 @@ STATS = (
 
 def locate(spec: str) -> Path:
     """The folder of a run: a path when spec holds a path separator (or names an existing folder
-    with a leading "."), else the store's run of that name or unique prefix. StoreError (one line)."""
+    with a leading "."), else the store's run of that name or unique prefix; GROUP/seed-SEED that is
+    no existing folder names a seed's run in the store. StoreError (one line)."""
     from engine.store.catalog import resolve
 
     if os.sep in spec or "/" in spec or spec.startswith("."):
+        if not Path(spec).exists() and spec.count("/") == 1 and "/seed-" in spec:
+            return resolve(spec)  # a seed's run in the store: GROUP/seed-SEED
         return Path(spec)
     return resolve(spec)
 

@@ -24,10 +24,12 @@ class RunEntry:
     problem: str | None
     created: float
     size: int
+    group: str = ""  # the group folder a seed's run is in (see SEEDS_MARKER), "" for a run of its own
 
     @property
     def name(self) -> str:
-        return self.folder.name
+        """The run's name in the store: its folder's, GROUP/seed-SEED for a seed's run in a group."""
+        return f"{self.group}/{self.folder.name}" if self.group else self.folder.name
 
     @property
     def status(self) -> str:
@@ -51,8 +53,23 @@ def _created(reader: RunReader | None, folder: Path) -> float:
         return 0.0
 
 
+# A preset run once per seed (fftui run --preset ... --seeds K) is a group folder holding this file and
+# one run folder per seed, seed-SEED; the store lists and names those runs as GROUP/seed-SEED.
+SEEDS_MARKER = "seeds.json"
+
+
+def _seed_runs(folder: Path) -> list[Path]:
+    """The seeds' run folders of a group folder (one holding SEEDS_MARKER and no run of its own);
+    [] for any other folder."""
+    if not (folder / SEEDS_MARKER).is_file() or (folder / RUN_JSON).exists():
+        return []
+    return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.startswith("seed-")),
+                  key=lambda p: (len(p.name), p.name))
+
+
 def list_runs(root: Path | None = None) -> list[RunEntry]:
-    """Every folder of the store, newest first; empty when the store does not exist yet."""
+    """Every folder of the store, newest first, a group of seed runs as its runs (GROUP/seed-SEED);
+    empty when the store does not exist yet."""
     root = store_root() if root is None else root
     try:
         folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -61,21 +78,40 @@ def list_runs(root: Path | None = None) -> list[RunEntry]:
     except OSError as exc:
         raise StoreError(f"cannot read the run store {root}: {exc.strerror or exc}") from None
     entries = []
+    for group in list(folders):
+        if (group / SEEDS_MARKER).is_file() and not (group / RUN_JSON).exists():
+            folders.remove(group)  # a group: its seeds' runs are listed, not the group itself
+            for folder in _seed_runs(group):
+                entry = _entry(folder)
+                entry.group = group.name
+                entries.append(entry)
     for folder in folders:
-        reader: RunReader | None
-        try:
-            reader, problem = RunReader(folder), None
-        except StoreError as exc:
-            reader, problem = None, str(exc)
-        entries.append(RunEntry(folder, reader, problem, _created(reader, folder), folder_size(folder)))
+        entries.append(_entry(folder))
     entries.sort(key=lambda e: (e.created, e.name), reverse=True)
     return entries
 
 
+def _entry(folder: Path) -> RunEntry:
+    """One folder as a RunEntry (reader None and the problem when it is not a readable run)."""
+    reader: RunReader | None
+    try:
+        reader, problem = RunReader(folder), None
+    except StoreError as exc:
+        reader, problem = None, str(exc)
+    return RunEntry(folder, reader, problem, _created(reader, folder), folder_size(folder))
+
+
 def resolve(spec: str, root: Path | None = None) -> Path:
     """The store folder a run name stands for: the folder of that name, else the only one whose name
-    starts with it. StoreError (one line) when none or several match."""
+    starts with it; GROUP/seed-SEED names a seed's run in a group folder (GROUP as a name or prefix).
+    StoreError (one line) when none or several match."""
     root = store_root() if root is None else root
+    group, _, seed = spec.partition("/")
+    if seed.startswith("seed-") and seed == Path(seed).name and group:
+        folder = resolve(group, root) / seed
+        if folder in _seed_runs(folder.parent):
+            return folder
+        raise StoreError(f"no run named {spec!r} in {root} (fftui runs lists them)")
     if not spec or spec != Path(spec).name or spec in (".", ".."):
         raise StoreError(f"{spec!r} is not a run name (fftui runs lists them)")
     if (root / spec).is_dir():

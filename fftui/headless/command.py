@@ -19,12 +19,13 @@ from .summary import format_summary
 def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, bool], Dataset]) -> int:
     """Run `cfg` headless as the parsed flags say; `load` gets the data. The run is recorded (see
     fftui.record.claim_folder: the folder is claimed before the data load, given back if the run never
-    starts) unless --no-record. Returns the exit status: 0 done, 1 stopped by a failure (one line on
-    stderr naming the log file, or why recording stopped and how many records are kept), 128 + the
-    signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it between batches; the
-    same for a preset. Raises engine.headless.OutputError or engine.store.StoreError for an output
-    folder that cannot be used, and fftui.headless.OutputStreamError when standard output cannot
-    be written."""
+    starts) unless --no-record. A preset with --seeds K > 1 runs once per seed, each seed's run
+    recorded in the claimed folder's seed-SEED/ (fftui.headless.seeds). Returns the exit status: 0
+    done, 1 stopped by a failure (one line on stderr naming the log file, or why recording stopped
+    and how many records are kept), 128 + the signal's number when SIGINT (130), SIGTERM (143) or
+    SIGHUP (129) stopped it between batches; the same for a preset. Raises
+    engine.headless.OutputError or engine.store.StoreError for an output folder that cannot be used,
+    and fftui.headless.OutputStreamError when standard output cannot be written."""
     from engine.headless import OutputError, release_claim, run_description, run_headless
     from engine.store import RunWriter
 
@@ -32,28 +33,45 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
 
     folder = claim_folder(args, cfg)  # before anything else: a second run never gets this folder
     writer = None
+    seeds = getattr(args, "seeds", None) or 1
+    extra: dict = {"preset": args.preset}
+    if args.preset:
+        from engine.presets import PRESETS
+
+        extra["claim"] = PRESETS[args.preset].claim
+
+    def start_writer(run_cfg: Config, where) -> RunWriter:
+        return RunWriter(where, run_description(run_cfg, dataset, extra),
+                         keep_samples=args.keep_samples or "auto").start()
+
+    ready = False  # the data loaded and the run can begin
     try:
         set_stage("loading the data")
         dataset = load(cfg, args.quiet)
         set_stage("setting up")
         tune_for_training(interactive=False)
-        if folder is not None:
-            extra: dict = {"preset": args.preset}
-            if args.preset:
-                from engine.presets import PRESETS
-
-                extra["claim"] = PRESETS[args.preset].claim
-            writer = RunWriter(folder, run_description(cfg, dataset, extra),
-                               keep_samples=args.keep_samples or "auto").start()
+        if folder is not None and seeds == 1:
+            writer = start_writer(cfg, folder)
+        ready = True
     finally:
-        if folder is not None and writer is None:
+        if folder is not None and writer is None and (seeds == 1 or not ready):
             release_claim(folder, remove_folder=not args.out)
     set_stage(f"running {args.preset}" if args.preset else "setting up")
     if args.preset:
         from .experiments import run_preset
+        from .seeds import run_seeds
 
+        figures = getattr(args, "figures", True)
         try:
-            measured = run_preset(args.preset, cfg, dataset, writer, quiet=args.quiet)
+            if seeds > 1:
+                try:
+                    measured = run_seeds(args.preset, cfg, dataset, folder, seeds, start_writer,
+                                         quiet=args.quiet, figures=figures)
+                finally:
+                    if folder is not None:  # seeds.json keeps the folder from being reused
+                        release_claim(folder)
+            else:
+                measured = run_preset(args.preset, cfg, dataset, writer, quiet=args.quiet, figures=figures)
         except OutputError as exc:  # a file could not be written once the experiment had begun
             warn(f"fftui: {stopped(str(exc))}")
             return 1

@@ -1,4 +1,5 @@
-"""Headless runs of the report's experiments: numbers to files, the figure as text, a summary."""
+"""Headless runs of the report's experiments: numbers to files, the figure as text (and as PNG and
+SVG with matplotlib), a summary."""
 from __future__ import annotations
 
 import csv
@@ -8,16 +9,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config import Config
 from engine.data import Dataset
-from engine.figure1 import theorem1_at_init
+from engine.figure1 import InitResult, theorem1_at_init
 from engine.headless import OutputError, run_headless, write_text
 from engine.presets import PRESETS, SeriesSummary, figure_columns, figure_row
 
-from . import emit
+from . import emit, warn
 
 if TYPE_CHECKING:
     from engine.store import RunWriter
@@ -25,14 +27,16 @@ from .figures import render_fig1a, render_fig1b, render_series, summarise_init, 
 from .progress import RunProgress, chunk_progress
 
 
-def _source(dataset: Dataset) -> str:
+def source_of(dataset: Dataset) -> str:
+    """The data in words, for a summary: full MNIST or the shipped sample, with its size."""
     if dataset.source == "mnist":
         return f"full MNIST ({dataset.size:,} training digits)"
     return f"the shipped MNIST sample ({dataset.size:,} digits)"
 
 
-def _csv(folder: Path | None, name: str, columns: list[str], rows: list[list[float]]) -> None:
-    """Write folder/name as CSV (nothing without a folder: the run is not recorded)."""
+def write_csv(folder: Path | None, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Write folder/name as CSV, floats with 6 significant digits and non-finite ones empty
+    (nothing without a folder: the run is not recorded). OutputError (one line) when it fails."""
     if folder is None:
         return
     text = io.StringIO(newline="")
@@ -51,83 +55,155 @@ def bar_callback(bar: RunProgress | None, text: str) -> Callable[[int, int], Non
     return lambda done, _total: bar.update(done, text)
 
 
-def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, *, quiet: bool = False,
-               **resume: Any) -> dict:
-    """Run one preset, recorded by writer (a started engine.store.RunWriter, closed here; None: not
-    recorded). Fig2 and fig3 record their run's batches; fig1a and fig1b, which train nothing,
-    record one event "theorem1_at_init" per batch size. NAME.csv (the figure's series) and NAME.txt
-    (the plot and the summary) go into the run's folder. Prints the plot and a one-paragraph
-    summary; returns what it measured. resume: for fig2 and fig3, more keywords for run_headless:
-    a trainer put back at a checkpoint and `earlier`, the Summary recorded before it (the figure's
-    first rows), checkpoint_every."""
+@dataclass
+class Measured:
+    """What one run of a preset measured (one seed). init: one InitResult per batch size (fig1a,
+    fig1b); series: the per-iteration figure columns and outcome: run_headless's summary (fig2,
+    fig3); plot and summary: the text figure and its paragraph."""
+
+    name: str
+    seed: int
+    init: list[InitResult] = field(default_factory=list)
+    series: SeriesSummary | None = None
+    outcome: dict | None = None
+    plot: str = ""
+    summary: str = ""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run went to its end (an init preset that returned always did)."""
+        return self.outcome is None or (not self.outcome["error"] and not self.outcome["interrupted"])
+
+    def csv_table(self) -> tuple[list[str], list[list[Any]]]:
+        """The figure's CSV: fig1a per sample (sample, lhs, rhs), fig1b per batch size, fig2/fig3 per
+        iteration (engine.presets.figure_columns)."""
+        if self.name == "fig1a":
+            r = self.init[0]
+            return ["sample", "lhs", "rhs"], [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs,
+                                                                                                   strict=True))]
+        if self.name == "fig1b":
+            return (["batch_size", "ratio", "satisfied", "samples"],
+                    [[r.batch_size, r.ratio, r.satisfied, r.samples] for r in self.init])
+        assert self.series is not None
+        return self.series.columns, self.series.rows
+
+    def figure_data(self) -> Any:
+        """What fftui.headless.paper draws for this seed: the InitResults or the SeriesSummary."""
+        return self.init if self.init else self.series
+
+
+def measure(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, *, quiet: bool = False,
+            label: str = "", **resume: Any) -> Measured:
+    """Run preset `name` once (cfg.seed), recorded by writer (a started engine.store.RunWriter, closed
+    here; None: not recorded). Fig2 and fig3 record their run's batches; fig1a and fig1b, which train
+    nothing, record one event "theorem1_at_init" per batch size. NAME.csv (the figure's series) and
+    NAME.txt (the text plot and the summary) go into the run's folder. label: shown beside the
+    progress bar (the seed). Prints nothing. resume: for fig2 and fig3, more keywords for
+    run_headless: a trainer put back at a checkpoint and `earlier`, the Summary recorded before it
+    (the figure's first rows), checkpoint_every."""
     preset = PRESETS[name]
-    started = time.perf_counter()
     out = writer.folder if writer is not None else None
+    result = Measured(name, cfg.seed)
+    tag = f"{label}  " if label else ""
     if preset.kind == "init":
         sizes = preset.batch_sizes if name == "fig1b" else (cfg.batch_size,)
-        results = []
         try:
             for n in sizes:
                 bar = None if quiet else RunProgress(dataset.size, sys.stderr, unit="digits")
-                res = theorem1_at_init(dataset, cfg, n, progress=bar_callback(bar, f"N = {n}"))
+                res = theorem1_at_init(dataset, cfg, n, progress=bar_callback(bar, f"{tag}N = {n}"))
                 if bar is not None:
                     bar.close()
-                results.append(res)
+                result.init.append(res)
                 if writer is not None:
                     writer.event("theorem1_at_init", 0, batch_size=n, samples=res.samples, satisfied=res.satisfied,
                                  silenced=res.silenced, ratio=res.ratio, predicted_sparser=res.predicted_sparser)
         except BaseException:
             if writer is not None:
-                writer.close("interrupted" if len(results) < len(sizes) else "failed")
+                writer.close("interrupted" if len(result.init) < len(sizes) else "failed")
             raise
         if writer is not None:
             writer.close("finished")
             if writer.error is not None:
                 raise OutputError(f"recording stopped: {writer.error}")
-        if name == "fig1a":
-            r = results[0]
-            rows = [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(r.lhs, r.rhs, strict=True))]
-            _csv(out, f"{name}.csv", ["sample", "lhs", "rhs"], rows)
-            plot = render_fig1a(r)
-        else:
-            _csv(out, f"{name}.csv", ["batch_size", "ratio", "satisfied", "samples"],
-                 [[r.batch_size, r.ratio, r.satisfied, r.samples] for r in results])
-            plot = render_fig1b(results)
-        summary_text = summarise_init(results, preset.claim, _source(dataset))
-        measured: dict[str, Any] = {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
-                                 "samples": r.samples, "silenced": r.silenced} for r in results]}
+        result.plot = render_fig1a(result.init[0]) if name == "fig1a" else render_fig1b(result.init)
+        result.summary = summarise_init(result.init, preset.claim, source_of(dataset))
     else:
-        series = SeriesSummary(figure_columns(cfg))
+        series = result.series = SeriesSummary(figure_columns(cfg))
         if resume.get("earlier") is not None:
             series.rows += summary_rows(resume["earlier"], cfg)
         total = cfg.total_iters(dataset.size)
         trainer = resume.get("trainer")
         start_at = trainer.iteration if trainer is not None else 0
         bar = None if quiet or total is None else RunProgress(total, sys.stderr, start_at=start_at)
-        outcome = None
+        progress = chunk_progress(bar, label) if bar is not None else None
         try:
-            outcome = run_headless(cfg, dataset, writer,
-                                   on_chunk=chunk_progress(bar) if bar is not None else None,
-                                   on_record=lambda rec: series.rows.append(figure_row(rec, cfg)), **resume)
+            result.outcome = run_headless(cfg, dataset, writer, on_chunk=progress,
+                                          on_record=lambda rec: series.rows.append(figure_row(rec, cfg)), **resume)
         finally:
             if bar is not None:
-                bar.finish(outcome["iterations"] if outcome is not None else None)
-        _csv(out, f"{name}.csv", series.columns, series.rows)
-        summary_text = ending_sentence(outcome, len(series.rows))
+                bar.finish(result.outcome["iterations"] if result.outcome is not None else None)
+        text = ending_sentence(result.outcome, len(series.rows))
         if not series.rows:
-            plot, summary_text = "", f"The run stopped before its first iteration. {summary_text}".strip()
+            result.summary = f"The run stopped before its first iteration. {text}".strip()
         else:
-            plot = render_series(series, preset.title)
-            summary_text = " ".join(filter(None, (summary_text, summarise_series(series, cfg, preset.claim,
-                                                                                  _source(dataset)))))
-        measured = {"stats": series.stats(), "run": outcome}
+            result.plot = render_series(series, preset.title)
+            result.summary = " ".join(filter(None, (text, summarise_series(series, cfg, preset.claim,
+                                                                             source_of(dataset)))))
+    columns, rows = result.csv_table()
+    write_csv(out, f"{name}.csv", columns, rows)
     if out is not None:
-        write_text(out / f"{name}.txt", plot + "\n" + summary_text + "\n")
-    emit(plot)
-    emit(summary_text)
-    where = f"recorded in {out} with {name}.csv and {name}.txt" if out is not None else "not recorded"
+        write_text(out / f"{name}.txt", result.plot + "\n" + result.summary + "\n")
+    return result
+
+
+def figures_line(name: str, folder: Path | None, runs: list[Any], figures: bool) -> str:
+    """Write preset `name`'s PNG and SVG figure into folder (fftui.headless.paper) unless figures is
+    False or nothing is recorded; " and NAME.png, NAME.svg" for the closing line, "" when none were
+    written. Without matplotlib one line on standard error says how to install it and the run goes
+    on (its exit status unchanged)."""
+    if folder is None or not figures:
+        return ""
+    from .paper import MISSING, write_figures
+
+    written = write_figures(name, folder, runs, PRESETS[name].title)
+    if written is None:
+        warn(f"fftui: {MISSING}")
+        return ""
+    return "".join(f", {p.name}" for p in written)
+
+
+def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, *, quiet: bool = False,
+               figures: bool = True, **resume: Any) -> dict:
+    """Run one preset once (see measure), write its figure as PNG and SVG beside its CSV unless
+    figures is False (fftui.headless.paper; skipped with one line when matplotlib is missing), print
+    the text plot and a one-paragraph summary; returns what it measured ("run": run_headless's
+    summary for fig2/fig3). resume: see measure."""
+    started = time.perf_counter()
+    m = measure(name, cfg, dataset, writer, quiet=quiet, **resume)
+    out = writer.folder if writer is not None else None
+    drawn = figures_line(name, out, [m.figure_data()], figures)
+    emit(m.plot)
+    emit(m.summary)
+    where = f"recorded in {out} with {name}.csv, {name}.txt{drawn}" if out is not None else "not recorded"
     emit(f"({time.perf_counter() - started:.1f} s; {where})")
-    return measured
+    if m.outcome is not None:
+        return {"stats": m.series.stats() if m.series is not None else {}, "run": m.outcome}
+    return {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
+                         "samples": r.samples, "silenced": r.silenced} for r in m.init]}
+
+
+def ending_sentence(outcome: dict, recorded: int) -> str:
+    """How a preset's run ended when it did not finish, to open its summary: stopped by a signal
+    after N of M iterations, or by a failure at one (`recorded`: the iterations the summary
+    describes); "" when it finished."""
+    if not outcome["error"] and not outcome["interrupted"]:
+        return ""
+    planned = outcome["planned"]
+    these = f"this describes the {recorded} recorded, not the planned run."
+    if outcome["error"]:
+        return f"Stopped by a failure after {recorded} of {planned} iterations ({outcome['error']}); {these}"
+    signum = outcome.get("signal") or signal.SIGINT
+    return f"Stopped by {signal.Signals(signum).name} after {recorded} of {planned} iterations; {these}"
 
 
 def summary_rows(summary: Any, cfg: Config) -> list[list[float]]:

@@ -67,6 +67,19 @@ def render_fig1b(results: Sequence[InitResult], width: int = 100, height: int = 
     return _finish("Theorem 1 at initialisation: ratio against batch size", "batch size N", "ratio")
 
 
+def render_fig1b_seeds(runs: Sequence[Sequence[InitResult]], seeds: Sequence[int], width: int = 100,
+                       height: int = 20) -> str:
+    """Figure 1B for several seeds: one ratio-against-N curve per seed (runs: per seed, one
+    InitResult per batch size), N on a log2 axis."""
+    _start(width, height)
+    xs = [math.log2(r.batch_size) for r in runs[0]]
+    for seed, results, marker in zip(seeds, runs, itertools.cycle(MARKERS), strict=False):
+        plt.plot(xs, [r.ratio for r in results], marker=marker, label=f"seed {seed}")
+    plt.xticks(xs, [str(r.batch_size) for r in runs[0]])
+    return _finish("Theorem 1 at initialisation: ratio with LHS < RHS against batch size, per seed",
+                   "batch size N", "ratio of all digits")
+
+
 def render_series(summary: SeriesSummary, title: str, width: int = 100, height: int = 22) -> str:
     """Per-iteration ratios (Figures 2 and 3), one plot per group, series downsampled to the width."""
     groups = sorted({c.split("_")[0] for c in summary.columns[1:] if "_" in c}) or [""]

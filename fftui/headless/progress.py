@@ -94,6 +94,8 @@ class RunProgress:
             self._bar = None
 
 
-def chunk_progress(bar: RunProgress) -> Callable[[MetricsChunk], None]:
-    """An on_chunk callback for run_headless that moves `bar` to the chunk's last iteration."""
-    return lambda chunk: bar.update(chunk.last_iteration, short_status(chunk.record(-1)))
+def chunk_progress(bar: RunProgress, label: str = "") -> Callable[[MetricsChunk], None]:
+    """An on_chunk callback for run_headless that moves `bar` to the chunk's last iteration; label
+    (the seed of a run of several) goes before the status."""
+    tag = f"{label}  " if label else ""
+    return lambda chunk: bar.update(chunk.last_iteration, tag + short_status(chunk.record(-1)))
