@@ -216,17 +216,3 @@ def summary_rows(summary: Any, cfg: Config) -> list[list[float]]:
         for m in figure_metrics(cfg):
             columns.append(summary.group_column(m.name, group).tolist())
     return [list(row) for row in zip(*columns, strict=True)]
-
-
-def ending_sentence(outcome: dict, recorded: int) -> str:
-    """How a preset's run ended when it did not finish, to open its summary: stopped by a signal
-    after N of M iterations, or by a failure at one (`recorded`: the iterations the summary
-    describes); "" when it finished."""
-    if not outcome["error"] and not outcome["interrupted"]:
-        return ""
-    planned = outcome["planned"]
-    these = f"this describes the {recorded} recorded, not the planned run."
-    if outcome["error"]:
-        return f"Stopped by a failure after {recorded} of {planned} iterations ({outcome['error']}); {these}"
-    signum = outcome.get("signal") or signal.SIGINT
-    return f"Stopped by {signal.Signals(signum).name} after {recorded} of {planned} iterations; {these}"
