@@ -71,7 +71,7 @@ def definition_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], Any]
     data = read_toml(args.definition) if args.definition else {}
     grid = {**_entries(data.get("grid"), "grid"), **_entries(args.grid, "--grid")}
     sampled = {**_entries(data.get("random"), "random"), **_entries(args.random, "--random")}
-    definition = {"grid": grid, "random": sampled,
+    definition = {"grid": grid, "random": sampled, "variants": data.get("variants"),
                   "samples": args.samples if args.samples is not None else data.get("samples"),
                   "seeds": args.seeds if args.seeds is not None else data.get("seeds"),
                   "sample_seed": args.sample_seed if args.sample_seed is not None else data.get("sample_seed")}
@@ -182,7 +182,8 @@ def show_results(state: Any, *, plot: bool, write: bool) -> None:
 
     rows = aggregate(state)
     console = Console()
-    console.print(results_table(state, rows))
+    # the table keeps its cells whole: wider than the terminal, its lines wrap rather than its numbers
+    Console(width=max(console.width, 170)).print(results_table(state, rows))
     if plot:
         text = terminal_plots(state, rows, width=min(console.width, 140))
         if text:

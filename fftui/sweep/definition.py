@@ -18,7 +18,7 @@ from engine.config import Config, ConfigError
 from engine.params import Param, find, format_value, params_of
 
 MAX_TRIALS = 100_000  # more than this needs --yes
-DEFINITION_KEYS = ("preset", "config", "grid", "random", "samples", "seeds", "sample_seed")
+DEFINITION_KEYS = ("preset", "config", "grid", "variants", "random", "samples", "seeds", "sample_seed")
 
 
 class SweepError(Exception):
@@ -187,10 +187,12 @@ def build(definition: dict[str, Any], base: Config, *, allow_many: bool = False)
     or more than MAX_TRIALS trials unless allow_many."""
     grid = [grid_axis(k, v) for k, v in _entries(definition.get("grid"), "--grid").items()]
     sampled = [random_axis(k, v) for k, v in _entries(definition.get("random"), "--random").items()]
-    names = [a.name for a in grid + sampled]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    variants = _variants(definition.get("variants"))
+    variant_names = list(dict.fromkeys(k for v in variants for k in v))
+    names = [a.name for a in grid + sampled] + [n for n in variant_names if n not in {a.name for a in grid}]
+    twice = sorted({n for n in names if names.count(n) > 1} | ({a.name for a in grid} & set(variant_names)))
     if twice:
-        raise SweepError(f"{twice[0]} is both in the grid and sampled at random; give it once")
+        raise SweepError(f"{twice[0]} is swept twice (grid, variants, random); give it once")
     samples = definition.get("samples")
     if sampled and not samples:
         raise SweepError("--random needs --samples K (how many settings to draw)")
@@ -199,10 +201,12 @@ def build(definition: dict[str, Any], base: Config, *, allow_many: bool = False)
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
         raise SweepError(f"--samples must be a whole number, at least 1, not {samples!r}")
     seeds = _seeds(definition.get("seeds"), base, "seed" in names)
-    if not grid and not sampled and len(seeds) < 2:
+    if not grid and not sampled and len(variants) < 2 and len(seeds) < 2:
         raise SweepError("the sweep is empty: give --grid NAME=V1,V2, --random NAME=LOW:HIGH or --seeds K")
     combos: list[dict[str, Any]] = [dict(zip([a.name for a in grid], values, strict=True))
                                     for values in itertools.product(*(a.values for a in grid))]
+    if variants:
+        combos = [{**v, **c} for v in variants for c in combos]
     if sampled:
         rng = random.Random(int(definition.get("sample_seed") or 0))
         params = {a.name: _param(a.name) for a in sampled}
@@ -213,7 +217,8 @@ def build(definition: dict[str, Any], base: Config, *, allow_many: bool = False)
         raise SweepError(f"the sweep has {count:,} trials, more than {MAX_TRIALS:,}; give --yes to run it anyway")
     if count == 0:
         raise SweepError("the sweep is empty: it gives no trial")
-    sweep = Sweep(base, tuple(grid + sampled), seeds, definition)
+    axes = grid + [Axis(n, values=tuple(dict.fromkeys(v[n] for v in variants if n in v))) for n in variant_names]
+    sweep = Sweep(base, tuple(axes + sampled), seeds, definition)
     width = len(str(count - 1))
     for setting, values in enumerate(combos):
         for seed in ([values["seed"]] if "seed" in names else seeds):
@@ -225,6 +230,23 @@ def build(definition: dict[str, Any], base: Config, *, allow_many: bool = False)
             sweep.trials.append(Trial(index, trial_name(index, values, seed, width), setting, values, seed, cfg))
         sweep.settings.append(values)
     return sweep
+
+
+def _variants(value: Any) -> list[dict[str, Any]]:
+    """The settings listed one by one (TOML [[variants]] tables, each NAME = VALUE); parsed by the
+    declarations. An empty table is the base configuration itself."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise SweepError("variants must be a list of tables ([[variants]] NAME = VALUE)")
+    out = []
+    for i, table in enumerate(value):
+        parsed = {}
+        for name, item in table.items():
+            p = _param(name)
+            parsed[p.name] = _parse(p, item, f"variant {i + 1}, {p.name} {item!r}")
+        out.append(parsed)
+    return out
 
 
 def _seeds(value: Any, base: Config, seed_swept: bool) -> tuple[int, ...]:
@@ -269,7 +291,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise SweepError(f"sweep file {where}: unknown key {unknown[0]!r}; known: "
                          f"{', '.join((*DEFINITION_KEYS, 'base'))}")
-    for key in ("grid", "random", "base"):
+    for key in ("grid", "random", "base"):  # variants: checked by build
         if key in data and not isinstance(data[key], dict):
             raise SweepError(f"sweep file {where}: {key} must be a table ([{key}])")
     return data

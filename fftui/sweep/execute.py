@@ -95,8 +95,8 @@ def _quiet_stderr() -> Iterator[None]:
     """Ray's start-up and shutdown messages (warnings printed straight to fd 2) kept off the terminal."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in ("ray", "ray.tune", "ray.train", "ray.air"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        for name in ("ray", "ray.tune", "ray.train", "ray.air"):  # a failed trial is our line, not Ray's report
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         yield
 
 

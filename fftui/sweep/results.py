@@ -108,7 +108,8 @@ def results_csv(state: SweepState, rows: list[dict[str, Any]] | None = None) -> 
                      *(f"{k}_{part}" for k in STAT_KEYS for part in ("mean", "sd"))])
     for row in rows:
         numbers = [f"{v:.6g}" if math.isfinite(v) else "" for k in STAT_KEYS for v in row[k]]
-        writer.writerow([row["setting"], *(format_value(row["values"].get(n)) for n in swept), row["group"],
+        base = state.data.get("base", {})
+        writer.writerow([row["setting"], *(format_value(row["values"].get(n, base.get(n))) for n in swept), row["group"],
                          row["trials"], row["finished"], row["diverged"], row["failed"], *numbers])
     return text.getvalue()
 
@@ -122,11 +123,12 @@ def plot_series(state: SweepState, rows: list[dict[str, Any]], key: str) -> tupl
     if not axis:
         return "", []
     series: dict[str, list] = {}
+    base = state.data.get("base", {})
     for row in rows:
         others = {k: v for k, v in row["values"].items() if k != axis}
         name = " ".join(filter(None, [label(others) if others else "", row["group"]]))
         mean, sd = row[key]
-        series.setdefault(name, []).append((row["values"][axis], mean, sd))
+        series.setdefault(name, []).append((row["values"].get(axis, base.get(axis)), mean, sd))
     return axis, list(series.items())
 
 
