@@ -203,18 +203,22 @@ def build(definition: dict[str, Any], base: Config, *, allow_many: bool = False)
     seeds = _seeds(definition.get("seeds"), base, "seed" in names)
     if not grid and not sampled and len(variants) < 2 and len(seeds) < 2:
         raise SweepError("the sweep is empty: give --grid NAME=V1,V2, --random NAME=LOW:HIGH or --seeds K")
+    count = math.prod(len(a.values) for a in grid) * max(1, len(variants)) * (samples or 1) \
+        * (1 if "seed" in names else len(seeds))
+    if count > MAX_TRIALS and not allow_many:  # counted before anything is built
+        raise SweepError(f"the sweep has {count:,} trials, more than {MAX_TRIALS:,}; give --yes to run it anyway")
+    sample_seed = definition.get("sample_seed") or 0
+    if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
+        raise SweepError(f"--sample-seed must be a whole number, not {sample_seed!r}")
     combos: list[dict[str, Any]] = [dict(zip([a.name for a in grid], values, strict=True))
                                     for values in itertools.product(*(a.values for a in grid))]
     if variants:
         combos = [{**v, **c} for v in variants for c in combos]
     if sampled:
-        rng = random.Random(int(definition.get("sample_seed") or 0))
+        rng = random.Random(sample_seed)
         params = {a.name: _param(a.name) for a in sampled}
         combos = [{**c, **{a.name: _draw(a, params[a.name], rng) for a in sampled}}
-                  for c in combos for _ in range(int(samples))]
-    count = len(combos) * (1 if "seed" in names else len(seeds))
-    if count > MAX_TRIALS and not allow_many:
-        raise SweepError(f"the sweep has {count:,} trials, more than {MAX_TRIALS:,}; give --yes to run it anyway")
+                  for c in combos for _ in range(samples or 1)]
     if count == 0:
         raise SweepError("the sweep is empty: it gives no trial")
     axes = grid + [Axis(n, values=tuple(dict.fromkeys(v[n] for v in variants if n in v))) for n in variant_names]

@@ -109,8 +109,9 @@ def results_csv(state: SweepState, rows: list[dict[str, Any]] | None = None) -> 
     for row in rows:
         numbers = [f"{v:.6g}" if math.isfinite(v) else "" for k in STAT_KEYS for v in row[k]]
         base = state.data.get("base", {})
-        writer.writerow([row["setting"], *(format_value(row["values"].get(n, base.get(n))) for n in swept), row["group"],
-                         row["trials"], row["finished"], row["diverged"], row["failed"], *numbers])
+        values = [format_value(row["values"].get(n, base.get(n))) for n in swept]
+        writer.writerow([row["setting"], *values, row["group"], row["trials"], row["finished"], row["diverged"],
+                         row["failed"], *numbers])
     return text.getvalue()
 
 
