@@ -15,6 +15,8 @@ import time
 import pytest
 
 from fftui.cli import main
+from test_app import run_async, screen_text
+from test_replay import opened
 
 ray = pytest.importorskip("ray", reason="the sweep tests need fftui[sweep]")
 
@@ -233,3 +235,46 @@ def test_failed_and_diverged_trials_are_recorded_and_the_others_finish(local_ray
     assert rows[("10", "cpu", "–")]["diverged"] == "1" and rows[("0.001", "cpu", "pos")]["finished"] == "1"
     assert rows[("10", "cuda", "–")]["failed"] == "1"
     assert "Traceback" not in err and "RayTaskError" not in err  # Ray's own reports stay off the terminal
+
+
+@run_async
+async def test_open_draws_each_settings_mean_over_seeds_with_its_band(finished_sweep):
+    import numpy as np
+
+    from fftui.replay import ReplayApp
+    from fftui.sweep.overlay import setting_runs
+    from fftui.widgets.sparsening import SparseningPane
+
+    sweep = json.loads((finished_sweep / "sweep.json").read_text())
+    records = {lr: [_records(finished_sweep / "trials" / t["name"]) for t in sweep["trials"]
+                    if t["values"]["lr"] == lr] for lr in (1e-3, 1e-2)}
+
+    def per_seed(lr, group):
+        return np.array([[r["groups"][group]["sparser"] for r in seed] for seed in records[lr]])
+
+    main_run, others, _ = setting_runs(finished_sweep)
+    app = ReplayApp(main_run, others)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await opened(pilot, app)
+        assert "compared with lr=0.001 +sd, lr=0.001 −sd, lr=0.01 (2 seeds)" in screen_text(app)
+        pane = app.query_one(SparseningPane)
+        for plot, group in zip(pane.plots, ("pos", "neg"), strict=True):
+            series = {s.label: s for s in plot.figure.series}
+            np.testing.assert_allclose(series["sparser"].y, per_seed(1e-3, group).mean(axis=0))
+            np.testing.assert_allclose(series["sparser lr=0.01 (2 seeds)"].y, per_seed(1e-2, group).mean(axis=0))
+            values = per_seed(1e-3, group)
+            mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1)
+            np.testing.assert_allclose(series["sparser lr=0.001 +sd"].y, mean + sd)
+            np.testing.assert_allclose(series["sparser lr=0.001 −sd"].y, mean - sd)
+            assert "theorem lr=0.001 +sd" not in series  # the band carries the sparser ratio only
+
+
+def test_open_refuses_a_sweep_without_records(tmp_path, capsys):
+    from engine.presets import preset_config
+    from fftui.sweep.definition import build
+    from fftui.sweep.state import SweepState
+
+    SweepState.create(tmp_path / "empty", build({"seeds": 2}, preset_config("fig3")))
+    assert main(["open", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds no trial with a record yet (2 trials: 2 pending)" in err[0]

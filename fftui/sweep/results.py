@@ -44,7 +44,7 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 def aggregate(state: SweepState) -> list[dict[str, Any]]:
     """One row per setting and group, settings in order: {"setting", "values", "group", "trials",
-    "finished", "diverged", "failed" (every other status not finished), KEY: (mean, sd) for each of
+    "finished", "diverged", "failed", "unfinished" (pending, running or interrupted), KEY: (mean, sd) for each of
     STAT_KEYS over the setting's finished trials}."""
     by_setting: dict[int, list[dict[str, Any]]] = {}
     for trial in state.trials:
@@ -59,7 +59,8 @@ def aggregate(state: SweepState) -> list[dict[str, Any]]:
             row: dict[str, Any] = {
                 "setting": setting, "values": trials[0]["values"], "group": group, "trials": len(trials),
                 "finished": len(done), "diverged": sum(t["status"] == "diverged" for t in trials),
-                "failed": sum(t["status"] not in ("finished", "diverged") for t in trials)}
+                "failed": sum(t["status"] == "failed" for t in trials),
+                "unfinished": sum(t["status"] not in ("finished", "diverged", "failed") for t in trials)}
             for key in STAT_KEYS:
                 row[key] = mean_sd([t["stats"].get(group, {}).get(key, math.nan) for t in done])
             rows.append(row)
@@ -91,7 +92,7 @@ def results_table(state: SweepState, rows: list[dict[str, Any]] | None = None) -
     for key in TABLE_KEYS:
         table.add_column(SHORT[key], justify="right", no_wrap=True)
     for row in rows:
-        lost = [f"{row[k]} {k}" for k in ("diverged", "failed") if row[k]]
+        lost = [f"{row[k]} {k}" for k in ("diverged", "failed", "unfinished") if row[k]]
         count = f"{row['finished']}/{row['trials']}" + (f" ({', '.join(lost)})" if lost else "")
         table.add_row(label(row["values"]), row["group"], count, *(_cell(row[k]) for k in TABLE_KEYS))
     return table
@@ -104,14 +105,14 @@ def results_csv(state: SweepState, rows: list[dict[str, Any]] | None = None) -> 
     swept = [name for name in state.swept if name != "seed"] or state.swept
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(["setting", *swept, "group", "trials", "finished", "diverged", "failed",
+    writer.writerow(["setting", *swept, "group", "trials", "finished", "diverged", "failed", "unfinished",
                      *(f"{k}_{part}" for k in STAT_KEYS for part in ("mean", "sd"))])
     for row in rows:
         numbers = [f"{v:.6g}" if math.isfinite(v) else "" for k in STAT_KEYS for v in row[k]]
         base = state.data.get("base", {})
         values = [format_value(row["values"].get(n, base.get(n))) for n in swept]
         writer.writerow([row["setting"], *values, row["group"], row["trials"], row["finished"], row["diverged"],
-                         row["failed"], *numbers])
+                         row["failed"], row["unfinished"], *numbers])
     return text.getvalue()
 
 
