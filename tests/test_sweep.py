@@ -207,6 +207,19 @@ def test_resume_runs_only_the_trials_not_finished(finished_sweep, capsys):
     assert "nothing to resume" in capsys.readouterr().out
 
 
+def test_a_sweep_being_run_is_not_resumed_twice(finished_sweep, capsys):
+    from fftui.sweep.state import SweepState
+
+    running = SweepState.open(finished_sweep)
+    running.lock()
+    try:
+        assert main(["sweep", "--resume", str(finished_sweep)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is being run by another fftui sweep" in err[0]
+    finally:
+        running.unlock()
+
+
 def test_failed_and_diverged_trials_are_recorded_and_the_others_finish(local_ray, tmp_path, capsys):
     import torch
 

@@ -87,16 +87,18 @@ def sweep_command(args: argparse.Namespace) -> int:
     """Run `fftui sweep`; returns the exit status."""
     from .state import SweepState
 
+    state = None
     try:
         if args.status or args.table:
-            state = SweepState.open(args.status or args.table)
-            print(state.status_line())
+            shown = SweepState.open(args.status or args.table)
+            print(shown.status_line())
             if args.table:
-                show_results(state, plot=args.plot, write=False)
+                show_results(shown, plot=args.plot, write=False)
             return 0
         _check_resources(args)
         if args.resume:
             state = SweepState.open(args.resume)
+            state.lock()
             for trial in state.to_run():
                 state.config(trial)
             if not state.to_run():
@@ -111,6 +113,9 @@ def sweep_command(args: argparse.Namespace) -> int:
     except SweepError as exc:
         print(f"fftui sweep: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if state is not None:
+            state.unlock()
 
 
 def _check_resources(args: argparse.Namespace) -> None:
@@ -145,6 +150,7 @@ def _new_sweep(args: argparse.Namespace) -> Any:
     stem = Path(args.definition).stem if args.definition else "sweep"
     out = Path(args.out) if args.out else store_root().parent / "sweeps" / run_stem(stem)
     state = SweepState.create(out, sweep)
+    state.lock()  # the caller lets it go
     print(f"fftui sweep: {len(sweep.trials)} trials ({len(sweep.settings)} settings x {len(sweep.seeds)} seeds) "
           f"in {state.folder}", file=sys.stderr)
     return state

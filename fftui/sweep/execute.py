@@ -23,6 +23,9 @@ from .state import SweepState
 
 INSTALL = "fftui sweep needs Ray Tune: pip install 'fftui[sweep]'"
 ADDRESS_TIMEOUT = 30.0  # seconds to wait for a cluster at --address
+# Trials given to one Tuner: Tune keeps every trial it runs in the driver's memory (about 90 kB each,
+# measured), so a long sweep runs as consecutive Tuners of at most this many and the driver stays bounded
+TUNER_TRIALS = 250
 
 # Ray's own output kept off the terminal: no dashboard, no usage report, no worker logs, no Tune tables
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
@@ -100,7 +103,7 @@ def _quiet_stderr() -> Iterator[None]:
         yield
 
 
-def _trainable(config: dict[str, Any], trials: list[dict[str, Any]], folder: str, threads: int,
+def _trainable(config: dict[str, Any], trials: dict[int, dict[str, Any]], folder: str, threads: int,
                keep_samples: str) -> None:
     """The Tune trainable: run the sweep's trial config["trial"] and report its outcome once."""
     from ray import tune
@@ -182,23 +185,28 @@ def run_trials(state: SweepState, *, cpus_per_trial: float = 1.0, gpus_per_trial
         return stop
     for trial in todo:
         state.config(trial)  # every configuration validates before Ray starts
-    trials = [dict(t) for t in state.trials]
-    with ray_session(cpus, gpus, address), tempfile.TemporaryDirectory(prefix="fftui-tune-") as scratch:
-        trainable = tune.with_parameters(_trainable, trials=trials, folder=str(state.folder),
-                                         threads=max(1, int(cpus_per_trial)), keep_samples=keep_samples)
-        resources = tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-        tuner = tune.Tuner(
-            resources,
-            param_space={"trial": tune.grid_search([t["index"] for t in todo])},
-            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True),
-            run_config=tune.RunConfig(
-                name="sweep", storage_path=scratch, verbose=0, log_to_file=False,
-                callbacks=[_make_callback(state, on_change)],
-                stop=_stopper(stop),
-                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
-        )
-        _run_stoppable(tuner, stop)
+    with ray_session(cpus, gpus, address), tempfile.TemporaryDirectory(prefix="fftui-tune-") as scratch, \
+            _signals_stop(stop):
+        for start in range(0, len(todo), TUNER_TRIALS):
+            if stop.signum is not None:
+                break
+            batch = {t["index"]: dict(t) for t in todo[start:start + TUNER_TRIALS]}
+            trainable = tune.with_parameters(_trainable, trials=batch, folder=str(state.folder),
+                                             threads=max(1, int(cpus_per_trial)), keep_samples=keep_samples)
+            tuner = tune.Tuner(
+                tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
+                param_space={"trial": tune.grid_search(list(batch))},
+                tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True),
+                run_config=tune.RunConfig(
+                    name=f"sweep-{start}", storage_path=scratch, verbose=0, log_to_file=False,
+                    callbacks=[_make_callback(state, on_change)],
+                    stop=_stopper(stop),
+                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
+            )
+            with _quiet_stderr():
+                tuner.fit()
+            del tuner, trainable
     for trial in state.trials:  # what Tune never started or stopped half-way
         if trial["status"] == "running":
             trial["status"] = "interrupted" if stop.signum is not None else "failed"
@@ -228,8 +236,9 @@ def _stopper(stop: Stop) -> Any:
     return StopAll(stop)
 
 
-def _run_stoppable(tuner: Any, stop: Stop) -> None:
-    """tuner.fit() with SIGINT/SIGTERM setting `stop` (the experiment's stopper then ends it, the
+@contextlib.contextmanager
+def _signals_stop(stop: Stop) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set `stop` (the experiment's stopper then ends it, the
     trials running interrupted); a second signal raises KeyboardInterrupt."""
     def handler(signum: int, frame: Any) -> None:
         if stop.signum is not None:
@@ -240,8 +249,7 @@ def _run_stoppable(tuner: Any, stop: Stop) -> None:
     for s in previous:
         signal.signal(s, handler)
     try:
-        with _quiet_stderr():
-            tuner.fit()
+        yield
     finally:
         for s, before in previous.items():
             signal.signal(s, before)

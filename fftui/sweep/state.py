@@ -16,6 +16,7 @@ from engine.config import Config, ConfigError
 from .definition import Sweep, SweepError
 
 SWEEP_JSON = "sweep.json"
+LOCK = "sweep.lock"  # flock held by the process running the sweep
 TRIALS = "trials"
 KIND = "fftui-sweep"
 FORMAT = 1
@@ -32,6 +33,7 @@ class SweepState:
         self.folder = folder
         self.data = data
         self._written = 0.0
+        self._lock_fd: int | None = None
 
     # -- creating and reading ----------------------------------------------------------------------
     @classmethod
@@ -112,6 +114,35 @@ class SweepState:
         trial.update(fields)
         if time.monotonic() - self._written >= 1.0:
             self.save()
+
+    def lock(self) -> None:
+        """Hold the sweep's lock (sweep.lock, flock) for as long as this process lives; SweepError
+        when another process runs the sweep. Where flock does not exist nothing is locked."""
+        import os
+
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SweepError(f"cannot write in the sweep folder {self.folder}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise SweepError(f"{self.folder} is being run by another fftui sweep; wait for it, or stop it "
+                             "(--status shows its progress)") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Let the sweep's lock go."""
+        import os
+
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def save(self) -> None:
         """Write sweep.json now (atomically); SweepError when it cannot be written."""
