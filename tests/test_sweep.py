@@ -220,8 +220,12 @@ def test_a_sweep_being_run_is_not_resumed_twice(finished_sweep, capsys):
         running.unlock()
 
 
-def test_failed_and_diverged_trials_are_recorded_and_the_others_finish(local_ray, tmp_path, capsys):
+def test_failed_and_diverged_trials_are_recorded_and_the_others_finish(local_ray, tmp_path, capsys, monkeypatch):
     import torch
+
+    from fftui.sweep import execute
+
+    monkeypatch.setattr(execute, "TUNER_TRIALS", 3)  # the 4 trials in two Tuners, one after the other
 
     out = tmp_path / "failing"
     devices = "cpu" if torch.cuda.is_available() else "cpu,cuda"  # without CUDA, the cuda trials fail
