@@ -151,8 +151,9 @@ def _new_sweep(args: argparse.Namespace) -> Any:
     out = Path(args.out) if args.out else store_root().parent / "sweeps" / run_stem(stem)
     state = SweepState.create(out, sweep)
     state.lock()  # the caller lets it go
-    print(f"fftui sweep: {len(sweep.trials)} trials ({len(sweep.settings)} settings x {len(sweep.seeds)} seeds) "
-          f"in {state.folder}", file=sys.stderr)
+    settings, seeds = len(sweep.settings), len(sweep.trials) // max(1, len(sweep.settings))
+    print(f"fftui sweep: {len(sweep.trials)} trials ({settings} setting{'s' * (settings != 1)} x {seeds} "
+          f"seed{'s' * (seeds != 1)}) in {state.folder}", file=sys.stderr)
     return state
 
 

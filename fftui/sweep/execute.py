@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import tempfile
@@ -166,7 +167,7 @@ def _error_line(trial: Any) -> str:
     for prefix in ("ray.exceptions.RayTaskError", "ray.exceptions."):
         if last.startswith(prefix):
             last = last.split(":", 1)[-1].strip()
-    return last[:300]
+    return re.sub(r"^[\w.]+\.(\w+): ", r"\1: ", last)[:300]  # engine.data.errors.DataError: -> DataError:
 
 
 def run_trials(state: SweepState, *, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
