@@ -86,7 +86,7 @@ def run_trial(trial: dict[str, Any], sweep_folder: str, *, threads: int = 1, kee
             release_claim(folder)
     summary = None
     try:
-        summary = run_headless(cfg, dataset, writer, graphs=False)
+        summary = run_headless(cfg, dataset, writer)
     finally:
         if summary is None:
             writer.close("failed", "the trial stopped on an unexpected error")
