@@ -189,6 +189,16 @@ def test_status_and_table_read_the_folder(finished_sweep, capsys):
     assert "lr=0.01" in capsys.readouterr().out
 
 
+def test_the_trials_are_runs_that_fftui_runs_lists(finished_sweep, capsys):
+    assert main(["runs", "--store", str(finished_sweep / "trials")]) == 0
+    listed = capsys.readouterr().out
+    for folder in (finished_sweep / "trials").iterdir():
+        assert folder.name in listed
+    assert "4 runs" in listed
+    assert main(["runs", "--store", str(finished_sweep / "trials"), "path", "0-"]) == 0
+    assert capsys.readouterr().out.strip() == str(next((finished_sweep / "trials").glob("0-*")))
+
+
 def test_resume_runs_only_the_trials_not_finished(finished_sweep, capsys):
     path = finished_sweep / "sweep.json"
     sweep = json.loads(path.read_text())
@@ -295,3 +305,19 @@ def test_open_refuses_a_sweep_without_records(tmp_path, capsys):
     assert main(["open", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds no trial with a record yet (2 trials: 2 pending)" in err[0]
+
+
+def test_without_matplotlib_the_csv_is_written_and_one_line_says_how_to_get_the_png(finished_sweep, capsys,
+                                                                                   monkeypatch):
+    from fftui.sweep.command import show_results
+    from fftui.sweep.state import SweepState
+
+    state = SweepState.open(finished_sweep)
+    (finished_sweep / "results.csv").unlink()
+    (finished_sweep / "plots.png").unlink(missing_ok=True)  # absent without the plots extra
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    show_results(state, plot=False, write=True)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fftui sweep: plots.png needs matplotlib: pip install 'fftui[plots]'",
+                   f"fftui sweep: wrote results.csv into {state.folder}"]
+    assert (finished_sweep / "results.csv").exists() and not (finished_sweep / "plots.png").exists()
