@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.fftui-installed
 $(STAMP): pyproject.toml fftui/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,tensorboard,plots]'
+	$(PY) -m pip install --quiet -e '.[test,tensorboard,plots,sweep]'
 	touch $(STAMP)
 
 run: $(STAMP)

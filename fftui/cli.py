@@ -140,6 +140,9 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     from .runs_tools import add_open_parser
 
     add_open_parser(sub)
+    from .sweep.command import add_sweep_parser
+
+    add_sweep_parser(sub)
     return top
 
 
@@ -463,6 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .replay import open_command
 
             return open_command(args)
+        if args.command == "sweep":
+            from .sweep.command import sweep_command
+
+            return sweep_command(args)
         if args.resume:
             from .resume import check_resume_flags, resume_app, resume_headless
 

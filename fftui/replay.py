@@ -377,11 +377,17 @@ def open_command(args: argparse.Namespace) -> int:
     from engine.store import RunReader, StoreError
 
     from .runs_tools import locate
+    from .sweep.definition import SweepError
+    from .sweep.overlay import is_sweep, setting_runs
 
     try:
-        run = RunReader(locate(args.run))
-        others = [RunReader(locate(spec)) for spec in args.compare]
-    except StoreError as exc:
+        if is_sweep(args.run):  # a sweep: each setting's mean over its seeds, with a band
+            run, others, _ = setting_runs(args.run)
+        else:
+            run = RunReader(locate(args.run))
+            others = []
+        others += [RunReader(locate(spec)) for spec in args.compare]
+    except (StoreError, SweepError) as exc:
         print(f"fftui open: {exc}", file=sys.stderr)
         return 2
     app = ReplayApp(run, others)

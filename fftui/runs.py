@@ -8,6 +8,7 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 GROUP_ORDER = ("pos", "neg", "all")
@@ -19,6 +20,8 @@ def add_runs_parser(sub: Any) -> None:
                           description="The runs recorded in the store (newest first), with their status, size "
                           "and final ratios. RUN is a run's name or a unique prefix of it. The store is "
                           "$FFTUI_DATA_DIR/runs when that is set, else the user data folder's fftui/runs.")
+    runs.add_argument("--store", default=None, metavar="DIR", help="the runs in DIR instead of the store "
+                      "(a sweep's trials: --store SWEEP/trials)")
     actions = runs.add_subparsers(dest="runs_action", parser_class=type(runs))
     actions.add_parser("list", help="the table of runs (the default)")
     rm = actions.add_parser("rm", help="delete runs", description="Delete the runs named; nothing is deleted "
@@ -133,7 +136,7 @@ def runs_command(args: argparse.Namespace) -> int:
     from engine.store.catalog import list_runs, prune, remove, resolve
     from fftui.headless import emit
 
-    root = store_root()
+    root = Path(args.store).expanduser().absolute() if getattr(args, "store", None) else store_root()
     action = getattr(args, "runs_action", None) or "list"
     if action in ("diff", "export"):
         from .runs_tools import tool_command

@@ -243,7 +243,9 @@ def add_open_parser(sub: Any) -> None:
     op = sub.add_parser("open", help="replay a recorded run in the app, with a scrubber",
                         description="Open a recorded run in the app's panes: left/right step one iteration, "
                         "page up/down jump, home/end; the LHS/RHS histograms show the batch at the scrubber. "
-                        "RUN is a run's name in the store (or a unique prefix, see fftui runs) or a folder path.")
+                        "RUN is a run's name in the store (or a unique prefix, see fftui runs) or a folder path; "
+                        "a sweep's folder shows each setting's mean over its seeds, with a band of ± one standard "
+                        "deviation.")
     op.add_argument("run", metavar="RUN")
     op.add_argument("--compare", nargs="+", default=[], metavar="RUN",
                     help="runs drawn beside it in the Sparsening and Sparsity panes, named by run name")
