@@ -168,6 +168,9 @@ def _synced_widths(changes: dict[str, Any], current: dict[str, Any]) -> dict[str
     if "widths" in changes and widths is not None:
         if not isinstance(widths, tuple) or not widths or not isinstance(widths[0], int):
             return {}  # the declaration's check says what is wrong
+        if "width" in changes and changes is not current and changes["width"] != widths[0]:
+            raise ConfigError(f"width {changes['width']} differs from the first entry of widths "
+                              f"{format_value(widths)}; give one of them")
         return {"width": widths[0], "widths": widths if len(widths) > 1 else None}
     if "width" in changes and widths is not None and "widths" not in changes:
         return {"widths": (changes["width"], *widths[1:])}
