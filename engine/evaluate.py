@@ -1,7 +1,8 @@
 """The goodness classifier's test error (Hinton 2022): every test digit with each of the 10 labels
 written in as training writes them, the goodness summed over the layers (all, or all but the first),
 the label of the highest sum. Test digits: MNIST's test split (10,000) when the run trains on MNIST;
-on the shipped sample, its last HELD_OUT digits, which are then held out of training."""
+on the shipped sample (500 digits of each class, sorted by class), every fifth digit (indices 4, 9,
+14, ...: 100 of each class, HELD_OUT in all), which are then held out of training."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from .negatives import label_goodness
 Tensor = torch.Tensor
 
 HELD_OUT = 1000          # digits of the shipped sample held out of training when evaluating
+HELD_OUT_STRIDE = 5      # every fifth of its 5,000
 TEST_NAMES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 EVAL_ROWS = 1000         # test digits scored at once (10 rows each)
 
@@ -58,16 +60,20 @@ class Evaluation:
 def split_for_evaluation(dataset: Dataset, cfg: Config) -> tuple[Dataset, TestSet]:
     """(the digits to train on, the test digits). MNIST: all training digits, and the test split
     found beside them (cfg.data_dir, or the download cache); DataError (one line) when it is not
-    there. The shipped sample: its first S - 1,000 digits to train on, its last 1,000 to test."""
+    there. The shipped sample: every fifth digit (HELD_OUT of its 5,000) to test, the others to train
+    on."""
     if dataset.source == "sample":
-        keep = dataset.size - HELD_OUT
-        if keep < 1:
-            raise DataError(f"the sample has {dataset.size} digits: too few to hold {HELD_OUT:,} out")
-        train = Dataset(images=dataset.images[:keep], labels=dataset.labels[:keep], source=dataset.source,
-                        description=f"{dataset.description}, its first {keep:,} digits for training",
+        held = torch.zeros(dataset.size, dtype=torch.bool, device=dataset.device)
+        held[HELD_OUT_STRIDE - 1::HELD_OUT_STRIDE] = True
+        count = int(held.sum())
+        keep = dataset.size - count
+        if keep < 1 or count < 1:
+            raise DataError(f"the sample has {dataset.size} digits: too few to hold every fifth out")
+        train = Dataset(images=dataset.images[~held], labels=dataset.labels[~held], source=dataset.source,
+                        description=f"{dataset.description}, {keep:,} of them for training",
                         note=dataset.note)
-        test = TestSet(dataset.images[keep:], dataset.labels[keep:],
-                       f"the shipped sample's last {HELD_OUT:,} digits, held out of training")
+        test = TestSet(dataset.images[held], dataset.labels[held],
+                       f"{count:,} digits of the shipped sample (every fifth), held out of training")
         return train, test
     folder = Path(cfg.data_dir).expanduser() if cfg.data_dir else cache_dir()
     found = None

@@ -23,7 +23,10 @@ from .data import Dataset
 from .data.errors import describe
 from .logs import log_exception
 from .memory import check_fits
+from . import network
+from .evaluate import Evaluation
 from .metrics import SUMMARY_METRICS, MetricsRecord
+from .stack import LayerSummary
 from .trainer import EngineError, Overflow, Trainer
 
 if TYPE_CHECKING:
@@ -200,6 +203,7 @@ def stop_on_interrupt() -> Iterator[StopRequest]:
 def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None, *,
                  on_chunk: Callable[[MetricsChunk], None] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
+                 on_evaluation: Callable[[Evaluation], None] | None = None,
                  graphs: bool = True, compile: bool = False) -> dict:
     """Train for cfg.total_iters batches; returns a summary dict. writer: a started RunWriter
     (engine.store) that records every batch (its summary always: when the writer falls a full
@@ -213,13 +217,31 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     every complete record stays, the "error" says how many. A configuration that cannot fit in the
     device's memory raises ConfigError before anything is allocated (engine/memory.py). on_chunk
     sees every chunk of records as it lands (for progress), on_record every record (built only
-    when asked for)."""
+    when asked for), on_evaluation every evaluation. With cfg.evaluate, the goodness classifier's
+    test error (engine/evaluate.py) after every epoch and at the end: an "evaluation" event of the
+    run and the summary's "evaluations". A stack's summary has "layers": per layer and group the
+    means of the summary metrics and of the end-to-end ones (engine/stack.py LayerSummary)."""
     check_fits(cfg, dataset.size, dataset.images.device)
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:
         raise OutputError("a headless run needs an end: give --iters or --epochs (at least 1)")
     summary = RunningSummary()
+    layers = LayerSummary()
+    evaluations: list[Evaluation] = []
+
+    def evaluate() -> None:
+        """The classifier's test error after this batch (every epoch and at the end), recorded."""
+        result = network.evaluate(trainer)
+        if result is None or (evaluations and evaluations[-1].iteration == result.iteration):
+            return
+        evaluations.append(result)
+        if writer is not None:
+            writer.event("evaluation", result.iteration, epoch=result.epoch, test_error=result.error,
+                         wrong=result.wrong, total=result.total, layers=result.layers, digits=result.description)
+        if on_evaluation is not None:
+            on_evaluation(result)
+
     interrupted = False
     stopped_by: int | None = None  # the signal that stopped the run, if one did
     error: str | None = None
@@ -232,6 +254,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
         nonlocal last
         last = chunk
         summary.add(chunk)
+        layers.add(chunk)
         if writer is not None:
             writer.put(chunk, wait=True)
             if writer.error is not None:
@@ -247,10 +270,14 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
             while trainer.iteration < total and not stop.is_set():
                 for chunk in trainer.advance():
                     take(chunk)
+                if trainer.test is not None and trainer.iteration % trainer.batches_per_epoch == 0:
+                    evaluate()
             interrupted = stop.is_set()
             stopped_by = stop.signum
             for chunk in trainer.flush():  # every batch trained so far is recorded
                 take(chunk)
+            if trainer.iteration > 0:
+                evaluate()  # at the end, unless the last epoch's evaluation was it
     except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was recorded stays
         interrupted = True
     except EngineError as exc:  # a loss that overflowed: stop, keep what was recorded, say why
@@ -288,6 +315,8 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
         "batches_per_second": trainer.iteration / elapsed if elapsed > 0 else math.nan,
         "final_loss": float(last.column("loss")[-1]) if last is not None else math.nan,
         "groups": summary.result(),
+        "layers": layers.result(),
+        "evaluations": evaluations,
         "folder": writer.folder if writer is not None else None,
         "records": writer.written if writer is not None else 0,
     }
@@ -321,5 +350,11 @@ def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
         value = getattr(opt, f"_{name}", None)
         if value is not None:
             optimizer[name] = value.detach().to("cpu", copy=True)
+    for layer, up in enumerate(trainer.upper, start=1):  # a stack's layers above the first: w1, m1, v1...
+        weights[f"w{layer}"] = up.w.detach().to("cpu", copy=True)
+        for name in ("m", "v"):
+            value = getattr(up.optimizer, f"_{name}", None)
+            if value is not None:
+                optimizer[f"{name}{layer}"] = value.detach().to("cpu", copy=True)
     meta = {"optimizer": opt.kind, "epoch": str(batcher.epoch), "iteration": str(trainer.iteration)}
     return weights, optimizer, meta
