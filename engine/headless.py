@@ -23,6 +23,7 @@ from .data import Dataset
 from .data.errors import describe
 from .logs import log_exception
 from .memory import check_fits
+from .negatives import check_labels
 from . import network
 from .evaluate import Evaluation
 from .metrics import SUMMARY_METRICS, MetricsRecord
@@ -222,6 +223,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     run and the summary's "evaluations". A stack's summary has "layers": per layer and group the
     means of the summary metrics and of the end-to-end ones (engine/stack.py LayerSummary)."""
     check_fits(cfg, dataset.size, dataset.images.device)
+    check_labels(cfg, dataset.labels)
     trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
     if total is None:

@@ -32,6 +32,20 @@ SHUFFLE_ROUNDS = 32
 SIDE = 28
 
 
+def check_labels(cfg, labels: Tensor) -> None:
+    """ConfigError (one line) when cfg's negatives need labels the data lack: every ff strategy but
+    hybrid writes labels; shuffled and hybrid draw a partner of another class, hard scores 10."""
+    from .config import ConfigError
+
+    if cfg.mode != "ff":
+        return
+    if labels is None or labels.numel() == 0:
+        raise ConfigError(f"negatives {cfg.negatives} need labelled digits; the data have no labels")
+    classes = int((torch.bincount(labels, minlength=CLASSES) > 0).sum())
+    if classes < 2 and cfg.negatives in ("shuffled", "hybrid", "hard", "wrong-label"):
+        raise ConfigError(f"negatives {cfg.negatives} need digits of at least two classes; the data hold one")
+
+
 def with_label(pixels: Tensor, labels: Tensor, label_value: str = "one") -> Tensor:
     """Rows of pixels (N, m) with the label head written as assemble writes a positive's: the first
     10 pixels cleared, labels[i]'s pixel set to 1 ("one") or to the row's largest value before the

@@ -195,6 +195,13 @@ def _load(cfg: Config, quiet: bool):
     if dataset.note:
         print(f"fftui: {dataset.note}", file=sys.stderr)
     check_fits(cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+    from engine.negatives import check_labels
+
+    check_labels(cfg, dataset.labels)  # negatives that need labels the data lack
+    if cfg.evaluate:  # the test digits must be there before anything starts
+        from engine.evaluate import split_for_evaluation
+
+        split_for_evaluation(dataset, cfg)
     return dataset
 
 
