@@ -66,8 +66,9 @@ class Config:
                             "blurred random mask, no label in any input (Hinton's unsupervised variant)")
     evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch: each "
                              "test digit with each of the 10 labels, the label of the highest summed goodness; "
-                             "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every fifth, 100 "
-                             "of each class), which are then held out of training", resets=True, fixed=True)
+                             "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every "
+                             "fifth, 100 of each class), which are then held out of training", resets=True,
+                             fixed=True)
     score_layers: str = choice(SCORE_LAYERS, "all", "the layers whose goodness the classifier (and the hard "
                                "negatives) sum: all, or all but the first (Hinton's choice for deep nets)")
     epochs: int = integer(5, "passes over the data", low=1, special=((0, "until stopped"),), unit="passes",

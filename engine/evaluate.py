@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .config import Config
-from .data import Dataset, DataError, cache_dir
+from .data import DataError, Dataset, cache_dir
 from .data.idx import _pick, read_training_pair
 from .data.loading import _to_dataset
 from .negatives import label_goodness
@@ -86,8 +86,8 @@ def split_for_evaluation(dataset: Dataset, cfg: Config) -> tuple[Dataset, TestSe
         raise DataError(f"MNIST's test split ({TEST_NAMES[0]}[.gz], {TEST_NAMES[1]}[.gz]) is not in {folder}; "
                         "evaluate needs it")
     images_np, labels_np = read_training_pair(*found)
-    test = _to_dataset(images_np, labels_np.astype(np.int64), dataset.device, "mnist", "", None)
-    return dataset, TestSet(test.images, test.labels, f"MNIST's {test.size:,} test digits")
+    loaded = _to_dataset(images_np, labels_np.astype(np.int64), dataset.device, "mnist", "", None)
+    return dataset, TestSet(loaded.images, loaded.labels, f"MNIST's {loaded.size:,} test digits")
 
 
 def test_pixels(test: TestSet, train_images: Tensor, dtype: torch.dtype, normalize: str) -> Tensor:

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from . import network
 from .chunk import MetricsChunk
 from .config import Config
 from .data import Dataset
 from .data.errors import describe
+from .evaluate import Evaluation
 from .logs import log_exception
 from .memory import check_fits
-from .negatives import check_labels
-from . import network
-from .evaluate import Evaluation
 from .metrics import SUMMARY_METRICS, MetricsRecord
+from .negatives import check_labels
 from .stack import LayerSummary
 from .trainer import EngineError, Overflow, Trainer
 

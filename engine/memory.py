@@ -181,6 +181,5 @@ def check_fits(cfg: Config, dataset_size: int, device: Any, held: Config | None 
         return
     raise ConfigError(
         f"batch_size {cfg.batch_size} and {_widths_text(cfg)} need about {human_bytes(need.total)} on {device}, "
-        f"more than the {human_bytes(room)} available ({need.basis()}); lower batch_size or width"
-        .replace("lower batch_size or width", "lower batch_size or widths" if cfg.widths else "lower batch_size or width")
-        + (" or use float32" if cfg.dtype == "float64" else ""))
+        f"more than the {human_bytes(room)} available ({need.basis()}); lower batch_size or "
+        + ("widths" if cfg.widths else "width") + (" or use float32" if cfg.dtype == "float64" else ""))

@@ -14,11 +14,11 @@ import torch
 from .chunk import MetricsChunk
 from .evaluate import Evaluation, count_wrong, test_pixels
 from .inputs import unit_rows
-from .layer import init_weights
+from .layer import Optimizer, init_weights
 from .layout import PackMeta
 from .negatives import negative_batch
 from .stack import StackChunk, StackMeta, UpperLayer, end_to_end, layer_config, new_optimizer
-from .step import measure, plan_step, train_math
+from .step import StepPlan, measure, plan_step, train_math
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -37,7 +37,7 @@ def build_upper(trainer: Trainer) -> list[UpperLayer]:
     return out
 
 
-def _plan(trainer: Trainer, layer: int, optimizer) -> object:
+def _plan(trainer: Trainer, layer: int, optimizer: Optimizer) -> StepPlan:
     cfg = trainer.cfg
     return plan_step(layer_config(cfg, layer), optimizer, inputs=cfg.layer_widths[layer - 1], fast=trainer.fast,
                      graphs=False, device_type=trainer.device.type)
@@ -46,7 +46,7 @@ def _plan(trainer: Trainer, layer: int, optimizer) -> object:
 def replan_upper(trainer: Trainer) -> None:
     """Every upper layer's plan for the configuration as it is now."""
     for layer, up in enumerate(getattr(trainer, "upper", ()), start=1):
-        up.plan = _plan(trainer, layer, up.optimizer)  # type: ignore[assignment]
+        up.plan = _plan(trainer, layer, up.optimizer)
 
 
 def configure_upper(trainer: Trainer, new_kind: bool) -> None:
@@ -88,8 +88,8 @@ def stack_meta(trainer: Trainer, batch: int) -> StackMeta:
         metas = [trainer.pack_meta(batch)]
         for up, width in zip(trainer.upper, trainer.cfg.layer_widths[1:], strict=True):
             plan = up.plan
-            metas.append(PackMeta(plan.mode, plan.loss, batch, width, plan.gradient_step,  # type: ignore[attr-defined]
-                                  plan.theorem_scale))  # type: ignore[attr-defined]
+            metas.append(PackMeta(plan.mode, plan.loss, batch, width, plan.gradient_step,
+                                  plan.theorem_scale))
         meta = trainer._stack_metas[batch] = StackMeta(tuple(metas), batch)
     return meta
 
@@ -110,12 +110,12 @@ def advance(trainer: Trainer, with_metrics: bool) -> list[MetricsChunk]:
         inputs = x
         for layer, (w, opt, plan) in enumerate(layers):
             t0 = time.perf_counter()
-            step = train_math(plan, w, opt, inputs, n_pos, signs)  # type: ignore[arg-type]
+            step = train_math(plan, w, opt, inputs, n_pos, signs)
             losses.append(step.loss)
             t1 = time.perf_counter()
             step_time += t1 - t0
             if meta is not None:
-                packs.append(meta.metas[layer].layout.pack(measure(plan, inputs, step, signs)))  # type: ignore[arg-type]
+                packs.append(meta.metas[layer].layout.pack(measure(plan, inputs, step, signs)))
             if layer + 1 < len(layers):
                 inputs = unit_rows(step.h)
             metrics_time += time.perf_counter() - t1

@@ -115,9 +115,10 @@ class StackMeta:
             part = np.ascontiguousarray(block[:, offset:offset + size])
             chunks.append((derive(part, meta, iterations, epochs, step_time, metrics_time), meta.layout.unpack(part)))
             offset += size
+        end_size = self.end_layout.size
         for _ in self.metas:
-            end_parts.append(self.end_layout.unpack(np.ascontiguousarray(block[:, offset:offset + self.end_layout.size])))
-            offset += self.end_layout.size
+            end_parts.append(self.end_layout.unpack(np.ascontiguousarray(block[:, offset:offset + end_size])))
+            offset += end_size
         extras = []
         below_silenced = None
         for (chunk, packed), end in zip(chunks, end_parts, strict=True):

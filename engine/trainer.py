@@ -6,18 +6,19 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
+from . import network
 from .chunk import MetricsChunk
 from .config import FIELD_NAMES, RESET_FIELDS, VIEW_FIELDS, Config, batches_per_epoch
 from .data import Dataset
+from .evaluate import TestSet, split_for_evaluation
 from .graphs import CapturedStep, GraphStep, StepFunction
 from .inputs import Batcher, assemble, pixel_table
 from .layer import Optimizer, init_weights, theorem_weights
-from . import network
-from .evaluate import TestSet, split_for_evaluation
 from .layout import PackMeta
 from .metrics import MetricsRecord
 from .shipping import Shipper
@@ -307,7 +308,8 @@ class Trainer:
 
     def _ship(self, packed: torch.Tensor, batch: int, epoch: int,
               times: tuple[float, float] | None = None) -> list[MetricsChunk]:
-        meta = network.stack_meta(self, batch) if self.upper else self.pack_meta(batch)
+        # a stack's StackMeta stands in for a PackMeta: it derives its own layers (engine/stack.py)
+        meta: Any = network.stack_meta(self, batch) if self.upper else self.pack_meta(batch)
         return self._checked(self.shipper.add(meta, self.iteration, epoch, packed, times))
 
     def step(self, with_metrics: bool = True) -> MetricsRecord | None:

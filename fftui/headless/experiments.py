@@ -93,6 +93,8 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | Non
         summary_text = summarise_init(results, preset.claim, _source(dataset))
         measured: dict[str, Any] = {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
                                  "samples": r.samples, "silenced": r.silenced} for r in results]}
+    elif preset.kind == "network":
+        plot, summary_text, measured = _network_preset(name, cfg, dataset, writer, out, quiet)
     else:
         series = SeriesSummary(figure_columns(cfg))
         total = cfg.total_iters(dataset.size)
@@ -121,6 +123,53 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | Non
     where = f"recorded in {out} with {name}.csv and {name}.txt" if out is not None else "not recorded"
     emit(f"({time.perf_counter() - started:.1f} s; {where})")
     return measured
+
+
+LAYER_COLUMNS = ("sparser", "theorem", "general", "sparser_end", "agree_theorem_end", "sparsity", "silenced",
+                 "input_silenced")
+
+
+def _network_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, out: Path | None,
+                    quiet: bool) -> tuple[str, str, dict]:
+    """A network preset: the run's summary with every layer and the test error after each epoch;
+    NAME.csv holds per iteration, layer and group the ratios (LAYER_COLUMNS), NAME-test.csv the test
+    error after each evaluation."""
+    from engine.stack import StackChunk
+
+    from .summary import format_summary
+
+    rows: list[list[Any]] = []
+
+    def per_layer(chunk) -> None:
+        if not isinstance(chunk, StackChunk):
+            return
+        cols = {c: chunk.layer_column(c) for c in LAYER_COLUMNS}
+        iterations = chunk.column("iteration")
+        for i, iteration in enumerate(iterations.tolist()):
+            for layer in range(len(chunk.layers)):
+                for gi, group in enumerate(chunk.groups):
+                    rows.append([iteration, layer, group, *(float(cols[c][i, layer, gi]) for c in LAYER_COLUMNS)])
+
+    total = cfg.total_iters(dataset.size)
+    bar = None if quiet or total is None else RunProgress(total, sys.stderr)
+    progress = chunk_progress(bar) if bar is not None else None
+
+    def on_chunk(chunk) -> None:
+        per_layer(chunk)
+        if progress is not None:
+            progress(chunk)
+
+    outcome = None
+    try:
+        outcome = run_headless(cfg, dataset, writer, on_chunk=on_chunk)
+    finally:
+        if bar is not None:
+            bar.finish(outcome["iterations"] if outcome is not None else None)
+    _csv(out, f"{name}.csv", ["iteration", "layer", "group", *LAYER_COLUMNS], rows)
+    _csv(out, f"{name}-test.csv", ["epoch", "iteration", "test_error", "wrong", "total", "digits"],
+         [[e.epoch, e.iteration, e.error, e.wrong, e.total, e.description] for e in outcome["evaluations"]])
+    text = " ".join(filter(None, (ending_sentence(outcome, outcome["iterations"]), PRESETS[name].claim + ".")))
+    return format_summary(outcome), text, {"run": outcome}
 
 
 def ending_sentence(outcome: dict, recorded: int) -> str:
