@@ -51,26 +51,6 @@ class Config:
                               metavar="N", status="N", hint="N per group")
     width: int = integer(2000, "units in the layer", low=2, high=1_000_000, unit="units", metavar="n",
                          resets=True, status="n", hint="n")
-    widths: tuple[int, ...] | None = declare(
-        "ints", None, "units of each layer of a stack, comma-separated (2000,2000,2000); layer l+1's input is "
-        "layer l's activation scaled to unit length; the first entry is --width", low=2, high=1_000_000,
-        items=MAX_LAYERS, blank="one layer of --width", unit="units", metavar="n,n,...", resets=True,
-        hint="a stack")
-    layer_lr: tuple[float, ...] | None = declare(
-        "floats", None, "each layer's multiplier of --lr, comma-separated, one per layer", low=0, low_open=True,
-        high=1e6, items=MAX_LAYERS, blank="1 for every layer", metavar="x,x,...")
-    negatives: str = choice(NEGATIVES, "wrong-label", "ff mode: how negatives are made: wrong-label: the image "
-                            "with a uniformly drawn wrong label (the report's); hard: the wrong label the "
-                            "network finds best (highest goodness); shuffled: the label of another sample of "
-                            "the batch whose label differs; hybrid: two different digits mixed through a "
-                            "blurred random mask, no label in any input (Hinton's unsupervised variant)")
-    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch: each "
-                             "test digit with each of the 10 labels, the label of the highest summed goodness; "
-                             "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every "
-                             "fifth, 100 of each class), which are then held out of training", resets=True,
-                             fixed=True)
-    score_layers: str = choice(SCORE_LAYERS, "all", "the layers whose goodness the classifier (and the hard "
-                               "negatives) sum: all, or all but the first (Hinton's choice for deep nets)")
     epochs: int = integer(5, "passes over the data", low=1, special=((0, "until stopped"),), unit="passes",
                           metavar="E")
     iters: int | None = integer(None, "number of batches; overrides --epochs (cycles through the data as "
@@ -98,6 +78,26 @@ class Config:
     smooth: int = integer(25, "moving-average window of the app's smoothed curves (s turns smoothing on, "
                           "+ and - change the window); the engine ignores it", low=2, high=5000,
                           unit="iterations", metavar="K", group="display", view=True, hint="s on/off")
+    widths: tuple[int, ...] | None = declare(
+        "ints", None, "units of each layer of a stack, comma-separated (2000,2000,2000); layer l+1's input is "
+        "layer l's activation scaled to unit length; the first entry is --width", low=2, high=1_000_000,
+        items=MAX_LAYERS, blank="one layer of --width", unit="units", metavar="n,n,...", resets=True,
+        hint="a stack")
+    layer_lr: tuple[float, ...] | None = declare(
+        "floats", None, "each layer's multiplier of --lr, comma-separated, one per layer", low=0, low_open=True,
+        high=1e6, items=MAX_LAYERS, blank="1 for every layer", metavar="x,x,...")
+    negatives: str = choice(NEGATIVES, "wrong-label", "ff mode: how negatives are made: wrong-label: the image "
+                            "with a uniformly drawn wrong label (the report's); hard: the wrong label the "
+                            "network finds best (highest goodness); shuffled: the label of another sample of "
+                            "the batch whose label differs; hybrid: two different digits mixed through a "
+                            "blurred random mask, no label in any input (Hinton's unsupervised variant)")
+    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch: each "
+                             "test digit with each of the 10 labels, the label of the highest summed goodness; "
+                             "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every "
+                             "fifth, 100 of each class), which are then held out of training", resets=True,
+                             fixed=True)
+    score_layers: str = choice(SCORE_LAYERS, "all", "the layers whose goodness the classifier (and the hard "
+                               "negatives) sum: all, or all but the first (Hinton's choice for deep nets)")
 
     def __post_init__(self) -> None:
         for name in ("widths", "layer_lr"):  # lists (a JSON file's) as tuples

@@ -94,7 +94,14 @@ def format_bytes(size: float) -> str:
 
 
 class Trainer:
-    """Owns the weights, the optimiser state and the batch order of one run."""
+    """Owns the weights, the optimiser state and the batch order of one run.
+
+    One layer (cfg.widths None): `w`, `optimizer` and `plan`; its full batches may be one captured
+    CUDA graph. A stack (cfg.widths of two or more): the first layer as above and `upper`, the
+    layers above it (engine/stack.py), every batch eager (the CUDA graph captures one layer only),
+    its chunks StackChunks with every layer. Negatives other than wrong-label are made eagerly too
+    (engine/negatives.py). With cfg.evaluate, `test` holds the digits held out of training and
+    engine/network.py `evaluate` scores them."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
                  ship_interval: float = 0.05, graphs: bool = True, compile: bool = False) -> None:

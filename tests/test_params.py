@@ -120,10 +120,10 @@ def test_throwaway_field_in_the_parameters_pane():
 
 
 def test_throwaway_field_in_the_help_sentence():
-    assert reset_sentence(EXTENDED) == ("Changes apply at the next batch; a change of mode, width, widths, seed, init, "
-                                        "normalize, label_value, dtype or gain starts a fresh layer.")
-    assert reset_sentence(PARAMS) == ("Changes apply at the next batch; a change of mode, width, widths, seed, init, "
-                                      "normalize, label_value or dtype starts a fresh layer.")
+    assert reset_sentence(EXTENDED) == ("Changes apply at the next batch; a change of mode, width, seed, init, "
+                                        "normalize, label_value, dtype, widths or gain starts a fresh layer.")
+    assert reset_sentence(PARAMS) == ("Changes apply at the next batch; a change of mode, width, seed, init, "
+                                      "normalize, label_value, dtype or widths starts a fresh layer.")
 
 
 def test_throwaway_field_in_the_status_bar():
