@@ -323,3 +323,34 @@ def test_a_stack_too_large_for_memory_is_refused_before_anything_starts(capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "widths 1000000,1000000,1000000 need about" in err[0]
     assert not any(out.glob("*.json"))
+
+
+@pytest.mark.parametrize("loss,opt,momentum", [("linear", "sgd", 0.0), ("logistic", "sgd", 0.0),
+                                               ("linear", "sgd", 0.9), ("logistic", "adam", 0.0)])
+def test_small_steps_every_layer_predicted_by_the_generalised_predictor(mixed, loss, opt, momentum):
+    """The one-layer target at every layer of a 3-layer stack: in float64 with a small step, the
+    generalised prediction (the layer's input held fixed) equals the literal outcome for at least
+    99.9 % of the valid samples."""
+    from engine.reference import literal_outcome
+
+    cfg = Config(widths=(300, 200, 100), loss=loss, optimizer=opt, momentum=momentum, lr=1e-7, batch_size=24,
+                 dtype="float64", theta=1.0, seed=3)
+    trainer = Trainer(cfg, mixed)
+    agree = [0, 0, 0]
+    total = [0, 0, 0]
+    for _ in range(4):
+        before = [w.clone() for w in network.weights(trainer)]
+        seen = first_batch(trainer)
+        chunk = (trainer.advance() + trainer.flush())[-1]
+        trainer.next_batch = type(trainer).next_batch.__get__(trainer)  # type: ignore[method-assign]
+        inputs = seen["x"]
+        for layer in range(3):
+            outcome = np.array(literal_outcome(before[layer], network.weights(trainer)[layer], inputs))
+            predicted = chunk.layer_column("predicted_general")[-1, layer].reshape(-1)
+            valid = outcome >= 0
+            agree[layer] += int((predicted[valid] == (outcome[valid] == 1)).sum())
+            total[layer] += int(valid.sum())
+            inputs = literal_layer_input(torch.relu(inputs @ before[layer].T))
+    for layer in range(3):
+        assert total[layer] >= 4 * 48 * 0.9, layer
+        assert agree[layer] / total[layer] >= 0.999, (layer, agree[layer], total[layer])
