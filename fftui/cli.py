@@ -195,14 +195,20 @@ def _load(cfg: Config, quiet: bool):
     if dataset.note:
         print(f"fftui: {dataset.note}", file=sys.stderr)
     check_fits(cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+    check_data(cfg, dataset)
+    return dataset
+
+
+def check_data(cfg: Config, dataset) -> None:
+    """What the data must hold for cfg, before anything starts: the labels its negatives need
+    (ConfigError) and, to evaluate, the test digits (DataError)."""
     from engine.negatives import check_labels
 
-    check_labels(cfg, dataset.labels)  # negatives that need labels the data lack
-    if cfg.evaluate:  # the test digits must be there before anything starts
+    check_labels(cfg, dataset.labels)
+    if cfg.evaluate:
         from engine.evaluate import split_for_evaluation
 
         split_for_evaluation(dataset, cfg)
-    return dataset
 
 
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
@@ -246,6 +252,7 @@ class AppStart:
 
             dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
             check_fits(self.cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+            check_data(self.cfg, dataset)
         except BaseException:
             if folder is not None:
                 from engine.headless import release_claim

@@ -354,3 +354,29 @@ def test_small_steps_every_layer_predicted_by_the_generalised_predictor(mixed, l
     for layer in range(3):
         assert total[layer] >= 4 * 48 * 0.9, layer
         assert agree[layer] / total[layer] >= 0.999, (layer, agree[layer], total[layer])
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """An uncompressed IDX file of unsigned bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_evaluate_without_mnists_test_split_is_refused_before_anything_starts(tmp_path, capsys):
+    from fftui.cli import main
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (40, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.arange(40) % 10)
+    out = tmp_path / "run"
+    args = ["run", "--headless", "--data", "mnist", "--data-dir", str(tmp_path), "--iters", "1", "--out", str(out)]
+    assert main([*args, "--evaluate"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fftui: MNIST's test split (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) is not in "
+                   f"{tmp_path}; evaluate needs it"]
+    assert not any(out.glob("*.json"))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (12, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(12) % 10)
+    assert main([*args, "--evaluate", "--widths", "16,8", "--batch-size", "8", "--quiet"]) == 0
+    captured = capsys.readouterr().out
+    assert "test error" in captured and "of 12: MNIST's 12 test digits" in captured
