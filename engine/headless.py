@@ -341,7 +341,8 @@ def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
     needs: "data_generator" (the data generator's state, uint8: batch order and wrong labels),
     "batch_order" (this epoch's permutation of the data set, int64) and "batch_position" (images of
     it used, 1-element int64); string metadata (optimiser kind, epoch, iteration). CPU copies, safe
-    to hand to another thread."""
+    to hand to another thread. A stack adds its layers above the first: weights "w1", "w2"...,
+    their moment buffers "m1", "v1"..."""
     opt, batcher = trainer.optimizer, trainer.batcher
     weights = {"w": trainer.w.detach().to("cpu", copy=True)}
     optimizer = {"steps": torch.tensor([opt.steps], dtype=torch.int64),

@@ -29,7 +29,7 @@ from .derive import _group_counts, derive, one_mkl_thread
 from .inputs import unit_rows
 from .layer import Optimizer
 from .layout import Layout, Packed, PackMeta
-from .metrics import BATCH, GROUP, SAMPLE, SUMMARY_METRICS, Metric
+from .metrics import GROUP, SAMPLE, SUMMARY_METRICS, Metric
 from .step import StepPlan
 
 Tensor = torch.Tensor
@@ -204,11 +204,10 @@ class StackChunk(MetricsChunk):
         """Per batch, per layer: {"layer": l, "groups": {name: every GROUP metric and STACK_METRICS'
         group metrics}} (the run store's summary lines carry them under "layers")."""
         out: list[list[dict]] = []
-        group_names = [m for m in _group_metrics()]
         per_layer = []
         for chunk, end in zip(self.layers, self.ends, strict=True):
             cells = {m.key: (chunk.columns[m.name] if m.name in chunk.columns else end[m.name]).tolist()
-                     for m in group_names}
+                     for m in _group_metrics()}
             per_layer.append(cells)
         for i in range(len(self)):
             row = []
@@ -258,5 +257,5 @@ class LayerSummary:
                  for gi, g in enumerate(self._groups)} for layer in range(means.shape[1])]
 
 
-__all__ = ["BATCH", "END", "STACK_METRICS", "LayerSummary", "StackChunk", "StackMeta", "UpperLayer",
+__all__ = ["END", "STACK_METRICS", "LayerSummary", "StackChunk", "StackMeta", "UpperLayer",
            "end_to_end", "layer_config", "new_optimizer"]
