@@ -80,7 +80,8 @@ class Config:
                           unit="iterations", metavar="K", group="display", view=True, hint="s on/off")
     widths: tuple[int, ...] | None = declare(
         "ints", None, "units of each layer of a stack, comma-separated (2000,2000,2000); layer l+1's input is "
-        "layer l's activation scaled to unit length; the first entry is --width", low=2, high=1_000_000,
+        "layer l's activation scaled to unit length; the first entry is --width; at most 16 layers", low=2,
+        high=1_000_000,
         items=MAX_LAYERS, blank="one layer of --width", unit="units", metavar="n,n,...", resets=True,
         hint="a stack")
     layer_lr: tuple[float, ...] | None = declare(
@@ -91,7 +92,8 @@ class Config:
                             "network finds best (highest goodness); shuffled: the label of another sample of "
                             "the batch whose label differs; hybrid: two different digits mixed through a "
                             "blurred random mask, no label in any input (Hinton's unsupervised variant)")
-    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch: each "
+    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch of a "
+                             "headless run: each "
                              "test digit with each of the 10 labels, the label of the highest summed goodness; "
                              "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every "
                              "fifth, 100 of each class), which are then held out of training", resets=True,
