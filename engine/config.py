@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .params import ConfigError, Param, choice, find, format_value, integer, number, params_of, path
+from .params import ConfigError, Param, choice, declare, find, format_value, integer, number, params_of, path
 
 __all__ = ["FIELD_NAMES", "FIXED_FIELDS", "PARAMS", "RESET_FIELDS", "VIEW_FIELDS", "Config", "ConfigError",
            "Param", "batches_per_epoch", "parse_value", "theorem_is_general", "validate"]
@@ -23,6 +23,9 @@ DATA_SOURCES = ("auto", "mnist", "sample")
 DTYPES = ("float32", "float64")
 NORMALIZATIONS = ("none", "global", "per-pixel")
 LABEL_VALUES = ("one", "max")
+NEGATIVES = ("wrong-label", "hard", "shuffled", "hybrid")
+SCORE_LAYERS = ("all", "skip-first")
+MAX_LAYERS = 16
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,47 @@ class Config:
     smooth: int = integer(25, "moving-average window of the app's smoothed curves (s turns smoothing on, "
                           "+ and - change the window); the engine ignores it", low=2, high=5000,
                           unit="iterations", metavar="K", group="display", view=True, hint="s on/off")
+    widths: tuple[int, ...] | None = declare(
+        "ints", None, "units of each layer of a stack, comma-separated (2000,2000,2000); layer l+1's input is "
+        "layer l's activation scaled to unit length; the first entry is --width; at most 16 layers", low=2,
+        high=1_000_000,
+        items=MAX_LAYERS, blank="one layer of --width", unit="units", metavar="n,n,...", resets=True,
+        hint="a stack")
+    layer_lr: tuple[float, ...] | None = declare(
+        "floats", None, "each layer's multiplier of --lr, comma-separated, one per layer", low=0, low_open=True,
+        high=1e6, items=MAX_LAYERS, blank="1 for every layer", metavar="x,x,...")
+    negatives: str = choice(NEGATIVES, "wrong-label", "ff mode: how negatives are made: wrong-label: the image "
+                            "with a uniformly drawn wrong label (the report's); hard: the wrong label the "
+                            "network finds best (highest goodness); shuffled: the label of another sample of "
+                            "the batch whose label differs; hybrid: two different digits mixed through a "
+                            "blurred random mask, no label in any input (Hinton's unsupervised variant)")
+    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch of a "
+                             "headless run: each "
+                             "test digit with each of the 10 labels, the label of the highest summed goodness; "
+                             "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every "
+                             "fifth, 100 of each class), which are then held out of training", resets=True,
+                             fixed=True)
+    score_layers: str = choice(SCORE_LAYERS, "all", "the layers whose goodness the classifier (and the hard "
+                               "negatives) sum: all, or all but the first (Hinton's choice for deep nets)")
 
     def __post_init__(self) -> None:
+        for name in ("widths", "layer_lr"):  # lists (a JSON file's) as tuples
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name, value in _synced_widths(self.__dict__, self.__dict__).items():
+            object.__setattr__(self, name, value)
         validate(self)
+
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """The units of every layer: widths, or (width,) for one layer."""
+        return self.widths if self.widths is not None else (self.width,)
+
+    @property
+    def layer_rates(self) -> tuple[float, ...]:
+        """Every layer's learning rate: lr times its layer_lr multiplier (1 when not given)."""
+        factors = self.layer_lr if self.layer_lr is not None else (1.0,) * len(self.layer_widths)
+        return tuple(self.lr * f for f in factors)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed; values may be strings as typed by a user. Each changed
@@ -87,7 +128,8 @@ class Config:
         unknown = [k for k in changes if k not in names]
         if unknown:
             raise ConfigError(f"unknown parameter {unknown[0]!r}; known: {', '.join(names)}")
-        return self._with_parsed({k: names[k].parse(v) for k, v in changes.items()})
+        parsed = {k: names[k].parse(v) for k, v in changes.items()}
+        return self._with_parsed({**parsed, **_synced_widths(parsed, self.__dict__)})
 
     def _with_parsed(self, values: dict[str, Any]) -> Config:
         """A copy with values that are already parsed and checked (Param.parse); only the rules
@@ -120,6 +162,22 @@ RESET_FIELDS = frozenset(p.name for p in PARAMS if p.resets)
 FIXED_FIELDS = frozenset(p.name for p in PARAMS if p.fixed)
 # How the live app shows the run: the engine never reads them; a change applies at once.
 VIEW_FIELDS = frozenset(p.name for p in PARAMS if p.view)
+
+
+def _synced_widths(changes: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """width is always the first layer's: widths, when given, sets it (a one-entry widths is one layer
+    of that width, widths None); a new width alone replaces the first entry of the stack's widths."""
+    widths = changes.get("widths", current.get("widths"))
+    if "widths" in changes and widths is not None:
+        if not isinstance(widths, tuple) or not widths or not isinstance(widths[0], int):
+            return {}  # the declaration's check says what is wrong
+        if "width" in changes and changes is not current and changes["width"] != widths[0]:
+            raise ConfigError(f"width {changes['width']} differs from the first entry of widths "
+                              f"{format_value(widths)}; give one of them")
+        return {"width": widths[0], "widths": widths if len(widths) > 1 else None}
+    if "width" in changes and widths is not None and "widths" not in changes:
+        return {"widths": (changes["width"], *widths[1:])}
+    return {}
 
 
 def theorem_is_general(cfg: Config) -> bool:
@@ -156,7 +214,24 @@ def check_rules(cfg: Config) -> None:
     """The rules that join several fields (each field's own range is checked by its declaration)."""
     if cfg.data_dir is not None and cfg.data == "sample":
         raise ConfigError("data_dir cannot be used with data=sample")
+    check_stack_rules(cfg)
     check_numeric_range(cfg)
+
+
+def check_stack_rules(cfg: Config) -> None:
+    """The rules of a stack, its negatives and its classifier (one line each)."""
+    layers = len(cfg.layer_widths)
+    if cfg.layer_lr is not None and len(cfg.layer_lr) != layers:
+        raise ConfigError(f"layer_lr has {len(cfg.layer_lr)} entries but the network has {layers} layer"
+                          f"{'s' if layers > 1 else ''} (widths {format_value(cfg.layer_widths)}); give one per layer")
+    if cfg.mode == "descent" and cfg.negatives != "wrong-label":
+        raise ConfigError(f"negatives {cfg.negatives} need ff mode: descent mode has no negatives")
+    if cfg.evaluate and cfg.mode != "ff":
+        raise ConfigError("evaluate needs ff mode: the classifier reads the label written into the input")
+    if cfg.evaluate and cfg.negatives == "hybrid":
+        raise ConfigError("evaluate cannot score a network trained on hybrid negatives: no input carries a label")
+    if cfg.score_layers == "skip-first" and layers < 2 and (cfg.evaluate or cfg.negatives == "hard"):
+        raise ConfigError("score_layers skip-first needs at least two layers (--widths)")
 
 
 # The largest finite number of each dtype (torch.finfo(dtype).max), written out so that checking a
@@ -195,7 +270,7 @@ def check_numeric_range(cfg: Config) -> None:
                 f"scale the weights by about {abs(1.0 - cfg.lr * cfg.weight_decay):.3g}, so they grow without "
                 f"bound; keep lr x weight_decay below {limit:g}")
         return
-    spread = WEIGHT_SPREAD * math.sqrt(2.0 / (cfg.width if cfg.init == "report" else 784))
+    spread = WEIGHT_SPREAD * math.sqrt(2.0 / (min(cfg.layer_widths) if cfg.init == "report" else 784))
     _fits(cfg, "weight_decay", cfg.weight_decay, (cfg.weight_decay * spread) ** 2, (1.0 / spread) ** 2,
           "Adam's second moment holds (weight_decay x W)^2")
 

@@ -189,6 +189,13 @@ def derive_runs(flat: np.ndarray, metas: Sequence[PackMeta], iterations: Sequenc
     for a, b in runs:
         size = metas[a].layout.size * (b - a)
         block = flat[offset:offset + size].reshape(b - a, -1)
+        # a stack's meta (engine/stack.py StackMeta) derives its own layers
+        derive_block = getattr(metas[a], "derive_block", None)
+        if derive_block is not None:
+            out.append(derive_block(block, iterations[a:b], epochs[a:b], _cut(step_time, a, b),
+                                    _cut(metrics_time, a, b)))
+            offset += size
+            continue
         out.append(derive(block, metas[a], iterations[a:b], epochs[a:b], _cut(step_time, a, b),
                           _cut(metrics_time, a, b)))
         offset += size

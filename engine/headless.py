@@ -17,13 +17,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from . import network
 from .chunk import MetricsChunk
 from .config import Config
 from .data import Dataset
 from .data.errors import describe
+from .evaluate import Evaluation
 from .logs import log_exception
 from .memory import check_fits
 from .metrics import SUMMARY_METRICS, MetricsRecord
+from .negatives import check_labels
+from .stack import LayerSummary
 from .trainer import EngineError, Overflow, Trainer
 
 if TYPE_CHECKING:
@@ -203,6 +207,7 @@ def stop_on_interrupt() -> Iterator[StopRequest]:
 def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None, *,
                  on_chunk: Callable[[MetricsChunk], None] | None = None,
                  on_record: Callable[[MetricsRecord], None] | None = None,
+                 on_evaluation: Callable[[Evaluation], None] | None = None,
                  graphs: bool = True, compile: bool = False, trainer: Trainer | None = None,
                  checkpoint_every: float = CHECKPOINT_EVERY, clock: Callable[[], float] = time.monotonic,
                  earlier: Any = None) -> dict:
@@ -218,7 +223,10 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     every complete record stays, the "error" says how many. A configuration that cannot fit in the
     device's memory raises ConfigError before anything is allocated (engine/memory.py). on_chunk
     sees every chunk of records as it lands (for progress), on_record every record (built only
-    when asked for).
+    when asked for), on_evaluation every evaluation. With cfg.evaluate, the goodness classifier's
+    test error (engine/evaluate.py) after every epoch and at the end: an "evaluation" event of the
+    run and the summary's "evaluations". A stack's summary has "layers": per layer and group the
+    means of the summary metrics and of the end-to-end ones (engine/stack.py LayerSummary).
 
     trainer: one built already for cfg and dataset, e.g. put back where a checkpoint left its run
     (engine/resume.py restore); the run then trains from its iteration to cfg's end. earlier: the
@@ -227,6 +235,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     checkpoint is also written every checkpoint_every seconds (by clock), after every batch trained
     so far is recorded."""
     check_fits(cfg, dataset.size, dataset.images.device)
+    check_labels(cfg, dataset.labels)
     if trainer is None:
         trainer = Trainer(cfg, dataset, graphs=graphs, compile=compile)
     total = trainer.total_iters
@@ -237,6 +246,21 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
         summary.add(earlier)
     first = trainer.iteration  # where this call began: 0, or a checkpoint's iteration
     settled = True  # the trainer stands between two batches, every batch trained recorded
+    layers = LayerSummary()
+    evaluations: list[Evaluation] = []
+
+    def evaluate() -> None:
+        """The classifier's test error after this batch (every epoch and at the end), recorded."""
+        result = network.evaluate(trainer)
+        if result is None or (evaluations and evaluations[-1].iteration == result.iteration):
+            return
+        evaluations.append(result)
+        if writer is not None:
+            writer.event("evaluation", result.iteration, epoch=result.epoch, test_error=result.error,
+                         wrong=result.wrong, total=result.total, layers=result.layers, digits=result.description)
+        if on_evaluation is not None:
+            on_evaluation(result)
+
     interrupted = False
     stopped_by: int | None = None  # the signal that stopped the run, if one did
     error: str | None = None
@@ -250,6 +274,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
         nonlocal last
         last = chunk
         summary.add(chunk)
+        layers.add(chunk)
         if writer is not None:
             writer.put(chunk, wait=True)
             if writer.error is not None:
@@ -270,10 +295,14 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
                         take(chunk)
                     writer.checkpoint(trainer.iteration, *training_state(trainer))
                     last_checkpoint = clock()
+                if trainer.test is not None and trainer.iteration % trainer.batches_per_epoch == 0:
+                    evaluate()
             interrupted = stop.is_set()
             stopped_by = stop.signum
             for chunk in trainer.flush():  # every batch trained so far is recorded
                 take(chunk)
+            if trainer.iteration > 0:
+                evaluate()  # at the end, unless the last epoch's evaluation was it
     except KeyboardInterrupt:  # a second ctrl+c, or not in the main thread: what was recorded stays
         interrupted = True
         settled = False  # it may have come mid-batch: the last checkpoint stays the one to resume from
@@ -313,6 +342,8 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
         "resumed_from": first or None,
         "final_loss": float(last.column("loss")[-1]) if last is not None else math.nan,
         "groups": summary.result(),
+        "layers": layers.result(),
+        "evaluations": evaluations,
         "folder": writer.folder if writer is not None else None,
         "records": writer.written if writer is not None else 0,
     }
@@ -335,7 +366,8 @@ def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
     needs: "data_generator" (the data generator's state, uint8: batch order and wrong labels),
     "batch_order" (this epoch's permutation of the data set, int64) and "batch_position" (images of
     it used, 1-element int64); string metadata (optimiser kind, epoch, iteration). CPU copies, safe
-    to hand to another thread."""
+    to hand to another thread. A stack adds its layers above the first: weights "w1", "w2"...,
+    their moment buffers "m1", "v1"..."""
     opt, batcher = trainer.optimizer, trainer.batcher
     weights = {"w": trainer.w.detach().to("cpu", copy=True)}
     optimizer = {"steps": torch.tensor([opt.steps], dtype=torch.int64),
@@ -346,5 +378,11 @@ def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
         value = getattr(opt, f"_{name}", None)
         if value is not None:
             optimizer[name] = value.detach().to("cpu", copy=True)
+    for layer, up in enumerate(trainer.upper, start=1):  # a stack's layers above the first: w1, m1, v1...
+        weights[f"w{layer}"] = up.w.detach().to("cpu", copy=True)
+        for name in ("m", "v"):
+            value = getattr(up.optimizer, f"_{name}", None)
+            if value is not None:
+                optimizer[f"{name}{layer}"] = value.detach().to("cpu", copy=True)
     meta = {"optimizer": opt.kind, "epoch": str(batcher.epoch), "iteration": str(trainer.iteration)}
     return weights, optimizer, meta

@@ -16,6 +16,10 @@ min(N, S) in descent mode):
   theorem's own drive under the logistic loss;
 * the input kernel K = X X^T and K c^T: 2 x B x B.
 
+A stack (Config.widths) counts every layer's weights (n_l x n_(l-1)) and its activations at the
+widest layer, plus the layer inputs and the end-to-end pass; hard negatives and the classifier add
+the scoring of 10 labels an image, the classifier its test digits.
+
 Against the peak resident memory measured on the CPU the estimate is 15 to 35 % high: an upper
 bound. The digits themselves (S x m bytes) are already resident when the check runs, so they are in the
 available memory's account, not in the estimate. Small vectors (per-sample sums) are left out: they
@@ -70,7 +74,7 @@ def estimate_memory(cfg: Config, dataset_size: int) -> MemoryEstimate:
     """The peak memory of training `cfg` on `dataset_size` digits, by the count in the module's
     docstring. Pure arithmetic: nothing is allocated."""
     e = ITEM_BYTES[cfg.dtype]
-    m, n, s = PIXELS, cfg.width, dataset_size
+    m, n, s = PIXELS, max(cfg.layer_widths), dataset_size
     b = batch_samples(cfg, dataset_size)
     state = 2 if cfg.optimizer == "adam" else (1 if cfg.momentum else 0)
     fused = cfg.optimizer == "sgd" and not cfg.momentum and not cfg.weight_decay
@@ -79,14 +83,37 @@ def estimate_memory(cfg: Config, dataset_size: int) -> MemoryEstimate:
     activations = 8 + (1 if cfg.loss == "logistic" else 0)
     tables = 1 if cfg.normalize == "none" else 3
     dt = cfg.dtype
+    widths = cfg.layer_widths
+    inputs = (m, *widths[:-1])
+    matrices = sum(w * i for w, i in zip(widths, inputs, strict=True))
+    shapes = " + ".join(f"{w:,} x {i:,}" for w, i in zip(widths, inputs, strict=True))
+    shapes = shapes if len(widths) == 1 else f"({shapes})"
     parts = [
         ("input kernel", f"2 x {b:,}² {dt}", 2 * b * b * e),
         ("activations", f"{activations} x {b:,} x {n:,} {dt}", activations * b * n * e),
-        ("weights, optimiser state and step", f"{weights} x {n:,} x {m} {dt}", weights * n * m * e),
+        ("weights, optimiser state and step", f"{weights} x {shapes} {dt}", weights * matrices * e),
         ("data table", f"{tables} x {s:,} x {m} {dt}", tables * s * m * e),
         ("batch inputs", f"3 x {b:,} x {m} {dt}", 3 * b * m * e),
     ]
+    parts += _network_parts(cfg, b, n, e)
     return MemoryEstimate(tuple(sorted(parts, key=lambda p: -p[2])))
+
+
+def _network_parts(cfg: Config, b: int, n: int, e: int) -> list[tuple[str, str, int]]:
+    """A stack's layer inputs and end-to-end pass (3 x B x n, n the widest layer), and the scoring
+    of 10 labels an image (hard negatives: the batch's N images; the classifier: 1,000 test digits at
+    a time, and the 10,000 test digits' table): rows x 784 twice and 3 x rows x n. None for one layer
+    with the report's negatives and no classifier."""
+    dt, out = cfg.dtype, []
+    if len(cfg.layer_widths) > 1:
+        out.append(("layer inputs and end-to-end pass", f"3 x {b:,} x {n:,} {dt}", 3 * b * n * e))
+    rows = max(10 * (b // 2) if cfg.negatives == "hard" else 0, 10 * 1000 if cfg.evaluate else 0)
+    if rows:
+        out.append(("label scoring", f"{rows:,} x (2 x {PIXELS} + 3 x {n:,}) {dt}",
+                    rows * (2 * PIXELS + 3 * n) * e))
+    if cfg.evaluate:
+        out.append(("test digits", f"10,000 x {PIXELS} {dt}", 10_000 * PIXELS * e))
+    return out
 
 
 def available_memory(device: Any) -> int | None:
@@ -136,6 +163,10 @@ def _cgroup_room() -> int | None:
         return None
 
 
+def _widths_text(cfg: Config) -> str:
+    return f"width {cfg.width}" if cfg.widths is None else f"widths {','.join(map(str, cfg.widths))}"
+
+
 def check_fits(cfg: Config, dataset_size: int, device: Any, held: Config | None = None) -> None:
     """ConfigError (one line, with the estimate and its largest parts) when `cfg` needs more memory
     than `device` has available. `held`: a configuration whose tensors this process holds now and
@@ -149,6 +180,6 @@ def check_fits(cfg: Config, dataset_size: int, device: Any, held: Config | None 
     if need.total <= room:
         return
     raise ConfigError(
-        f"batch_size {cfg.batch_size} and width {cfg.width} need about {human_bytes(need.total)} on {device}, "
-        f"more than the {human_bytes(room)} available ({need.basis()}); lower batch_size or width"
-        + (" or use float32" if cfg.dtype == "float64" else ""))
+        f"batch_size {cfg.batch_size} and {_widths_text(cfg)} need about {human_bytes(need.total)} on {device}, "
+        f"more than the {human_bytes(room)} available ({need.basis()}); lower batch_size or "
+        + ("widths" if cfg.widths else "width") + (" or use float32" if cfg.dtype == "float64" else ""))

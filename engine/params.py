@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("choice", "int", "float", "bool", "path")
+KINDS = ("choice", "int", "float", "bool", "path", "ints", "floats")
 GROUPS = ("training", "data", "display")
 
 
@@ -31,6 +31,8 @@ def format_value(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ",".join(format_value(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -40,7 +42,9 @@ def format_value(value: Any) -> str:
 class Param:
     """The declaration of one configuration field.
 
-    kind: "choice", "int", "float", "bool" or "path". default: the field's default. help: one line
+    kind: "choice", "int", "float", "bool", "path", or "ints"/"floats": a list of whole numbers or of
+    numbers, typed comma-separated ("2000,2000"), held as a tuple, at most ``items`` long, each entry
+    checked against the range. default: the field's default. help: one line
     (the CLI's help; the editor's note adds choices, hint and range). choices: the allowed words of a
     choice. low/high: bounds of a number (None: unbounded); low_open/high_open: the bound itself is
     excluded. special: values outside the range that are allowed, each with what it means (epochs 0:
@@ -73,6 +77,7 @@ class Param:
     view: bool = False
     status: str | None = None
     hint: str = ""
+    items: int = 0
     name: str = ""
     flag: str = ""
 
@@ -96,6 +101,8 @@ class Param:
 
     def _convert(self, value: Any) -> Any:
         name = self.name
+        if self.kind in ("ints", "floats"):
+            return self._convert_list(value)
         if self.kind == "choice":
             return str(value).strip().lower()
         if self.kind == "path":
@@ -132,6 +139,27 @@ class Param:
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a number, not {value!r}") from None
 
+    def _convert_list(self, value: Any) -> tuple | None:
+        """A comma-separated text, or a list or tuple, as a tuple of the entries' type."""
+        if self.blank is not None and (value is None or
+                                       (isinstance(value, str) and value.strip().lower() in ("", "none"))):
+            return None
+        if isinstance(value, str):
+            entries: list[Any] = [v.strip() for v in value.split(",")]
+        elif isinstance(value, (list, tuple)):
+            entries = list(value)
+        else:
+            entries = [value]
+        if not entries or entries == [""]:
+            raise ConfigError(f"{self.name} needs at least one value")
+        one = dataclasses.replace(self, kind="int" if self.kind == "ints" else "float", blank=None, items=0)
+        out = []
+        for entry in entries:
+            if isinstance(entry, str) and not entry:
+                raise ConfigError(f"{self.name} has an empty entry in {value!r}")
+            out.append(one._convert(entry))
+        return tuple(out)
+
     # -- checks ----------------------------------------------------------------------------------
     def check(self, value: Any) -> None:
         """Raise ConfigError (one line) unless value has the field's type and lies in its range."""
@@ -150,6 +178,9 @@ class Param:
             if not isinstance(value, (str, os.PathLike)):
                 raise ConfigError(f"{name} must be a folder, not {value!r}")
             return
+        if self.kind in ("ints", "floats"):
+            self._check_list(value)
+            return
         if self.kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigError(f"{name} must be a whole number, not {value!r}")
         if self.kind == "float" and (not isinstance(value, (int, float)) or isinstance(value, bool)
@@ -161,6 +192,18 @@ class Param:
         if requirement:
             also = "".join(f" (or {format_value(v)}: {meaning})" for v, meaning in self.special)
             raise ConfigError(f"{name} must be {requirement}{also}, not {format_value(value)}")
+
+    def _check_list(self, value: Any) -> None:
+        if not isinstance(value, tuple) or not value:
+            raise ConfigError(f"{self.name} must be a non-empty list, not {value!r}")
+        if self.items and len(value) > self.items:
+            raise ConfigError(f"{self.name} takes at most {self.items} entries, not {len(value)}")
+        one = dataclasses.replace(self, kind="int" if self.kind == "ints" else "float", blank=None, items=0)
+        for entry in value:
+            try:
+                one.check(entry)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (an entry of {self.name})") from None
 
     def _requirement(self, value: float) -> str | None:
         """What the value fails to be, in words, or None when it is in range. A whole-number range

@@ -6,19 +6,23 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
+from . import network
 from .chunk import MetricsChunk
 from .config import FIELD_NAMES, RESET_FIELDS, VIEW_FIELDS, Config, batches_per_epoch
 from .data import Dataset
+from .evaluate import TestSet, split_for_evaluation
 from .graphs import CapturedStep, GraphStep, StepFunction
 from .inputs import Batcher, assemble, pixel_table
 from .layer import Optimizer, init_weights, theorem_weights
 from .layout import PackMeta
 from .metrics import MetricsRecord
 from .shipping import Shipper
+from .stack import StackMeta, UpperLayer, layer_config, new_optimizer
 from .step import StepPlan, StepTensors, measure, plan_step, train_math
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -90,13 +94,23 @@ def format_bytes(size: float) -> str:
 
 
 class Trainer:
-    """Owns the weights, the optimiser state and the batch order of one run."""
+    """Owns the weights, the optimiser state and the batch order of one run.
+
+    One layer (cfg.widths None): `w`, `optimizer` and `plan`; its full batches may be one captured
+    CUDA graph. A stack (cfg.widths of two or more): the first layer as above and `upper`, the
+    layers above it (engine/stack.py), every batch eager (the CUDA graph captures one layer only),
+    its chunks StackChunks with every layer. Negatives other than wrong-label are made eagerly too
+    (engine/negatives.py). With cfg.evaluate, `test` holds the digits held out of training and
+    engine/network.py `evaluate` scores them."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
                  ship_interval: float = 0.05, graphs: bool = True, compile: bool = False) -> None:
         """fast=False takes the straightforward path (a second pass through W', dW as a matrix) that
         the tests compare the shortcuts with. Packed metrics are derived on the host every `chunk`
         batches or every `ship_interval` seconds, whichever comes first."""
+        self.test: TestSet | None = None
+        if cfg.evaluate:  # the digits it is tested on are never trained on
+            dataset, self.test = split_for_evaluation(dataset, cfg)
         self.dataset = dataset
         self.device = dataset.images.device
         self.cfg = cfg
@@ -132,22 +146,27 @@ class Trainer:
         self.inputs = table.shape[1]
         self.w = init_weights(cfg.width, self.inputs, cfg.init, self.weight_gen, self.device, self.dtype)
         self.optimizer = self._new_optimizer()
+        self.upper: list[UpperLayer] = network.build_upper(self)  # layers above the first (a stack)
+        self.test_table = network.test_table(self)
         self.iteration = 0
         self._signs: dict[tuple[str, int, int], torch.Tensor] = {}
         self.shipper.clear()
         self._replan()
 
     def _new_optimizer(self) -> Optimizer:
-        c = self.cfg
-        return Optimizer(c.optimizer, c.lr, c.momentum, c.weight_decay, c.beta1, c.beta2)
+        return new_optimizer(self.cfg, 0)
 
     def _replan(self) -> None:
         """The step plan for the configuration as it is now; captured steps are made anew (lr, loss,
         mode... are baked into them)."""
-        self.plan: StepPlan = plan_step(self.cfg, self.optimizer, inputs=self.inputs, fast=self.fast,
-                                        graphs=self.graphs, device_type=self.device.type)
+        # one layer with the report's negatives may be captured; a stack, or other negatives, run eagerly
+        graphs = self.graphs and len(self.cfg.layer_widths) == 1 and self.cfg.negatives == "wrong-label"
+        self.plan: StepPlan = plan_step(layer_config(self.cfg, 0), self.optimizer, inputs=self.inputs, fast=self.fast,
+                                        graphs=graphs, device_type=self.device.type)
         self._captured: dict[bool, CapturedStep] = {}
         self._metas: dict[int, PackMeta] = {}
+        self._stack_metas: dict[int, StackMeta] = {}
+        network.replan_upper(self)
 
     def reset(self) -> None:
         """A fresh layer and batch order from the seed; iteration back to 0."""
@@ -166,7 +185,8 @@ class Trainer:
         if cfg.optimizer != old.optimizer:
             self.optimizer = self._new_optimizer()
         else:
-            self.optimizer.configure(cfg.lr, cfg.momentum, cfg.weight_decay, cfg.beta1, cfg.beta2)
+            self.optimizer.configure(cfg.layer_rates[0], cfg.momentum, cfg.weight_decay, cfg.beta1, cfg.beta2)
+        network.configure_upper(self, cfg.optimizer != old.optimizer)
         self._replan()
         return False
 
@@ -194,6 +214,8 @@ class Trainer:
 
     # -- one batch ------------------------------------------------------------------------------
     def next_batch(self) -> tuple[torch.Tensor, int]:
+        if self.cfg.mode == "ff" and self.cfg.negatives != "wrong-label":
+            return network.next_batch(self)
         x, _labels, n_pos = self.batcher.batch(self.cfg.mode, self.cfg.batch_size)
         return x, n_pos
 
@@ -242,6 +264,8 @@ class Trainer:
         captured = self._advance_captured(with_metrics)
         if captured is not None:
             return captured
+        if self.upper:
+            return network.advance(self, with_metrics)
         with torch.inference_mode():
             x, n_pos = self.next_batch()
             epoch = self.batcher.epoch + 1
@@ -291,7 +315,9 @@ class Trainer:
 
     def _ship(self, packed: torch.Tensor, batch: int, epoch: int,
               times: tuple[float, float] | None = None) -> list[MetricsChunk]:
-        return self._checked(self.shipper.add(self.pack_meta(batch), self.iteration, epoch, packed, times))
+        # a stack's StackMeta stands in for a PackMeta: it derives its own layers (engine/stack.py)
+        meta: Any = network.stack_meta(self, batch) if self.upper else self.pack_meta(batch)
+        return self._checked(self.shipper.add(meta, self.iteration, epoch, packed, times))
 
     def step(self, with_metrics: bool = True) -> MetricsRecord | None:
         """Train on the next batch and return its record (waits for the device)."""
@@ -308,7 +334,7 @@ class Trainer:
         """The chunks, or EngineError at the first batch whose loss is not finite; the batches before
         it are kept for take_ready, the ones after it dropped."""
         for i, chunk in enumerate(chunks):
-            loss = chunk.column("loss")
+            loss = network.loss_column(chunk)
             bad = np.flatnonzero(~np.isfinite(loss))
             if bad.size:
                 k = int(bad[0])

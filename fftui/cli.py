@@ -176,6 +176,10 @@ def check_seed_flags(args: argparse.Namespace, cfg: Config) -> None:
     for given, flag in ((seeds is not None, "--seeds"), (not getattr(args, "figures", True), "--no-figures")):
         if given and not (args.preset and args.headless):
             raise UsageError(f"fftui run: {flag} is for --headless --preset runs")
+    from engine.presets import PRESETS
+
+    if seeds is not None and args.preset and PRESETS[args.preset].kind == "network":
+        raise UsageError(f"fftui run: --seeds is for the report's figures (fig1a to fig3), not --preset {args.preset}")
     if seeds is not None and cfg.seed + seeds - 1 > 2**63 - 1:
         raise UsageError(f"fftui run: --seed {cfg.seed} with --seeds {seeds} goes past the largest seed, 2**63 - 1")
 
@@ -246,7 +250,20 @@ def _load(cfg: Config, quiet: bool):
     if dataset.note:
         print(f"fftui: {dataset.note}", file=sys.stderr)
     check_fits(cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+    check_data(cfg, dataset)
     return dataset
+
+
+def check_data(cfg: Config, dataset) -> None:
+    """What the data must hold for cfg, before anything starts: the labels its negatives need
+    (ConfigError) and, to evaluate, the test digits (DataError)."""
+    from engine.negatives import check_labels
+
+    check_labels(cfg, dataset.labels)
+    if cfg.evaluate:
+        from engine.evaluate import split_for_evaluation
+
+        split_for_evaluation(dataset, cfg)
 
 
 def _headless(args: argparse.Namespace, cfg: Config) -> int:
@@ -290,6 +307,7 @@ class AppStart:
 
             dataset = load_dataset(self.cfg.data, self.cfg.data_dir, device=resolve_device(self.cfg.device))
             check_fits(self.cfg, dataset.size, dataset.device)  # refused before anything large is allocated
+            check_data(self.cfg, dataset)
         except BaseException:
             if folder is not None:
                 from engine.headless import release_claim

@@ -121,9 +121,9 @@ def test_throwaway_field_in_the_parameters_pane():
 
 def test_throwaway_field_in_the_help_sentence():
     assert reset_sentence(EXTENDED) == ("Changes apply at the next batch; a change of mode, width, seed, init, "
-                                        "normalize, label_value, dtype or gain starts a fresh layer.")
+                                        "normalize, label_value, dtype, widths or gain starts a fresh layer.")
     assert reset_sentence(PARAMS) == ("Changes apply at the next batch; a change of mode, width, seed, init, "
-                                      "normalize, label_value or dtype starts a fresh layer.")
+                                      "normalize, label_value, dtype or widths starts a fresh layer.")
 
 
 def test_throwaway_field_in_the_status_bar():
@@ -147,7 +147,8 @@ def test_throwaway_field_is_validated():
 
 # -- the real declaration -----------------------------------------------------------------------
 def test_declared_types_match_the_annotations():
-    annotation = {"choice": "str", "int": "int", "float": "float", "bool": "bool", "path": "str | None"}
+    annotation = {"choice": "str", "int": "int", "float": "float", "bool": "bool", "path": "str | None",
+                  "ints": "tuple[int, ...] | None", "floats": "tuple[float, ...] | None"}
     types = {f.name: f.type for f in dataclasses.fields(Config)}
     for p in PARAMS:
         want = annotation[p.kind] + (" | None" if p.blank is not None and p.kind == "int" else "")
@@ -158,9 +159,9 @@ def test_declared_types_match_the_annotations():
 def test_reset_and_fixed_fields_are_the_ones_the_engine_always_had():
     from engine import runner
 
-    assert FIXED_FIELDS == runner.FIXED_FIELDS == {"device", "data", "data_dir"}
-    assert {"mode", "width", "init", "seed", "normalize", "label_value", "device", "dtype", "data",
-            "data_dir"} == RESET_FIELDS
+    assert FIXED_FIELDS == runner.FIXED_FIELDS == {"device", "data", "data_dir", "evaluate"}
+    assert {"mode", "width", "widths", "init", "seed", "normalize", "label_value", "device", "dtype", "data",
+            "data_dir", "evaluate"} == RESET_FIELDS
 
 
 # a value other than the default for every field: (as typed, as the Config holds it)
@@ -172,7 +173,12 @@ TYPED = {
     "normalize": ("Global", "global"), "label_value": ("max", "max"), "device": ("cpu", "cpu"),
     "dtype": ("float64", "float64"),
     "data": ("mnist", "mnist"), "data_dir": ("/no/such/folder", "/no/such/folder"), "smooth": ("50", 50),
+    "widths": ("1000,250", (1000, 250)), "layer_lr": ("0.5", (0.5,)), "negatives": ("hard", "hard"),
+    "evaluate": ("on", True), "score_layers": ("skip-first", "skip-first"),
 }
+# fields whose rules join others: all at once, a stack of two layers takes two multipliers, and
+# negatives and the classifier need ff mode (TYPED's mode is descent)
+TOGETHER = {"layer_lr": ("0.5,2", (0.5, 2.0)), "negatives": ("wrong-label", "wrong-label")}
 
 
 def test_every_field_has_a_round_trip_case():
@@ -184,18 +190,23 @@ def test_every_field_round_trips_through_the_cli(name):
     text, value = TYPED[name]
     flag = "--" + name.replace("_", "-")
     argv = ["run", flag, text.lower() if name in ("optimizer", "normalize") else text]
+    if isinstance(value, bool):  # a switch is a flag without a value
+        argv = argv[:2]
     cfg = config_from_args(build_parser().parse_args(argv))
     assert getattr(cfg, name) == value and type(getattr(cfg, name)) is type(value)
-    assert dataclasses.replace(cfg, **{name: getattr(Config(), name)}) == Config()
+    back = {name: getattr(Config(), name), **({"width": Config().width} if name == "widths" else {})}
+    assert dataclasses.replace(cfg, **back) == Config()
 
 
 def test_all_fields_at_once_through_the_cli():
     argv = ["run"]
-    for name, (text, _) in TYPED.items():
+    typed = {**TYPED, **TOGETHER}
+    typed.pop("evaluate")  # ff mode only
+    for name, (text, _) in typed.items():
         flag = "--" + name.replace("_", "-")
         argv += [flag, text.lower() if name in ("optimizer", "normalize") else text]
     cfg = config_from_args(build_parser().parse_args(argv))
-    assert cfg.as_dict() == {name: value for name, (_, value) in TYPED.items()}
+    assert cfg.as_dict() == {name: value for name, (_, value) in typed.items()} | {"evaluate": False}
 
 
 @pytest.mark.parametrize("name", FIELD_NAMES)

@@ -51,6 +51,18 @@ def assert_accepted_as_typed(p: Param, text: str, value) -> None:
         assert value == text.strip().lower() and value in p.choices
     elif p.kind == "path":
         assert value == text
+    elif p.kind in ("ints", "floats"):
+        entries = [number_typed(t) for t in text.split(",")]
+        if value is None:  # blank, or one layer (widths of one entry is --width)
+            assert (p.blank is not None and text.strip().lower() in ("", "none")) or (
+                p.name == "widths" and len(entries) == 1)
+            return
+        assert isinstance(value, tuple) and len(value) == len(entries)
+        for v, typed in zip(value, entries, strict=True):
+            assert typed is not None and v == typed and type(v) is (int if p.kind == "ints" else float)
+            assert_accepted_as_typed(Param("float", p.default, p.help, low=p.low, high=p.high, low_open=p.low_open,
+                                           high_open=p.high_open), str(v), v)
+        return
     elif p.kind == "int":
         if value is None:
             assert p.blank is not None and text.strip().lower() in ("", "none")
@@ -226,7 +238,8 @@ def test_the_editor_applies_what_was_typed_and_nothing_it_refused(small_sample, 
             continue
         value = getattr(after, p.name)
         changed = {f.name for f in PARAMS if getattr(after, f.name) != getattr(before, f.name)}
-        assert changed <= {p.name}, (p.name, text, changed)
+        coupled = {"width", "widths"} if p.name in ("width", "widths") else set()  # width is the first layer's
+        assert changed <= {p.name} | coupled, (p.name, text, changed)
         if p.kind == "bool":
             assert value in (True, False)
             continue

@@ -31,11 +31,15 @@ def summary_lines(chunk: MetricsChunk) -> bytes:
               for gi, name in enumerate(chunk.groups)]
     out = []
     dumps = orjson.dumps
+    # a stack (engine/stack.py StackChunk): every layer's group metrics under "layers"
+    layers = chunk.layer_summary_lines() if hasattr(chunk, "layer_summary_lines") else None
     for i in range(rows):
         record: dict = {key: values[i] for key, values in batch}
         record["groups"] = {name: {"name": name, **{key: values[i] for key, values in cells}}
                             for name, cells in groups}
-        out.append(dumps(record))
+        if layers is not None:
+            record["layers"] = layers[i]
+        out.append(dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) if layers is not None else dumps(record))
     out.append(b"")
     return b"\n".join(out)
 

@@ -77,7 +77,7 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
             return 1
         return ending_status(measured["run"]) if "run" in measured else 0
     warn(f"fftui: {cfg.mode} mode, {cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, N {cfg.batch_size}, "
-         f"n {cfg.width}, {dataset.description}, {dataset.images.device}")
+         f"n {','.join(map(str, cfg.layer_widths))}, {dataset.description}, {dataset.images.device}")
     total = cfg.total_iters(dataset.size)
     bar = None if args.quiet or total is None else RunProgress(total, sys.stderr)
     summary = None

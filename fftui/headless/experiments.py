@@ -127,6 +127,9 @@ def measure(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, 
                 raise OutputError(f"recording stopped: {writer.error}")
         result.plot = render_fig1a(result.init[0]) if name == "fig1a" else render_fig1b(result.init)
         result.summary = summarise_init(result.init, preset.claim, source_of(dataset))
+    elif preset.kind == "network":
+        result.plot, result.summary, result.outcome = _network_preset(name, cfg, dataset, writer, out, quiet)
+        return result
     else:
         series = result.series = SeriesSummary(figure_columns(cfg))
         if resume.get("earlier") is not None:
@@ -161,7 +164,7 @@ def figures_line(name: str, folder: Path | None, runs: list[Any], figures: bool)
     False or nothing is recorded; " and NAME.png, NAME.svg" for the closing line, "" when none were
     written. Without matplotlib one line on standard error says how to install it and the run goes
     on (its exit status unchanged)."""
-    if folder is None or not figures:
+    if folder is None or not figures or PRESETS[name].kind == "network":
         return ""
     from .paper import MISSING, write_figures
 
@@ -190,6 +193,55 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | Non
         return {"stats": m.series.stats() if m.series is not None else {}, "run": m.outcome}
     return {"results": [{"batch_size": r.batch_size, "ratio": r.ratio, "satisfied": r.satisfied,
                          "samples": r.samples, "silenced": r.silenced} for r in m.init]}
+
+
+LAYER_COLUMNS = ("sparser", "theorem", "general", "sparser_end", "agree_theorem_end", "sparsity", "silenced",
+                 "input_silenced")
+
+
+def _network_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, out: Path | None,
+                    quiet: bool) -> tuple[str, str, dict]:
+    """A network preset: the run's summary with every layer and the test error after each epoch;
+    NAME.csv holds per iteration, layer and group the ratios (LAYER_COLUMNS), NAME-test.csv the test
+    error after each evaluation."""
+    from engine.stack import StackChunk
+
+    from .summary import format_summary
+
+    rows: list[list[Any]] = []
+
+    def per_layer(chunk) -> None:
+        if not isinstance(chunk, StackChunk):
+            return
+        cols = {c: chunk.layer_column(c) for c in LAYER_COLUMNS}
+        iterations = chunk.column("iteration")
+        for i, iteration in enumerate(iterations.tolist()):
+            for layer in range(len(chunk.layers)):
+                for gi, group in enumerate(chunk.groups):
+                    rows.append([iteration, layer, group, *(float(cols[c][i, layer, gi]) for c in LAYER_COLUMNS)])
+
+    total = cfg.total_iters(dataset.size)
+    bar = None if quiet or total is None else RunProgress(total, sys.stderr)
+    progress = chunk_progress(bar) if bar is not None else None
+
+    def on_chunk(chunk) -> None:
+        per_layer(chunk)
+        if progress is not None:
+            progress(chunk)
+
+    outcome = None
+    try:
+        outcome = run_headless(cfg, dataset, writer, on_chunk=on_chunk)
+    finally:
+        if bar is not None:
+            bar.finish(outcome["iterations"] if outcome is not None else None)
+    write_csv(out, f"{name}.csv", ["iteration", "layer", "group", *LAYER_COLUMNS], rows)
+    write_csv(out, f"{name}-test.csv", ["epoch", "iteration", "test_error", "wrong", "total", "digits"],
+         [[e.epoch, e.iteration, e.error, e.wrong, e.total, e.description] for e in outcome["evaluations"]])
+    text = " ".join(filter(None, (ending_sentence(outcome, outcome["iterations"]), PRESETS[name].claim + ".")))
+    if out is not None:
+        write_text(out / f"{name}.txt", format_summary(outcome) + "\n" + text + "\n")
+    return format_summary(outcome), text, outcome
 
 
 def ending_sentence(outcome: dict, recorded: int) -> str:

@@ -34,6 +34,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)
         lines.append(f"  {label:9s} mean over batches, ratios of valid samples: {means}"
                      + rounding_note(g, summary.get("dtype", "float32")))
+    lines += layer_lines(summary.get("layers") or [])
+    lines += evaluation_lines(summary.get("evaluations") or [])
     if summary.get("folder") is not None:
         lines.append(f"  recorded in {summary['folder']} ({summary.get('records', 0):,} batches)")
     return "\n".join(lines)
@@ -48,3 +50,27 @@ def rounding_note(group: dict[str, float], dtype: str = "float32") -> str:
     advice = "; try --dtype float64" if dtype != "float64" else ""
     return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
             f"(their outcome is not a measurement{advice})")
+
+
+def layer_lines(layers: list[dict[str, dict[str, float]]]) -> list[str]:
+    """A stack's lines: per layer and group, the sparser ratio and the theorem's with the input held
+    fixed, and once every layer stepped (the end-to-end outcome and the theorem's agreement with it)."""
+    lines = []
+    for layer, groups in enumerate(layers):
+        for name, g in groups.items():
+            lines.append(f"  layer {layer} {GROUP_LABELS.get(name, name):9s} input fixed: sparser {g['sparser']:.3f}, "
+                         f"theorem {g['theorem']:.3f} (agreement {g['agree_theorem']:.3f}); every layer stepped: "
+                         f"sparser {g['sparser_end']:.3f} (theorem's agreement {g['agree_theorem_end']:.3f}); "
+                         f"Hoyer sparsity {g['sparsity']:.3f}, silenced {g['silenced']:.3f}")
+    return lines
+
+
+def evaluation_lines(evaluations: list) -> list[str]:
+    """The goodness classifier's test error after each evaluation, and on which digits."""
+    if not evaluations:
+        return []
+    last = evaluations[-1]
+    layers = "all layers" if last.layers == "all" else "all layers but the first"
+    per_epoch = ", ".join(f"{e.error * 100:.2f} %" for e in evaluations)
+    return [f"  test error {last.error * 100:.2f} % ({last.wrong:,} of {last.total:,}: {last.description}; "
+            f"goodness summed over {layers}); after each evaluation: {per_epoch}"]
