@@ -84,8 +84,10 @@ METRICS: tuple[Metric, ...] = (
            summary=True, label=" (agreement {:.3f})", label_at=3, low=0.0, high=1.0),
     Metric("agree_general", GROUP, "float64", "fraction where the generalised prediction equals the outcome",
            summary=True, label=" (agreement {:.3f})", label_at=5, low=0.0, high=1.0),
-    Metric("unresolved", GROUP, "int64", "valid samples whose |h|_1/|h|_2 moved by less than the dtype "
-           "can tell", summary=True),
+    Metric("unresolved", GROUP, "int64", "valid samples whose outcome a float64 measurement from the "
+           "run's weights cannot decide within its rounding bound", summary=True),
+    Metric("zero_step", GROUP, "int64", "valid samples of a batch whose weight change was exactly zero "
+           "(W' = W): unchanged, never sparser", summary=True),
     Metric("sparser_of_batch", GROUP, "float64", "the report's ratio: samples that became sparser over "
            "all samples of the group", figure="sparser", low=0.0, high=1.0),
     Metric("theorem_of_batch", GROUP, "float64", "samples the theorem predicts sparser over all samples "

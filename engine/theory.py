@@ -195,3 +195,91 @@ def one_active_unit(units: Values) -> Values:
     """Samples with a single active unit: |h|_1 = |h|_2, so S(h) = 1 exactly (eq. 4), and the
     first-order changes of |h|_1 and |h|_2 are equal (eq. 11 holds with equality: not sparser)."""
     return units == 1
+
+
+def dot_error_scale(count: int, dtype: torch.dtype) -> float:
+    """gamma_k = k u / (1 - k u) for the unit roundoff u of dtype: a sum or dot product of k terms
+    computed in any order (blocked, pairwise, with or without FMA) is within gamma_k sum |terms|
+    of the exact one (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. 3.5)."""
+    u = torch.finfo(dtype).eps / 2
+    return count * u / (1.0 - count * u)
+
+
+def sparsening_sign(z: Tensor, z_after: Tensor, err: Tensor, err_after: Tensor) -> tuple[Tensor, Tensor]:
+    """Whether each sample became sparser, decided from the changes of its norms (eq. 4, 10), with a
+    rigorous bound on the rounding of that decision. Returns (F, bound), one value per row:
+    S(h') > S(h) exactly when F < 0, and |F - computed F| <= bound, so the sign of the computed F
+    is the exact one wherever |F| > bound.
+
+    z, z_after: (rows, n) pre-activations W x and W' x as computed (in the dtype the bound is for);
+    err, err_after: (rows, n) bounds on their absolute errors (e.g. gamma_m |W_j|_2 |x|_2).
+
+    With l1 = |h|_1, g = |h|_2^2, d1 = |h'|_1 - |h|_1, d2 = |h'|_2^2 - |h|_2^2 and s = |h|_1 + |h'|_1:
+    |h'|_1/|h'|_2 < |h|_1/|h|_2  <=>  (l1 + d1)^2 g < l1^2 (g + d2)  <=>  F = d1 s g - l1^2 d2 < 0.
+    d1 = sum_j (h'_j - h_j) and d2 = sum_j (h'_j - h_j)(h_j + h'_j) are sums of the per-unit changes,
+    which for a unit active before and after are z'_j - z_j itself: nothing in F is the difference of
+    two rounded norms, and its terms cancel only as much as the exact F is small.
+
+    The bound, term by term (u the unit roundoff, gamma_n as in dot_error_scale, n the width):
+    - ReLU is 1-Lipschitz: |h_j - computed h_j| <= a_j = err, likewise a'_j = err_after; a unit whose
+      computed pre-activations lie below -a_j and -a'_j is exactly 0 before and after and adds nothing.
+    - delta_j = h'_j - h_j is one rounded subtraction: error <= a_j + a'_j + u |delta_j| (1 + 2u).
+    - sigma_j = h_j + h'_j likewise; a product delta_j sigma_j adds u |delta_j sigma_j| and the
+      errors of its factors, expanded exactly: e_d sigma + |delta| e_s + e_d e_s.
+    - every row sum (l1, |h'|_1, g, d1, d2) adds gamma_n times the sum of its terms' magnitudes; g's
+      terms h_j^2 carry a_j (2 h_j + a_j).
+    - the products d1 s g and l1^2 d2 are bounded by expanding (|x| + e_x)(|y| + e_y)... - |x||y|...
+      into its non-negative terms (no first-order truncation), and F's own evaluation adds
+      2u(|d1 s g| + |l1^2 d2|) + u |F|.
+    Every term is non-negative and computed from non-negative factors, so the bound's own rounding
+    is a relative (1 + k u) with k below 100; the bound is multiplied by 1.01 for it (and for the
+    rounding of the norms inside err). Underflow to subnormal numbers is not accounted for."""
+    dtype = z.dtype
+    u = torch.finfo(dtype).eps / 2
+    gam = dot_error_scale(z.shape[-1], dtype)
+    h, h_after = torch.relu(z), torch.relu(z_after)
+    near = ((z > -err) | (z_after > -err_after)).to(dtype)   # units that may be active on either side
+    e_pair = (err + err_after) * near
+    delta = h_after - h
+    sigma = h + h_after
+    adelta = delta.abs()
+    e_delta = e_pair + adelta * (u * 1.0000001)
+    e_sigma = e_pair + sigma * (u * 1.0000001)
+    term2 = delta * sigma
+    l1, l1_after = h.sum(-1), h_after.sum(-1)
+    g = torch.linalg.vecdot(h, h)
+    d1, d2 = delta.sum(-1), term2.sum(-1)
+    s = l1 + l1_after
+    e_l1 = (err * near).sum(-1) + gam * l1
+    e_l1_after = (err_after * near).sum(-1) + gam * l1_after
+    e_s = e_l1 + e_l1_after + u * s
+    e_g = torch.linalg.vecdot(err * near, 2.0 * h + err) + (gam + u) * g
+    a1 = adelta.sum(-1)
+    e_d1 = e_delta.sum(-1) + gam * a1
+    e_d2 = (e_delta * sigma + adelta * e_sigma + e_delta * e_sigma).sum(-1) + (gam + u) * term2.abs().sum(-1)
+    first = d1 * s * g
+    second = l1 * l1 * d2
+    f = first - second
+    e_first = _product_error((d1.abs(), e_d1), (s, e_s), (g, e_g))
+    e_second = _product_error((l1, e_l1), (l1, e_l1), (d2.abs(), e_d2))
+    bound = (e_first + e_second + 2.0 * u * (first.abs() + second.abs()) + u * f.abs()) * 1.01
+    return f, bound
+
+
+def _product_error(*factors: tuple[Tensor, Tensor]) -> Tensor:
+    """prod(|x| + e_x) - prod |x| for non-negative magnitudes |x| and error bounds e_x, expanded
+    into its non-negative terms (every product with at least one e) so that nothing cancels."""
+    total = torch.zeros_like(factors[0][0])
+    exact = torch.ones_like(factors[0][0])  # prod |x| over the factors seen so far
+    for x, e in factors:
+        # (exact + total)(x + e) - exact x = total (x + e) + exact e
+        total = total * (x + e) + exact * e
+        exact = exact * x
+    return total
+
+
+def sparsening_outcome(z: Tensor, z_after: Tensor, err: Tensor, err_after: Tensor) -> tuple[Tensor, Tensor]:
+    """(sparser, undecided) per row from sparsening_sign: sparser where the computed F < 0;
+    undecided where |F| does not exceed its bound (a NaN or infinite F is undecided too)."""
+    f, bound = sparsening_sign(z, z_after, err, err_after)
+    return f < 0, ~(f.abs() > bound)
