@@ -79,4 +79,4 @@ def test_float64_is_never_advised_to_a_float64_run():
     group = {"unresolved": 3.0, "valid": 12.0}
     assert "try --dtype float64" in rounding_note(group, "float32")
     note = rounding_note(group, "float64")
-    assert "25.0 % of valid samples changed within rounding" in note and "float64" not in note
+    assert "25.0 % of valid samples have an outcome rounding cannot decide" in note and "float64" not in note

@@ -38,11 +38,17 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def rounding_note(group: dict[str, float], dtype: str = "float32") -> str:
-    """Say what share of the valid samples changed within rounding, when any did; float64 is
-    suggested only to a run that is not in float64 already."""
+    """Say what share of the valid samples had an exactly zero step (W' = W: nothing changed, so
+    nothing became sparser), and what share of the others have an outcome that rounding cannot
+    decide, when any; float64 is suggested only to a run that is not in float64 already."""
     unresolved, valid = group.get("unresolved", 0.0), group.get("valid", 0.0)
-    if not unresolved or not valid:
-        return ""
-    advice = "; try --dtype float64" if dtype != "float64" else ""
-    return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
-            f"(their outcome is not a measurement{advice})")
+    zero = group.get("zero_step", 0.0)
+    note = ""
+    if zero and valid:
+        note += (f"; the step was exactly zero for {100 * zero / valid:.1f} % of valid samples "
+                 "(no weight changed: every loss weight c_k or activation was 0)")
+    if unresolved and valid:
+        advice = "; try --dtype float64" if dtype != "float64" else ""
+        note += (f"; {100 * unresolved / valid:.1f} % of valid samples have an outcome rounding cannot "
+                 f"decide (not a measurement{advice})")
+    return note
