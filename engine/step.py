@@ -162,10 +162,8 @@ def measured_outcome(x: Tensor, step: StepTensors) -> dict[str, Tensor]:
     x_wide = x.to(MEASURE_DTYPE)
     w_wide = step.w.to(MEASURE_DTYPE)
     z_after = x_wide @ w_wide.T
-    gam = theory.dot_error_scale(x.shape[1], MEASURE_DTYPE)
-    x_norm = torch.linalg.vector_norm(x_wide, dim=1).mul_(gam).unsqueeze(1)
-    err = x_norm * step.w_norm
-    err_after = x_norm * torch.linalg.vector_norm(w_wide, dim=1)
-    sparser, undecided = theory.sparsening_outcome(step.z_wide, z_after, err, err_after)
+    row_scale = torch.linalg.vector_norm(x_wide, dim=1).mul_(theory.dot_error_scale(x.shape[1], MEASURE_DTYPE))
+    sparser, undecided = theory.sparsening_outcome(step.z_wide, z_after, row_scale, step.w_norm,
+                                                   torch.linalg.vector_norm(w_wide, dim=1))
     return {"sparser_measured": sparser.to(x.dtype), "undecided": undecided.to(x.dtype),
             "zero_step": step.zero.to(x.dtype)}

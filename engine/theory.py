@@ -205,14 +205,17 @@ def dot_error_scale(count: int, dtype: torch.dtype) -> float:
     return count * u / (1.0 - count * u)
 
 
-def sparsening_sign(z: Tensor, z_after: Tensor, err: Tensor, err_after: Tensor) -> tuple[Tensor, Tensor]:
+def sparsening_sign(z: Tensor, z_after: Tensor, row_scale: Tensor, unit_err: Tensor,
+                    unit_err_after: Tensor) -> tuple[Tensor, Tensor]:
     """Whether each sample became sparser, decided from the changes of its norms (eq. 4, 10), with a
     rigorous bound on the rounding of that decision. Returns (F, bound), one value per row:
     S(h') > S(h) exactly when F < 0, and |F - computed F| <= bound, so the sign of the computed F
     is the exact one wherever |F| > bound.
 
     z, z_after: (rows, n) pre-activations W x and W' x as computed (in the dtype the bound is for);
-    err, err_after: (rows, n) bounds on their absolute errors (e.g. gamma_m |W_j|_2 |x|_2).
+    their absolute errors are at most row_scale_i * unit_err_j and row_scale_i * unit_err_after_j
+    (rows,), (n,), (n,): for z = fl(X W^T), gamma_m |x_i|_2 and |W_j|_2 (dot_error_scale and
+    Cauchy-Schwarz on sum_k |W_jk x_ik|).
 
     With l1 = |h|_1, g = |h|_2^2, d1 = |h'|_1 - |h|_1, d2 = |h'|_2^2 - |h|_2^2 and s = |h|_1 + |h'|_1:
     |h'|_1/|h'|_2 < |h|_1/|h|_2  <=>  (l1 + d1)^2 g < l1^2 (g + d2)  <=>  F = d1 s g - l1^2 d2 < 0.
@@ -220,43 +223,45 @@ def sparsening_sign(z: Tensor, z_after: Tensor, err: Tensor, err_after: Tensor) 
     which for a unit active before and after are z'_j - z_j itself: nothing in F is the difference of
     two rounded norms, and its terms cancel only as much as the exact F is small.
 
-    The bound, term by term (u the unit roundoff, gamma_n as in dot_error_scale, n the width):
-    - ReLU is 1-Lipschitz: |h_j - computed h_j| <= a_j = err, likewise a'_j = err_after; a unit whose
-      computed pre-activations lie below -a_j and -a'_j is exactly 0 before and after and adds nothing.
-    - delta_j = h'_j - h_j is one rounded subtraction: error <= a_j + a'_j + u |delta_j| (1 + 2u).
-    - sigma_j = h_j + h'_j likewise; a product delta_j sigma_j adds u |delta_j sigma_j| and the
-      errors of its factors, expanded exactly: e_d sigma + |delta| e_s + e_d e_s.
+    The bound, term by term (u the unit roundoff, gamma_n as in dot_error_scale, n the width,
+    e_j = row_scale (unit_err_j + unit_err_after_j)):
+    - ReLU is 1-Lipschitz, so each computed h_j, h'_j is within its z's error bound of the exact one.
+    - delta_j = h'_j - h_j is one rounded subtraction: error <= e_j + u |delta_j| (1 + 1e-7);
+      sigma_j = h_j + h'_j likewise with u sigma_j. The product delta_j sigma_j: the factors' errors
+      expanded exactly, e_j (sigma_j + |delta_j|)(1 + u) + e_j^2 + (2u + u^2) |delta_j| sigma_j,
+      plus u |delta_j sigma_j| for its own rounding.
     - every row sum (l1, |h'|_1, g, d1, d2) adds gamma_n times the sum of its terms' magnitudes; g's
-      terms h_j^2 carry a_j (2 h_j + a_j).
+      terms h_j^2 carry err_j (2 h_j + err_j).
     - the products d1 s g and l1^2 d2 are bounded by expanding (|x| + e_x)(|y| + e_y)... - |x||y|...
       into its non-negative terms (no first-order truncation), and F's own evaluation adds
       2u(|d1 s g| + |l1^2 d2|) + u |F|.
     Every term is non-negative and computed from non-negative factors, so the bound's own rounding
     is a relative (1 + k u) with k below 100; the bound is multiplied by 1.01 for it (and for the
-    rounding of the norms inside err). Underflow to subnormal numbers is not accounted for."""
+    rounding of the norms in row_scale and unit_err). Underflow to subnormal numbers is not
+    accounted for. Units inactive on both sides count in the error terms too (a looser bound for
+    fewer operations)."""
     dtype = z.dtype
     u = torch.finfo(dtype).eps / 2
+    u1 = u * 1.0000001
     gam = dot_error_scale(z.shape[-1], dtype)
     h, h_after = torch.relu(z), torch.relu(z_after)
-    near = ((z > -err) | (z_after > -err_after)).to(dtype)   # units that may be active on either side
-    e_pair = (err + err_after) * near
     delta = h_after - h
     sigma = h + h_after
     adelta = delta.abs()
-    e_delta = e_pair + adelta * (u * 1.0000001)
-    e_sigma = e_pair + sigma * (u * 1.0000001)
-    term2 = delta * sigma
+    pair = unit_err + unit_err_after
+    r = row_scale
     l1, l1_after = h.sum(-1), h_after.sum(-1)
     g = torch.linalg.vecdot(h, h)
-    d1, d2 = delta.sum(-1), term2.sum(-1)
+    d1, d2 = delta.sum(-1), torch.linalg.vecdot(delta, sigma)
+    a1, a2 = adelta.sum(-1), torch.linalg.vecdot(adelta, sigma)  # sum |delta_j|, sum |delta_j sigma_j|
     s = l1 + l1_after
-    e_l1 = (err * near).sum(-1) + gam * l1
-    e_l1_after = (err_after * near).sum(-1) + gam * l1_after
+    e_l1 = r * unit_err.sum() + gam * l1
+    e_l1_after = r * unit_err_after.sum() + gam * l1_after
     e_s = e_l1 + e_l1_after + u * s
-    e_g = torch.linalg.vecdot(err * near, 2.0 * h + err) + (gam + u) * g
-    a1 = adelta.sum(-1)
-    e_d1 = e_delta.sum(-1) + gam * a1
-    e_d2 = (e_delta * sigma + adelta * e_sigma + e_delta * e_sigma).sum(-1) + (gam + u) * term2.abs().sum(-1)
+    e_g = 2.0 * r * torch.mv(h, unit_err) + r * r * unit_err.square().sum() + (gam + u) * g
+    e_d1 = r * pair.sum() + (u1 + gam) * a1
+    e_d2 = ((1.0 + u) * r * (torch.mv(sigma, pair) + torch.mv(adelta, pair)) + r * r * pair.square().sum()
+            + (3.0 * u1 + u1 * u1 + gam) * a2)
     first = d1 * s * g
     second = l1 * l1 * d2
     f = first - second
@@ -278,8 +283,9 @@ def _product_error(*factors: tuple[Tensor, Tensor]) -> Tensor:
     return total
 
 
-def sparsening_outcome(z: Tensor, z_after: Tensor, err: Tensor, err_after: Tensor) -> tuple[Tensor, Tensor]:
-    """(sparser, undecided) per row from sparsening_sign: sparser where the computed F < 0;
-    undecided where |F| does not exceed its bound (a NaN or infinite F is undecided too)."""
-    f, bound = sparsening_sign(z, z_after, err, err_after)
+def sparsening_outcome(z: Tensor, z_after: Tensor, row_scale: Tensor, unit_err: Tensor,
+                       unit_err_after: Tensor) -> tuple[Tensor, Tensor]:
+    """(sparser, undecided) per row from sparsening_sign (same arguments): sparser where the
+    computed F < 0; undecided where |F| does not exceed its bound (a NaN or infinite F too)."""
+    f, bound = sparsening_sign(z, z_after, row_scale, unit_err, unit_err_after)
     return f < 0, ~(f.abs() > bound)
