@@ -14,7 +14,10 @@ min(N, S) in descent mode):
 * the batch: X and the images it is assembled from, 3 x B x m;
 * the activations: Z, H, c H, the drive E, H', the two masks and dZ: 8 x B x n, one more for the
   theorem's own drive under the logistic loss;
-* the input kernel K = X X^T and K c^T: 2 x B x B.
+* the input kernel K = X X^T and K c^T: 2 x B x B;
+* the outcome's measurement, in float64 whatever the dtype (engine/step.py measured_outcome):
+  X W^T and X W'^T, h, h', their difference, sum and its magnitude: 7 x B x n, with W and X as
+  float64, n x m + B x m.
 
 Against the peak resident memory measured on the CPU the estimate is 15 to 35 % high: an upper
 bound. The digits themselves (S x m bytes) are already resident when the check runs, so they are in the
@@ -85,6 +88,8 @@ def estimate_memory(cfg: Config, dataset_size: int) -> MemoryEstimate:
         ("weights, optimiser state and step", f"{weights} x {n:,} x {m} {dt}", weights * n * m * e),
         ("data table", f"{tables} x {s:,} x {m} {dt}", tables * s * m * e),
         ("batch inputs", f"3 x {b:,} x {m} {dt}", 3 * b * m * e),
+        ("outcome measurement", f"7 x {b:,} x {n:,} + ({n:,} + {b:,}) x {m} float64",
+         (7 * b * n + (n + b) * m) * 8),
     ]
     return MemoryEstimate(tuple(sorted(parts, key=lambda p: -p[2])))
 
