@@ -113,7 +113,9 @@ def measure(plan: StepPlan, x: Tensor, step: StepTensors, signs: Tensor) -> dict
     """What the metrics need from the B x n activations, by the names of engine/layout.py's PACKED:
     the loss, per sample |h|^2, |h|_1, |h'|^2, |h'|_1, P, |h|_2 Q (and the generalised first-order
     changes when they are not a multiple of P and Q), the numbers of units active before, after and
-    in both, and m_i . sum_k m_k. signs: the theorem's c_k for this batch layout."""
+    in both, m_i . sum_k m_k, and the measured outcome (measured_outcome: sparser or not per sample,
+    undecided where rounding cannot tell, whether the step was exactly zero). step must come from
+    train_math with measured=True. signs: the theorem's c_k for this batch layout."""
     lr = plan.lr
     kernel = theory.input_kernel(x)
     drive = theory.kernel_drive(kernel, step.c, step.h)

@@ -177,13 +177,6 @@ def sign_flips_from_counts(units: Values, units_after: Values, units_both: Value
     return (units + units_after - 2.0 * units_both).sum(-1) / entries
 
 
-def below_resolution(l1: Values, l2: Values, l1_after: Values, l2_after: Values, resolution: float) -> Values:
-    """|h|_1/|h|_2 (eq. 4) moved by less than `resolution` of itself: rounding of the sums, not the
-    step, decides whether the sample became sparser."""
-    before = l1 * l2_after
-    return abs(l1_after * l2 - before) <= resolution * before
-
-
 def shares_no_unit(shared: Values, units: Values) -> Values:
     """Samples no other sample of the batch is active with on any unit: shared = m_i . sum_k m_k
     equals |m_i|_0. Then E_i * m_i = c_i K_ii h_i, the theorem's sides are equal (eq. 6, 7), and
