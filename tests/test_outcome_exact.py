@@ -142,3 +142,31 @@ def test_an_exactly_zero_step_is_named_and_never_unresolved(sample):
     note = rounding_note({"valid": 32.0, "zero_step": 32.0, "unresolved": 0.0})
     assert "the step was exactly zero for 100.0 % of valid samples" in note
     assert "float64" not in note and "within rounding" not in note
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_per_sample_sides_are_stored_in_the_runs_dtype(sample, tmp_path, monkeypatch, dtype):
+    """LHS and RHS as the run computed them: a float64 run's are not rounded to float32."""
+    from engine.store import RunReader, RunWriter, claim_run_folder
+
+    monkeypatch.setenv("FFTUI_DATA_DIR", str(tmp_path / "data"))
+    cfg = Config(mode="descent", width=32, batch_size=16, iters=3, seed=4, dtype=dtype)
+    trainer = Trainer(cfg, sample, chunk=2)
+    chunks = []
+    while trainer.iteration < 3:
+        chunks += trainer.advance()
+    chunks += trainer.flush()
+    assert all(c.columns["lhs"].dtype == np.dtype(dtype) for c in chunks)
+    folder = claim_run_folder("descent")
+    writer = RunWriter(folder, {"config": cfg.as_dict()}, keep_samples="all").start()
+    for chunk in chunks:
+        assert writer.put(chunk)
+    writer.close("finished")
+    arrays = RunReader(folder).samples.at(2, "all")
+    assert arrays is not None
+    want = chunks[0].columns["lhs"] if chunks[0].first_iteration <= 2 <= chunks[0].last_iteration else None
+    for name in ("lhs", "rhs"):
+        assert arrays[name].dtype == np.dtype(dtype)
+    if want is not None:
+        k = 2 - chunks[0].first_iteration
+        np.testing.assert_array_equal(arrays["lhs"], want[k, 0])
