@@ -45,7 +45,9 @@ class MetricsChunk:
             if m.dtype == "str":
                 self.constants[m.name] = str(value)
                 continue
-            col = np.asarray(value, dtype=m.dtype)
+            col = np.asarray(value)
+            if m.dtype != "float" or col.dtype not in (np.float32, np.float64):
+                col = np.asarray(col, dtype=m.dtype)  # "float": the run's float dtype, float64 if not one
             rows = col.shape[0] if rows is None else rows
             want = {BATCH: (rows,), GROUP: (rows, len(groups)), SAMPLE: (rows, len(groups), per)}[m.level]
             if col.shape != want:

@@ -27,7 +27,7 @@ from . import theory
 from .chunk import MetricsChunk
 from .layout import PackMeta
 
-RESOLUTION_EPS = 64  # a relative change below 64 machine epsilons of the packed dtype is unresolved
+RESOLUTION_EPS = 64  # Hoyer sparsity within 64 machine epsilons of 0 in an all-active row is 0
 
 # torch hands an operation to its thread pool from these sizes on (elements): reductions from
 # at::internal::GRAIN_SIZE, its MKL elementwise kernels (sqrt) from 2048
@@ -115,12 +115,14 @@ def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs:
         alone = theory.shares_no_unit(shared, units) & active
         scaled = alone & meta.gradient_step
         same_units = (units_after == units) & (units_both == units)
-        unchanged = (single & theory.one_active_unit(units_after)) | (scaled & same_units)
+        # an exactly zero step (W' = W) changes no sample: a tie, not a rounding question
+        zero_step = (q["zero_step"] > 0.5)[:, None]
+        unchanged = (single & theory.one_active_unit(units_after)) | (scaled & same_units) | zero_step
         counted = valid & ~unchanged
-        # S(h') > S(h)  <=>  |h'|_1 |h|_2 < |h|_1 |h'|_2 (eq. 10)
-        sparser = (l1_after * l2 < l1 * l2_after) & counted
-        # A change of |h|_1/|h|_2 within rounding of the float sums is no measurement (not a tie)
-        unresolved = theory.below_resolution(l1, l2, l1_after, l2_after, resolution) & counted
+        # S(h') > S(h), measured on the device from the changes of the norms in float64
+        # (theory.sparsening_sign); unresolved only where its rounding bound cannot tell the sign
+        sparser = (q["sparser_measured"] > 0.5) & counted
+        unresolved = (q["undecided"] > 0.5) & counted
         sparsity = theory.hoyer_from_norms(l1, l2, meta.width, units, resolution)
         predicted_theorem = theory.kernel_prediction(p, q_scaled, l1, g) & active & ~(single | alone)
         if meta.fo_scale is not None:
@@ -139,7 +141,7 @@ def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs:
             "theorem": predicted_theorem & valid, "general": predicted_general & valid,
             "agree_theorem": ~(predicted_theorem ^ sparser) & valid,
             "agree_general": ~(predicted_general ^ sparser) & valid,
-            "unresolved": unresolved, "predicted_theorem": predicted_theorem,
+            "unresolved": unresolved, "zero_step": valid & zero_step, "predicted_theorem": predicted_theorem,
             "predicted_general": predicted_general}, n_groups, per)
         n_active, n_valid = counts["active"], counts["valid"]
         columns = {
@@ -156,11 +158,12 @@ def derive(block: np.ndarray, meta: PackMeta, iterations: Sequence[int], epochs:
             "newly_silenced": counts["newly_silenced"],
             "valid": n_valid,
             "unresolved": counts["unresolved"],
+            "zero_step": counts["zero_step"],
             "sparser_of_batch": counts["sparser"] / per,
             "theorem_of_batch": counts["predicted_theorem"] / per,
             "general_of_batch": counts["predicted_general"] / per,
-            "lhs": lhs.astype(np.float32).reshape(by_group),
-            "rhs": rhs.astype(np.float32).reshape(by_group),
+            "lhs": lhs.astype(block.dtype).reshape(by_group),  # in the run's dtype
+            "rhs": rhs.astype(block.dtype).reshape(by_group),
             "actual": np.where(valid, sparser.astype(np.int8), np.int8(-1)).reshape(by_group),
             "predicted_theorem": predicted_theorem.reshape(by_group),
             "predicted_general": predicted_general.reshape(by_group),

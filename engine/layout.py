@@ -85,6 +85,10 @@ PACKED: tuple[Packed, ...] = (
     Packed("units_after", SAMPLE, "count", "active units after the step"),
     Packed("units_both", SAMPLE, "count", "units active before and after"),
     Packed("shared", SAMPLE, "count", "m_i . sum_k m_k: equals units when no other sample shares a unit"),
+    Packed("sparser_measured", SAMPLE, "count", "1 where S(h') > S(h), measured from the norms' changes "
+           "(theory.sparsening_sign)"),
+    Packed("undecided", SAMPLE, "count", "1 where the rounding bound of that measurement cannot decide it"),
+    Packed("zero_step", BATCH, "count", "1 when the applied weight change was exactly zero (W' = W)"),
 )
 
 

@@ -14,7 +14,10 @@ min(N, S) in descent mode):
 * the batch: X and the images it is assembled from, 3 x B x m;
 * the activations: Z, H, c H, the drive E, H', the two masks and dZ: 8 x B x n, one more for the
   theorem's own drive under the logistic loss;
-* the input kernel K = X X^T and K c^T: 2 x B x B.
+* the input kernel K = X X^T and K c^T: 2 x B x B;
+* the outcome's measurement, in float64 whatever the dtype (engine/step.py measured_outcome):
+  X W^T and X W'^T, h, h', their difference, sum and its magnitude: 7 x B x n, with W and X as
+  float64, n x m + B x m.
 
 A stack (Config.widths) counts every layer's weights (n_l x n_(l-1)) and its activations at the
 widest layer, plus the layer inputs and the end-to-end pass; hard negatives and the classifier add
@@ -94,6 +97,8 @@ def estimate_memory(cfg: Config, dataset_size: int) -> MemoryEstimate:
         ("weights, optimiser state and step", f"{weights} x {shapes} {dt}", weights * matrices * e),
         ("data table", f"{tables} x {s:,} x {m} {dt}", tables * s * m * e),
         ("batch inputs", f"3 x {b:,} x {m} {dt}", 3 * b * m * e),
+        ("outcome measurement", f"7 x {b:,} x {n:,} + ({n:,} + {b:,}) x {m} float64",
+         (7 * b * n + (n + b) * m) * 8),
     ]
     parts += _network_parts(cfg, b, n, e)
     return MemoryEstimate(tuple(sorted(parts, key=lambda p: -p[2])))

@@ -21,8 +21,9 @@ GROUPS = {"ff": ("pos", "neg"), "descent": ("all",)}
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric. dtype is a numpy dtype name, or "str" for a value that is constant over a chunk
-    (the run's mode and loss). summary: its mean over the batches where it is finite is in the
+    """One metric. dtype is a numpy dtype name, "float" for the run's own float dtype (float32 or
+    float64: per-sample values kept as the run computed them), or "str" for a value that is
+    constant over a chunk (the run's mode and loss). summary: its mean over the batches where it is finite is in the
     headless summary; label: how the summary line writes that mean, "{:.3f}" where the number goes
     ("" leaves it out of the line), at position label_at of the line. key: its JSON key
     (the recorded run's files), the name unless given. figure: its column in the CSV of Figures 2 and 3,
@@ -84,16 +85,18 @@ METRICS: tuple[Metric, ...] = (
            summary=True, label=" (agreement {:.3f})", label_at=3, low=0.0, high=1.0),
     Metric("agree_general", GROUP, "float64", "fraction where the generalised prediction equals the outcome",
            summary=True, label=" (agreement {:.3f})", label_at=5, low=0.0, high=1.0),
-    Metric("unresolved", GROUP, "int64", "valid samples whose |h|_1/|h|_2 moved by less than the dtype "
-           "can tell", summary=True),
+    Metric("unresolved", GROUP, "int64", "valid samples whose outcome a float64 measurement from the "
+           "run's weights cannot decide within its rounding bound", summary=True),
+    Metric("zero_step", GROUP, "int64", "valid samples of a batch whose weight change was exactly zero "
+           "(W' = W): unchanged, never sparser", summary=True),
     Metric("sparser_of_batch", GROUP, "float64", "the report's ratio: samples that became sparser over "
            "all samples of the group", figure="sparser", low=0.0, high=1.0),
     Metric("theorem_of_batch", GROUP, "float64", "samples the theorem predicts sparser over all samples "
            "(silenced never are)", figure="{theorem}", low=0.0, high=1.0),
     Metric("general_of_batch", GROUP, "float64", "samples the generalised predictor predicts sparser "
            "over all samples", figure="general", low=0.0, high=1.0),
-    Metric("lhs", SAMPLE, "float32", "the theorem's left side as the report writes it (NaN when silenced)"),
-    Metric("rhs", SAMPLE, "float32", "the theorem's right side (NaN when silenced)"),
+    Metric("lhs", SAMPLE, "float", "the theorem's left side as the report writes it (NaN when silenced)"),
+    Metric("rhs", SAMPLE, "float", "the theorem's right side (NaN when silenced)"),
     Metric("actual", SAMPLE, "int8", "1 became sparser, 0 did not, -1 not valid"),
     Metric("predicted_theorem", SAMPLE, "bool", "predicted sparser by the theorem"),
     Metric("predicted_general", SAMPLE, "bool", "predicted sparser by the generalised predictor"),

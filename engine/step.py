@@ -62,8 +62,13 @@ def plan_step(cfg: Config, optimizer: Optimizer, *, inputs: int, fast: bool, gra
     )
 
 
+# The outcome (sparser or not) is measured in float64 whatever the run's dtype: from the run's own
+# weights before and after the step and its inputs, all exact in float64 (theory.sparsening_sign).
+MEASURE_DTYPE = torch.float64
+
+
 class StepTensors(NamedTuple):
-    """What one training step leaves for the metrics (B samples, n units)."""
+    """What one training step leaves for the metrics (B samples, n units, m inputs)."""
 
     z: Tensor            # B x n pre-activations before the step
     h: Tensor            # B x n activations ReLU(z)
@@ -71,30 +76,46 @@ class StepTensors(NamedTuple):
     loss: Tensor         # the batch loss (a scalar)
     c: Tensor            # B loss weights dL/dg
     dw: Tensor | None    # the applied weight change, None for the fused update
+    w: Tensor | None = None        # the weights, updated in place (W' once the step is taken)
+    z_wide: Tensor | None = None   # B x n: X W^T before the step in MEASURE_DTYPE (None: not measured)
+    w_norm: Tensor | None = None   # n: |W_j|_2 before the step, in MEASURE_DTYPE
+    zero: Tensor | None = None     # scalar bool: the applied change was exactly zero (W' = W)
 
 
 def train_math(plan: StepPlan, w: Tensor, optimizer: Optimizer, x: Tensor, n_pos: int,
-               signs: Tensor) -> StepTensors:
+               signs: Tensor, measured: bool = True) -> StepTensors:
     """Forward, loss weights, closed-form gradient and the optimiser's weight change, applied to w
-    in place. signs: the theorem's c_k for this batch layout (layer.theorem_weights)."""
+    in place. signs: the theorem's c_k for this batch layout (layer.theorem_weights). measured: also
+    keep what `measure` needs from before the update (X W^T and |W_j|_2 in MEASURE_DTYPE, whether
+    the change was exactly zero)."""
     z, h = forward(w, x)
+    z_wide = w_norm = None
+    if measured:
+        w_wide = w.to(MEASURE_DTYPE)
+        z_wide = z if z.dtype == MEASURE_DTYPE else x.to(MEASURE_DTYPE) @ w_wide.T
+        w_norm = torch.linalg.vector_norm(w_wide, dim=1)
     g = goodness(h)
     loss, c = loss_and_weights(plan.mode, plan.loss, g, n_pos, plan.theta, signs)
     if plan.fused_update:
         # W' = W - lr * 2 (c H)^T X in one fused product; dW is never needed as a matrix
-        w.addmm_((h * c.unsqueeze(1)).T, x, alpha=-2.0 * plan.lr)
+        hc = h * c.unsqueeze(1)
+        w.addmm_(hc.T, x, alpha=-2.0 * plan.lr)
         dw = None
+        zero = (hc == 0).all() if measured else None  # a zero addend leaves W exactly as it was
     else:
         dw = optimizer.delta(gradient(h, x, c), w)
         w.add_(dw)
-    return StepTensors(z, h, g, loss, c, dw)
+        zero = (dw == 0).all() if measured else None
+    return StepTensors(z, h, g, loss, c, dw, w, z_wide, w_norm, zero)
 
 
 def measure(plan: StepPlan, x: Tensor, step: StepTensors, signs: Tensor) -> dict[str, Tensor]:
     """What the metrics need from the B x n activations, by the names of engine/layout.py's PACKED:
     the loss, per sample |h|^2, |h|_1, |h'|^2, |h'|_1, P, |h|_2 Q (and the generalised first-order
     changes when they are not a multiple of P and Q), the numbers of units active before, after and
-    in both, and m_i . sum_k m_k. signs: the theorem's c_k for this batch layout."""
+    in both, m_i . sum_k m_k, and the measured outcome (measured_outcome: sparser or not per sample,
+    undecided where rounding cannot tell, whether the step was exactly zero). step must come from
+    train_math with measured=True. signs: the theorem's c_k for this batch layout."""
     lr = plan.lr
     kernel = theory.input_kernel(x)
     drive = theory.kernel_drive(kernel, step.c, step.h)
@@ -127,4 +148,24 @@ def measure(plan: StepPlan, x: Tensor, step: StepTensors, signs: Tensor) -> dict
     values["units_after"] = mask_new.sum(dim=1)
     values["units_both"] = torch.linalg.vecdot(mask, mask_new)
     values["shared"] = torch.mv(mask, mask.sum(dim=0))
+    values.update(measured_outcome(x, step))
     return values
+
+
+def measured_outcome(x: Tensor, step: StepTensors) -> dict[str, Tensor]:
+    """The outcome of the step for each sample as a measurement: h = ReLU(X W^T) and h' = ReLU(X W'^T)
+    recomputed in MEASURE_DTYPE from the run's own weights before and after the step (exact in it),
+    S(h') > S(h) decided by theory.sparsening_sign from the changes of the norms, and flagged
+    undecided only where its rounding bound cannot decide the sign. The bound on each pre-activation
+    is gamma_m |W_j|_2 |x_i|_2 (a dot product of m terms, Cauchy-Schwarz on sum |W_jk x_ik|).
+    Returns "sparser_measured", "undecided" (0/1 per sample) and "zero_step" (0/1 for the batch),
+    in x's dtype."""
+    assert step.w is not None and step.z_wide is not None and step.w_norm is not None and step.zero is not None
+    x_wide = x.to(MEASURE_DTYPE)
+    w_wide = step.w.to(MEASURE_DTYPE)
+    z_after = x_wide @ w_wide.T
+    row_scale = torch.linalg.vector_norm(x_wide, dim=1).mul_(theory.dot_error_scale(x.shape[1], MEASURE_DTYPE))
+    sparser, undecided = theory.sparsening_outcome(step.z_wide, z_after, row_scale, step.w_norm,
+                                                   torch.linalg.vector_norm(w_wide, dim=1))
+    return {"sparser_measured": sparser.to(x.dtype), "undecided": undecided.to(x.dtype),
+            "zero_step": step.zero.to(x.dtype)}

@@ -177,13 +177,6 @@ def sign_flips_from_counts(units: Values, units_after: Values, units_both: Value
     return (units + units_after - 2.0 * units_both).sum(-1) / entries
 
 
-def below_resolution(l1: Values, l2: Values, l1_after: Values, l2_after: Values, resolution: float) -> Values:
-    """|h|_1/|h|_2 (eq. 4) moved by less than `resolution` of itself: rounding of the sums, not the
-    step, decides whether the sample became sparser."""
-    before = l1 * l2_after
-    return abs(l1_after * l2 - before) <= resolution * before
-
-
 def shares_no_unit(shared: Values, units: Values) -> Values:
     """Samples no other sample of the batch is active with on any unit: shared = m_i . sum_k m_k
     equals |m_i|_0. Then E_i * m_i = c_i K_ii h_i, the theorem's sides are equal (eq. 6, 7), and
@@ -195,3 +188,97 @@ def one_active_unit(units: Values) -> Values:
     """Samples with a single active unit: |h|_1 = |h|_2, so S(h) = 1 exactly (eq. 4), and the
     first-order changes of |h|_1 and |h|_2 are equal (eq. 11 holds with equality: not sparser)."""
     return units == 1
+
+
+def dot_error_scale(count: int, dtype: torch.dtype) -> float:
+    """gamma_k = k u / (1 - k u) for the unit roundoff u of dtype: a sum or dot product of k terms
+    computed in any order (blocked, pairwise, with or without FMA) is within gamma_k sum |terms|
+    of the exact one (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. 3.5)."""
+    u = torch.finfo(dtype).eps / 2
+    return count * u / (1.0 - count * u)
+
+
+def sparsening_sign(z: Tensor, z_after: Tensor, row_scale: Tensor, unit_err: Tensor,
+                    unit_err_after: Tensor) -> tuple[Tensor, Tensor]:
+    """Whether each sample became sparser, decided from the changes of its norms (eq. 4, 10), with a
+    rigorous bound on the rounding of that decision. Returns (F, bound), one value per row:
+    S(h') > S(h) exactly when F < 0, and |F - computed F| <= bound, so the sign of the computed F
+    is the exact one wherever |F| > bound.
+
+    z, z_after: (rows, n) pre-activations W x and W' x as computed (in the dtype the bound is for);
+    their absolute errors are at most row_scale_i * unit_err_j and row_scale_i * unit_err_after_j
+    (rows,), (n,), (n,): for z = fl(X W^T), gamma_m |x_i|_2 and |W_j|_2 (dot_error_scale and
+    Cauchy-Schwarz on sum_k |W_jk x_ik|).
+
+    With l1 = |h|_1, g = |h|_2^2, d1 = |h'|_1 - |h|_1, d2 = |h'|_2^2 - |h|_2^2 and s = |h|_1 + |h'|_1:
+    |h'|_1/|h'|_2 < |h|_1/|h|_2  <=>  (l1 + d1)^2 g < l1^2 (g + d2)  <=>  F = d1 s g - l1^2 d2 < 0.
+    d1 = sum_j (h'_j - h_j) and d2 = sum_j (h'_j - h_j)(h_j + h'_j) are sums of the per-unit changes,
+    which for a unit active before and after are z'_j - z_j itself: nothing in F is the difference of
+    two rounded norms, and its terms cancel only as much as the exact F is small.
+
+    The bound, term by term (u the unit roundoff, gamma_n as in dot_error_scale, n the width,
+    e_j = row_scale (unit_err_j + unit_err_after_j)):
+    - ReLU is 1-Lipschitz, so each computed h_j, h'_j is within its z's error bound of the exact one.
+    - delta_j = h'_j - h_j is one rounded subtraction: error <= e_j + u |delta_j| (1 + 1e-7);
+      sigma_j = h_j + h'_j likewise with u sigma_j. The product delta_j sigma_j: the factors' errors
+      expanded exactly, e_j (sigma_j + |delta_j|)(1 + u) + e_j^2 + (2u + u^2) |delta_j| sigma_j,
+      plus u |delta_j sigma_j| for its own rounding.
+    - every row sum (l1, |h'|_1, g, d1, d2) adds gamma_n times the sum of its terms' magnitudes; g's
+      terms h_j^2 carry err_j (2 h_j + err_j).
+    - the products d1 s g and l1^2 d2 are bounded by expanding (|x| + e_x)(|y| + e_y)... - |x||y|...
+      into its non-negative terms (no first-order truncation), and F's own evaluation adds
+      2u(|d1 s g| + |l1^2 d2|) + u |F|.
+    Every term is non-negative and computed from non-negative factors, so the bound's own rounding
+    is a relative (1 + k u) with k below 100; the bound is multiplied by 1.01 for it (and for the
+    rounding of the norms in row_scale and unit_err). Underflow to subnormal numbers is not
+    accounted for. Units inactive on both sides count in the error terms too (a looser bound for
+    fewer operations)."""
+    dtype = z.dtype
+    u = torch.finfo(dtype).eps / 2
+    u1 = u * 1.0000001
+    gam = dot_error_scale(z.shape[-1], dtype)
+    h, h_after = torch.relu(z), torch.relu(z_after)
+    delta = h_after - h
+    sigma = h + h_after
+    adelta = delta.abs()
+    pair = unit_err + unit_err_after
+    r = row_scale
+    l1, l1_after = h.sum(-1), h_after.sum(-1)
+    g = torch.linalg.vecdot(h, h)
+    d1, d2 = delta.sum(-1), torch.linalg.vecdot(delta, sigma)
+    a1, a2 = adelta.sum(-1), torch.linalg.vecdot(adelta, sigma)  # sum |delta_j|, sum |delta_j sigma_j|
+    s = l1 + l1_after
+    e_l1 = r * unit_err.sum() + gam * l1
+    e_l1_after = r * unit_err_after.sum() + gam * l1_after
+    e_s = e_l1 + e_l1_after + u * s
+    e_g = 2.0 * r * torch.mv(h, unit_err) + r * r * unit_err.square().sum() + (gam + u) * g
+    e_d1 = r * pair.sum() + (u1 + gam) * a1
+    e_d2 = ((1.0 + u) * r * (torch.mv(sigma, pair) + torch.mv(adelta, pair)) + r * r * pair.square().sum()
+            + (3.0 * u1 + u1 * u1 + gam) * a2)
+    first = d1 * s * g
+    second = l1 * l1 * d2
+    f = first - second
+    e_first = _product_error((d1.abs(), e_d1), (s, e_s), (g, e_g))
+    e_second = _product_error((l1, e_l1), (l1, e_l1), (d2.abs(), e_d2))
+    bound = (e_first + e_second + 2.0 * u * (first.abs() + second.abs()) + u * f.abs()) * 1.01
+    return f, bound
+
+
+def _product_error(*factors: tuple[Tensor, Tensor]) -> Tensor:
+    """prod(|x| + e_x) - prod |x| for non-negative magnitudes |x| and error bounds e_x, expanded
+    into its non-negative terms (every product with at least one e) so that nothing cancels."""
+    total = torch.zeros_like(factors[0][0])
+    exact = torch.ones_like(factors[0][0])  # prod |x| over the factors seen so far
+    for x, e in factors:
+        # (exact + total)(x + e) - exact x = total (x + e) + exact e
+        total = total * (x + e) + exact * e
+        exact = exact * x
+    return total
+
+
+def sparsening_outcome(z: Tensor, z_after: Tensor, row_scale: Tensor, unit_err: Tensor,
+                       unit_err_after: Tensor) -> tuple[Tensor, Tensor]:
+    """(sparser, undecided) per row from sparsening_sign (same arguments): sparser where the
+    computed F < 0; undecided where |F| does not exceed its bound (a NaN or infinite F too)."""
+    f, bound = sparsening_sign(z, z_after, row_scale, unit_err, unit_err_after)
+    return f < 0, ~(f.abs() > bound)

@@ -118,6 +118,7 @@ class Trainer:
         self.graphs = graphs
         self.compile = compile
         self.graph_error: str | None = None
+        self._measured = True  # train_math keeps what the metrics need (off for steps without them)
         self.shipper = Shipper(self.device, chunk, ship_interval)
         self._ready: list[MetricsChunk] = []
         with self._memory_errors():
@@ -227,7 +228,8 @@ class Trainer:
 
     def train_math(self, x: torch.Tensor, n_pos: int) -> StepTensors:
         """train_step's tensor work alone (no host bookkeeping), as a CUDA graph captures it."""
-        return train_math(self.plan, self.w, self.optimizer, x, n_pos, self.signs(x.shape[0], n_pos))
+        return train_math(self.plan, self.w, self.optimizer, x, n_pos, self.signs(x.shape[0], n_pos),
+                          measured=self._measured)
 
     def measure(self, x: torch.Tensor, n_pos: int, step: StepTensors) -> dict[str, torch.Tensor]:
         """The packed quantities of the batch's metrics, by name (engine/step.py's measure)."""
@@ -245,6 +247,7 @@ class Trainer:
 
         def math(idx: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
             x = assemble(batcher.table, batcher.labels, idx, shift, mode, batcher.label_value)
+            self._measured = with_metrics
             step = self.train_math(x, batch_size)
             if not with_metrics:
                 return step.loss.reshape(1)
@@ -270,6 +273,7 @@ class Trainer:
             x, n_pos = self.next_batch()
             epoch = self.batcher.epoch + 1
             t0 = time.perf_counter()
+            self._measured = with_metrics
             step = self.train_step(x, n_pos)
             if self.device.type != "cuda":
                 self._stop_at_overflow(float(step.loss))

@@ -48,7 +48,7 @@ def make_group(name: str, rng: np.random.Generator, count: int, t: float) -> Gro
     return GroupStats(
         name=name, count=count, goodness=1.0 + t, sparsity=0.4 + 0.1 * t, silenced=silenced.mean(),
         newly_silenced=0, valid=valid, sparser=sparser, theorem=th, general=min(1.0, th + 0.02),
-        agree_theorem=0.9 - 0.1 * t, agree_general=0.92 - 0.1 * t, unresolved=0,
+        agree_theorem=0.9 - 0.1 * t, agree_general=0.92 - 0.1 * t, unresolved=0, zero_step=0,
         sparser_of_batch=float((actual == 1).sum()) / count, theorem_of_batch=float(theorem.sum()) / count,
         general_of_batch=float(theorem.sum()) / count, lhs=lhs.astype(np.float32),
         rhs=rhs.astype(np.float32), actual=actual, predicted_theorem=theorem, predicted_general=theorem,

@@ -75,8 +75,8 @@ def test_a_width_2_descent_run_keeps_every_mean_in_the_interval(sample, dtype):
     assert values.size > 0 and values.min() >= 0.0 and values.max() <= 1.0
 
 
-def test_float64_is_never_advised_to_a_float64_run():
+def test_float64_is_never_advised():
+    """The outcome is measured in float64 in every run: no dtype would decide more of them."""
     group = {"unresolved": 3.0, "valid": 12.0}
-    assert "try --dtype float64" in rounding_note(group, "float32")
-    note = rounding_note(group, "float64")
+    note = rounding_note(group)
     assert "25.0 % of valid samples changed within rounding" in note and "float64" not in note

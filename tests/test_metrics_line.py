@@ -16,7 +16,7 @@ LINE = ('{"iteration":3,"epoch":1,"mode":"descent","loss_name":"linear","loss":-
         '"sign_flip":0.001,"l2_remainder":null,"step_time":0.01,"metrics_time":0.002,"groups":{"all":'
         '{"name":"all","count":6,"goodness":1.5,"sparsity":null,"silenced":0.16666666666666666,'
         '"newly_silenced":0,"valid":4,"sparser":0.25,"theorem":0.5,"general":0.5,"agree_theorem":0.75,'
-        '"agree_general":1.0,"unresolved":0,"sparser_of_batch":0.3333333333333333,"theorem_of_batch":0.5,'
+        '"agree_general":1.0,"unresolved":0,"zero_step":0,"sparser_of_batch":0.3333333333333333,"theorem_of_batch":0.5,'
         '"general_of_batch":0.3333333333333333')
 ARRAYS = (',"lhs":[1.234568,-0.0001234568,null,1.234568e+07,null,0],"rhs":[2.5,null,null,3e-12,7,-1],'
           '"actual":[1,0,-1,0,0,1],"predicted_theorem":[true,false,false,true,false,true],'
@@ -37,7 +37,8 @@ def make_record():
     general = np.array([True, False, False, False, False, True])
     grp = GroupStats(name="all", count=6, goodness=1.5, sparsity=math.nan, silenced=1 / 6, newly_silenced=0,
                      valid=4, sparser=0.25, theorem=0.5, general=0.5, agree_theorem=0.75, agree_general=1.0,
-                     unresolved=0, sparser_of_batch=(actual == 1).sum() / 6, theorem_of_batch=theorem.sum() / 6,
+                     unresolved=0, zero_step=0, sparser_of_batch=(actual == 1).sum() / 6,
+                     theorem_of_batch=theorem.sum() / 6,
                      general_of_batch=general.sum() / 6, lhs=lhs, rhs=rhs, actual=actual,
                      predicted_theorem=theorem, predicted_general=general)
     return MetricsRecord(iteration=3, epoch=1, mode="descent", loss_name="linear", loss=-2.0 / 3.0,

@@ -38,6 +38,8 @@ def columns_now(cfg, dataset) -> dict[str, np.ndarray]:
             out[f"{group}.{key}"] = np.array([getattr(r.groups[group], key) for r in records], dtype=np.float64)
         for key in make_reference.GROUP_ARRAYS:
             out[f"{group}.{key}"] = np.concatenate([getattr(r.groups[group], key) for r in records])
+            if key in ("lhs", "rhs"):  # kept in the run's dtype (float64) since; recorded as float32
+                out[f"{group}.{key}"] = out[f"{group}.{key}"].astype(np.float32)
     return out
 
 

@@ -265,6 +265,10 @@ def one_sample(kind="descent", loss="logistic", width=50, gradient_step=False, d
     from engine.layout import PackMeta
 
     meta = PackMeta(mode=kind, loss_name=loss, batch=1, width=width, gradient_step=gradient_step)
+    if "sparser_measured" not in values:  # the device's measurement, here from the norms given
+        values["sparser_measured"] = float(values["l1_after"] * math.sqrt(values["goodness"])
+                                           < values["l1"] * math.sqrt(values["goodness_after"]))
+    values = {"undecided": 0.0, "zero_step": 0.0, **values}
     vec = meta.layout.pack_array({"loss": 0.0, **values}, dtype=dtype)
     return derive(vec.reshape(1, -1), meta, [1], [1], 0.0, 0.0).record(0)
 
@@ -333,12 +337,20 @@ def test_a_sample_sharing_no_unit_is_scaled_by_plain_sgd_a_tie():
     assert shared.actual.tolist() == [1] and shared.predicted_theorem[0]
 
 
-@pytest.mark.parametrize("dtype,unresolved", [(np.float32, 1), (np.float64, 0)])
-def test_a_change_within_rounding_is_counted_unresolved(dtype, unresolved):
-    """|h|_1/|h|_2 moving by 1e-9 of itself is rounding in float32 sums, a measurement in float64."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_undecided_measurement_is_counted_unresolved_unless_a_tie(dtype):
+    """The device's measurement flags a sample its rounding bound cannot decide: it is counted
+    unresolved; a tie known exactly (one active unit, an exactly zero step) is not."""
     l1, g = 3.0, 2.0
-    sample = dict(goodness=g, l1=l1, goodness_after=g, l1_after=l1 * (1 - 1e-9), p=1.0, q_scaled=1.0,
-                  fo_dl1=0.1, fo_l2_scaled=0.1, units=5.0, units_after=5.0, units_both=5.0, shared=9.0)
-    assert one_sample(gradient_step=True, dtype=dtype, **sample).groups["all"].unresolved == unresolved
-    grp = one_sample(gradient_step=True, dtype=dtype, **{**sample, "l1_after": l1 * (1 - 1e-3)}).groups["all"]
-    assert grp.unresolved == 0 and grp.actual.tolist() == [1]
+    sample = dict(goodness=g, l1=l1, goodness_after=g, l1_after=l1 * (1 - 1e-3), p=1.0, q_scaled=1.0,
+                  fo_dl1=0.1, fo_l2_scaled=0.1, units=5.0, units_after=5.0, units_both=5.0, shared=9.0,
+                  sparser_measured=1.0)
+    grp = one_sample(gradient_step=True, dtype=dtype, **sample).groups["all"]
+    assert grp.unresolved == 0 and grp.actual.tolist() == [1] and grp.zero_step == 0
+    grp = one_sample(gradient_step=True, dtype=dtype, **{**sample, "undecided": 1.0}).groups["all"]
+    assert grp.unresolved == 1 and grp.actual.tolist() == [1]
+    one = {**sample, "undecided": 1.0, "units": 1.0, "units_after": 1.0, "units_both": 1.0}
+    grp = one_sample(gradient_step=True, dtype=dtype, **one).groups["all"]
+    assert grp.unresolved == 0 and grp.actual.tolist() == [0]
+    grp = one_sample(gradient_step=True, dtype=dtype, **{**sample, "zero_step": 1.0}).groups["all"]
+    assert grp.unresolved == 0 and grp.actual.tolist() == [0] and grp.zero_step == 1 and grp.sparser == 0.0

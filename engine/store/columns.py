@@ -44,21 +44,30 @@ def summary_lines(chunk: MetricsChunk) -> bytes:
     return b"\n".join(out)
 
 
-def _arrow_type(dtype: str) -> pa.DataType:
-    return pa.from_numpy_dtype(np.dtype(dtype))
+def _arrow_type(dtype: str, float_dtype: str = "float32") -> pa.DataType:
+    return pa.from_numpy_dtype(np.dtype(float_dtype if dtype == "float" else dtype))
 
 
-def sample_schema() -> pa.Schema:
+def sample_schema(float_dtype: str = "float32") -> pa.Schema:
     """The per-sample arrays' schema: one row per group of a kept batch: iteration (int64), group
     (string), and each SAMPLE metric under its key as a list of its declared dtype (one value per
     sample of the group; lists may differ in length between rows: a short last batch, a new batch
-    size)."""
+    size). float_dtype: the run's float dtype, for the metrics declared "float"."""
     fields = [pa.field(ITERATION, pa.int64(), nullable=False), pa.field(GROUP, pa.string(), nullable=False)]
-    fields += [pa.field(m.key, pa.list_(_arrow_type(m.dtype))) for m in SAMPLE_METRICS]
+    fields += [pa.field(m.key, pa.list_(_arrow_type(m.dtype, float_dtype))) for m in SAMPLE_METRICS]
     return pa.schema(fields)
 
 
-SAMPLE_SCHEMA = sample_schema()
+SAMPLE_SCHEMA = sample_schema()  # a float32 run's (and every run's recorded before float64 was kept)
+SAMPLE_SCHEMAS = (SAMPLE_SCHEMA, sample_schema("float64"))
+
+
+def chunk_float_dtype(chunk: MetricsChunk) -> str:
+    """The run's float dtype as its chunk holds the "float" metrics: float32 or float64."""
+    for m in SAMPLE_METRICS:
+        if m.dtype == "float":
+            return str(chunk.columns[m.name].dtype)
+    return "float32"
 
 
 def sample_rows(chunk: MetricsChunk, keep: np.ndarray) -> pa.RecordBatch | None:
@@ -72,10 +81,11 @@ def sample_rows(chunk: MetricsChunk, keep: np.ndarray) -> pa.RecordBatch | None:
     offsets = pa.array(np.arange(0, n * per + 1, per, dtype=np.int32))
     arrays = [pa.array(np.repeat(chunk.columns[ITERATION][rows], g)),
               pa.array(np.tile(np.array(chunk.groups, dtype=object), rows.size), type=pa.string())]
+    float_dtype = chunk_float_dtype(chunk)
     for m in SAMPLE_METRICS:
         values = np.ascontiguousarray(chunk.columns[m.name][rows]).reshape(-1)
-        arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, type=_arrow_type(m.dtype))))
-    return pa.record_batch(arrays, schema=SAMPLE_SCHEMA)
+        arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, type=_arrow_type(m.dtype, float_dtype))))
+    return pa.record_batch(arrays, schema=sample_schema(float_dtype))
 
 
 class SamplePolicy:

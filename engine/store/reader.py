@@ -23,7 +23,7 @@ from engine.chunk import MetricsChunk
 from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
 
 from .checkpoint import Checkpoint, read_checkpoint
-from .columns import GROUP, ITERATION, SAMPLE_SCHEMA
+from .columns import GROUP, ITERATION, SAMPLE_SCHEMA, SAMPLE_SCHEMAS
 from .files import (
     CONFIG_JSON,
     EVENTS,
@@ -200,14 +200,17 @@ class Samples:
         return self._cache[key]
 
     def column(self, name: str, group: str) -> np.ndarray:
-        """A SAMPLE metric (by its declared name) of one group: (k, per) of its declared dtype, or
+        """A SAMPLE metric (by its declared name) of one group: (k, per) of its declared dtype (the
+        run's float dtype for "float"), or
         an object array of k arrays when batch sizes differ."""
         key = (name, group)
         if key not in self._cache:
             col = self._group(group).column(BY_NAME[name].key).combine_chunks()
             if isinstance(col, pa.ChunkedArray):  # an empty table stays chunked
                 col = pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], type=col.type)
-            values = col.flatten().to_numpy(zero_copy_only=False).astype(BY_NAME[name].dtype, copy=False)
+            values = col.flatten().to_numpy(zero_copy_only=False)
+            if BY_NAME[name].dtype != "float":  # "float": as the run stored it, float32 or float64
+                values = values.astype(BY_NAME[name].dtype, copy=False)
             offsets = col.offsets.to_numpy()
             sizes = np.diff(offsets)
             if len(sizes) and (sizes == sizes[0]).all():
@@ -242,21 +245,25 @@ def read_samples(path: Path) -> tuple[pa.Table, bool]:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not data:
         return SAMPLE_SCHEMA.empty_table(), False
-    batches = []
+    batches: list[pa.RecordBatch] = []
+    schema = SAMPLE_SCHEMA
     source = pa.BufferReader(data)
     try:
         while source.tell() < len(data):  # one stream, or several end to end (a resumed run appends one)
             reader = pa.ipc.open_stream(source)
-            if not reader.schema.equals(SAMPLE_SCHEMA):
+            if not any(reader.schema.equals(known) for known in SAMPLE_SCHEMAS):
                 raise StoreError(f"{path} holds other per-sample columns than this fftui writes")
+            if batches and not reader.schema.equals(schema):
+                raise StoreError(f"{path} holds per-sample columns of two dtypes")
+            schema = reader.schema
             try:
                 while True:
                     batches.append(reader.read_next_batch())
             except StopIteration:
                 pass
     except (pa.ArrowException, OSError):
-        return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), True
-    return pa.Table.from_batches(batches, schema=SAMPLE_SCHEMA), False
+        return pa.Table.from_batches(batches, schema=schema), True
+    return pa.Table.from_batches(batches, schema=schema), False
 
 
 class RunReader:

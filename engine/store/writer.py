@@ -27,7 +27,7 @@ from engine.logs import log_exception
 from engine.metrics import BY_NAME
 
 from .checkpoint import write_checkpoint
-from .columns import SAMPLE_SCHEMA, SamplePolicy, sample_rows, summary_lines
+from .columns import SamplePolicy, sample_rows, summary_lines
 from .files import (
     CONFIG_JSON,
     EVENTS,
@@ -356,10 +356,11 @@ class RunWriter:
 
     def _flush(self, final: bool = False) -> None:
         if self._batches:
+            schema = self._batches[0].schema  # the run's float dtype (engine/store/columns.py)
             if self._arrow is None:
                 options = pa.ipc.IpcWriteOptions(compression="zstd")
-                self._arrow = pa.ipc.new_stream(self._samples, SAMPLE_SCHEMA, options=options)
-            table = pa.Table.from_batches(self._batches, schema=SAMPLE_SCHEMA).combine_chunks()
+                self._arrow = pa.ipc.new_stream(self._samples, schema, options=options)
+            table = pa.Table.from_batches(self._batches, schema=schema).combine_chunks()
             self._batches = []
             for batch in table.to_batches():
                 self._arrow.write_batch(batch)

@@ -33,7 +33,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         label = GROUP_LABELS.get(name, name)
         means = "".join(m.label.format(g[m.name]) for m in SUMMARY_LINE)
         lines.append(f"  {label:9s} mean over batches, ratios of valid samples: {means}"
-                     + rounding_note(g, summary.get("dtype", "float32")))
+                     + rounding_note(g))
     lines += layer_lines(summary.get("layers") or [])
     lines += evaluation_lines(summary.get("evaluations") or [])
     if summary.get("folder") is not None:
@@ -41,15 +41,21 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def rounding_note(group: dict[str, float], dtype: str = "float32") -> str:
-    """Say what share of the valid samples changed within rounding, when any did; float64 is
-    suggested only to a run that is not in float64 already."""
+def rounding_note(group: dict[str, float]) -> str:
+    """Say what share of the valid samples had an exactly zero step (W' = W: nothing changed, so
+    nothing became sparser), and what share of the others changed within rounding (an outcome the
+    float64 measurement's rounding bound cannot decide, engine/theory.py sparsening_sign), when any.
+    No dtype is advised: the outcome is measured in float64 whatever the run's dtype."""
     unresolved, valid = group.get("unresolved", 0.0), group.get("valid", 0.0)
-    if not unresolved or not valid:
-        return ""
-    advice = "; try --dtype float64" if dtype != "float64" else ""
-    return (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
-            f"(their outcome is not a measurement{advice})")
+    zero = group.get("zero_step", 0.0)
+    note = ""
+    if zero and valid:
+        note += (f"; the step was exactly zero for {100 * zero / valid:.1f} % of valid samples "
+                 "(no weight changed: every loss weight c_k or activation was 0)")
+    if unresolved and valid:
+        note += (f"; {100 * unresolved / valid:.1f} % of valid samples changed within rounding "
+                 "(their outcome is not a measurement)")
+    return note
 
 
 def layer_lines(layers: list[dict[str, dict[str, float]]]) -> list[str]:

@@ -45,7 +45,9 @@ class AssumptionsPane(Pane):
             line = (f"{g}  agree: theorem {fmt(st.agree_theorem, percent=True)}"
                     f" · general {fmt(st.agree_general, percent=True)}"
                     f" · valid {st.valid} · newly silenced {st.newly_silenced}")
-            if st.unresolved:  # changes within rounding: these outcomes are not measurements
+            if st.zero_step:  # an exactly zero step (W' = W): nothing changed
+                line += " · zero step"
+            if st.unresolved:  # outcomes rounding cannot decide: not measurements
                 line += f" · {st.unresolved} below rounding"
             parts.append(line)
         parts.append(f"sign flips {fmt(rec.sign_flip * 100, '.3g')} %"
