@@ -35,7 +35,7 @@ class SeriesBuffer:
 
     def __init__(self, rows: int, maxlen: int, dtype: type = np.float64) -> None:
         self.maxlen = maxlen
-        self._data = np.empty((rows, 2 * maxlen), dtype=dtype)
+        self._data: np.ndarray = np.empty((rows, 2 * maxlen), dtype=dtype)
         self._start = self._stop = 0
 
     def __len__(self) -> int:
@@ -126,7 +126,7 @@ class History:
         self._buffer: SeriesBuffer | None = None
         self._sides: dict[str, deque[tuple[np.ndarray, np.ndarray]]] = {}
         self._last: MetricsChunk | None = None
-        self._latest: tuple[tuple[int, int], MetricsRecord] | None = None
+        self._latest: tuple[tuple[int, int], MetricsRecord | None] | None = None
         self.layers = 1                                      # layers of the run's chunks
         self._layer_keys: dict[tuple[int, str], int] = {}    # (layer, series key) -> row of _layer_buffer
         self._layer_buffer: SeriesBuffer | None = None
