@@ -7,8 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from test_app import FakeRunner, FixedClock, fake_app, run_async, screen_text, settle, wait_until
-from test_deep import literal_classify
 
 from engine import network
 from engine.config import Config
@@ -18,6 +16,8 @@ from engine.trainer import Trainer
 from fftui.app import FFApp
 from fftui.history import History
 from fftui.widgets.footer import KeyFooter
+from test_app import FakeRunner, FixedClock, fake_app, run_async, screen_text, settle, wait_until
+from test_deep import literal_classify
 
 STACK = Config(widths=(24, 16, 8), batch_size=16, iters=40, seed=3)
 
@@ -249,7 +249,8 @@ async def test_t_measures_the_test_error_between_batches(small_sample):
         pixels = trainer.test.images.double() / 255.0
         assert evaluation.iteration == 3
         assert evaluation.wrong == literal_classify(weights, pixels, trainer.test.labels)
-        shown = f"test error {100 * evaluation.wrong / (512 // 5):.1f} % after epoch 1 (102 held-out digits of the sample)"
+        shown = (f"test error {100 * evaluation.wrong / (512 // 5):.1f} % after epoch 1 "
+                 "(102 held-out digits of the sample)")
         await pilot.pause(0.6)
         assert shown in app._status.text
         assert f"{evaluation.wrong} of 102 digits" in app._message[0]

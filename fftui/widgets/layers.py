@@ -84,7 +84,7 @@ class LayersPane(Pane):
     epochs. A line per layer sums up the newest batch, the generalised predictor's fraction too."""
 
     PLOTS = 4
-    TWO_ROWS = 30   # rows of the pane from which both rows of plots show (else the first row only)
+    TWO_ROWS = 24   # rows inside the pane from which both rows of plots show (else the first row only)
 
     def compose(self) -> ComposeResult:
         yield self._summary
@@ -128,9 +128,8 @@ class LayersPane(Pane):
             drawn["state"] += [Series(xs["state"], hoyer, f"{name} S", color),
                                Series(xs["state"], silenced, f"{name} silenced", color, lines=False,
                                       yside="right")]
-        titles = {"fixed": "sparser (lines), theorem (dots): input held fixed",
-                  "end": "sparser end to end (the layers below stepped too)",
-                  "state": "Hoyer S (lines), silenced (dots)"}
+        titles = {"fixed": "sparser, theorem (dots): input fixed", "end": "sparser end to end",
+                  "state": "Hoyer S, silenced (dots)"}
         for key, plot in (("fixed", fixed), ("end", end), ("state", state)):
             xlim = iteration_axis(history, xs[key])
             state_plot = key == "state"
@@ -142,9 +141,12 @@ class LayersPane(Pane):
         test.show(test_figure(history))
         width = (self.size.width or 80) - 2
         short = any(len(layer_line(history, k, r)) > width for k, r in enumerate(per_layer))
-        lines = [layer_line(history, layer, ratios, short) for layer, ratios in enumerate(per_layer)]
-        lines.append(SHORT_NOTE if short else LONG_NOTE)
-        self.set_summary(Text("\n".join(lines)))
+        summary = Text()
+        for layer, ratios in enumerate(per_layer):  # the layer shown in bold
+            summary.append(layer_line(history, layer, ratios, short) + "\n",
+                           style="bold" if layer == history.shown_layer else "")
+        summary.append(SHORT_NOTE if short else LONG_NOTE)
+        self.set_summary(summary)
 
 
 LONG_NOTE = ("the newest batch, positives and negatives pooled; theorem, general: predicted with the layer's "
@@ -167,8 +169,7 @@ def layer_line(history: History, layer: int, ratios: dict[str, np.ndarray], shor
             return fmt(last(name), percent=True).replace(" %", "%")
 
         return (f"L{layer + 1}{units}: sparser {pc('sparser')} · thm {pc('theorem')} · gen {pc('general')}"
-                f" · e2e {pc('sparser_end')} · S {fmt(last('sparsity'), '.2f')} · sil {pc('silenced')}"
-                f"{' ◂' if shown else ''}")
+                f" · e2e {pc('sparser_end')} · S {fmt(last('sparsity'), '.2f')} · sil {pc('silenced')}")
     return (f"L{layer + 1}{units}: sparser {fmt(last('sparser'), percent=True)}"
             f" · theorem {fmt(last('theorem'), percent=True)} · general {fmt(last('general'), percent=True)}"
             f" · end-to-end {fmt(last('sparser_end'), percent=True)} · S {fmt(last('sparsity'), '.3f')}"
