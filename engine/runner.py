@@ -337,6 +337,8 @@ class Runner:
         if not self._guarded(trainer.flush):
             return
         result = self._evaluated
+        if result is not None and result.iteration == trainer.iteration and not asked:
+            return  # measured already after this batch (the epoch's end is the run's end)
         if result is None or result.iteration != trainer.iteration:
             try:
                 result = network.evaluate(trainer)
@@ -347,10 +349,8 @@ class Runner:
             if result is None:
                 return
             self._evaluated = result
-            self._record("event", "evaluation", result.iteration, epoch=result.epoch, test_error=result.error,
-                         wrong=result.wrong, total=result.total, layers=result.layers, digits=result.description)
-        self.events.put(Event("info", _evaluation_text(result) if asked else "", result.iteration,
-                              evaluation=result))
+            self._record("event", "evaluation", result.iteration, **result.fields())
+        self.events.put(Event("info", result.sentence() if asked else "", result.iteration, evaluation=result))
 
     def _main(self) -> None:
         try:
@@ -394,6 +394,8 @@ class Runner:
             if trainer.finished:
                 self._guarded(trainer.flush)
                 if self._state != "error":
+                    if trainer.test is not None:
+                        self._evaluate(asked=False)  # at the end (measured once where an epoch just ended)
                     self._state = "finished"
                     self._event("info", f"finished: {trainer.iteration} iterations")
                     self._checkpoint()
@@ -414,11 +416,6 @@ class Runner:
 def _shown(value: Any) -> str:
     """A parameter's value in an event's line: a tuple (widths) as "64,128,64"."""
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def _evaluation_text(result: Any) -> str:
-    return (f"test error {100 * result.error:.1f} % after {result.iteration:,} iterations: {result.wrong:,} of "
-            f"{result.description}")
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:

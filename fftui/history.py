@@ -9,23 +9,30 @@ import numpy as np
 
 from engine.chunk import MetricsChunk, chunks_from_records
 from engine.config import Config
-from engine.metrics import BATCH_METRICS, GROUP, GROUP_METRICS, GroupStats, MetricsRecord
-from engine.stack import STACK_METRICS, StackChunk
+from engine.metrics import BATCH_METRICS, GROUP_METRICS, GroupStats, MetricsRecord
 
 # every numeric per-batch and per-group metric of the declaration is kept as a series
 SERIES_BATCH = tuple(m.name for m in BATCH_METRICS if m.dtype != "str")
 SERIES_GROUP = tuple(m.name for m in GROUP_METRICS)
 GROUP_ORDER = ("pos", "neg", "all")
-# a stack's layers: the batch series every layer shares (kept once), the ones of each layer, and the
-# end-to-end group metrics of engine/stack.py (every layer, the first included)
+# a stack's layers: the batch series every layer shares (kept once) and the ones of each layer
 SHARED_BATCH = ("iteration", "epoch", "step_time", "metrics_time")
 LAYER_BATCH = tuple(name for name in SERIES_BATCH if name not in SHARED_BATCH)
-SERIES_END = tuple(m.name for m in STACK_METRICS if m.level == GROUP)
+
+
+def series_end() -> tuple[str, ...]:
+    """The end-to-end group metrics of engine/stack.py (every layer has them). Imported when a
+    stack's chunk arrives: engine.stack imports torch, which the app's first frame does not wait for."""
+    from engine.metrics import GROUP
+    from engine.stack import STACK_METRICS
+
+    return tuple(m.name for m in STACK_METRICS if m.level == GROUP)
 
 
 def layer_count(chunk: MetricsChunk) -> int:
-    """The layers a chunk holds: a StackChunk's, else 1."""
-    return len(chunk.layers) if isinstance(chunk, StackChunk) else 1
+    """The layers a chunk holds: a stack's (engine/stack.py StackChunk, its `layers`), else 1."""
+    layers = getattr(chunk, "layers", None)
+    return len(layers) if layers is not None else 1
 
 
 class SeriesBuffer:
@@ -69,7 +76,7 @@ class History:
 
     A stack's chunks (engine/stack.py StackChunk) keep every layer: the first layer's series as a
     one-layer run's (float64), the other layers' series and every layer's end-to-end group metrics
-    (SERIES_END) in a second buffer of float32 (half the memory; a layer's batch series that every
+    (engine/stack.py STACK_METRICS) in a second buffer of float32 (half the memory; a layer's batch series that every
     layer shares, such as the iteration, are kept once), and each layer's theorem sides. ``layer``
     is the layer the panes read (`select`): `series`, `latest`, `sides` and `group` give that
     layer's; `series(key, layer)` any layer's. ``evaluations`` are the run's test errors
@@ -153,8 +160,8 @@ class History:
         last = self._last
         if last is None or layer >= self.layers:
             return None
-        if isinstance(last, StackChunk):
-            return last.layers[layer].record(-1)
+        if layer_count(last) > 1:
+            return last.layers[layer].record(-1)  # type: ignore[attr-defined]
         return last.record(-1)
 
     @property
@@ -218,10 +225,11 @@ class History:
     def _append_layers(self, run: list[MetricsChunk]) -> None:
         """A stack's other layers: every series of layers 1.. and every layer's end-to-end group
         metrics in one block of the float32 buffer; the newest sides of layers 1.."""
-        stacks = [c for c in run if isinstance(c, StackChunk)]
+        stacks: list = [c for c in run if layer_count(c) == self.layers]
         groups = run[0].groups
+        ends_names = series_end()
         own = [*LAYER_BATCH, *(f"{g}.{name}" for g in groups for name in SERIES_GROUP)]
-        ends = [f"{g}.{name}" for g in groups for name in SERIES_END]
+        ends = [f"{g}.{name}" for g in groups for name in ends_names]
         if self._layer_buffer is None:
             keys = [(layer, key) for layer in range(self.layers) for key in (own if layer else []) + ends]
             self._layer_keys = {key: i for i, key in enumerate(keys)}
@@ -233,7 +241,7 @@ class History:
                          for c in stacks]
                 return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-            names = (SERIES_GROUP, SERIES_END) if layer else (SERIES_END,)
+            names = (SERIES_GROUP, ends_names) if layer else (ends_names,)
             if layer:
                 rows += [column(name) for name in LAYER_BATCH]
             for series_names in names:

@@ -39,6 +39,10 @@ class LayerControl(ViewControl):
             count = len(config.layer_widths) if config is not None else 1
         return count
 
+    def pane_count(self) -> int:
+        """The panes offered to this run: a one-layer run leaves out the panes for stacks."""
+        return sum(1 for spec in self.PANES if spec.layers <= self.layer_count())
+
     def shown_layer(self) -> int:
         """The layer the panes show (0 = the first)."""
         return min(getattr(self.history, "layer", 0), self.layer_count() - 1)

@@ -212,19 +212,21 @@ class Events:
 EVALUATED = Config(widths=(16, 8), batch_size=64, iters=14, evaluate=True, seed=2)
 
 
-def test_the_runner_evaluates_every_epoch_and_records_it(small_sample):
+@pytest.mark.parametrize("iters", [14, 10])
+def test_the_runner_evaluates_every_epoch_and_at_the_end_and_records_it(small_sample, iters):
     recorder = Events()
-    runner = Runner(EVALUATED, small_sample, recorder=recorder).start()
+    runner = Runner(EVALUATED.replace(iters=iters), small_sample, recorder=recorder).start()
     try:
         assert wait_for(lambda: runner.state == "finished", timeout=60)
     finally:
         runner.stop()
     per_epoch = math.ceil((512 - 512 // 5) / 64)  # every fifth digit held out of training
+    want = sorted({per_epoch, 2 * per_epoch, iters} - {k for k in (2 * per_epoch,) if k > iters})
     events = [e for e in runner.drain_events() if e.evaluation is not None]
-    assert [e.iteration for e in events] == [per_epoch, 2 * per_epoch]
+    assert [e.iteration for e in events] == want
     assert all(e.message == "" for e in events)  # not asked for: nothing on the message line
     recorded = [(it, f) for kind, it, f in recorder.events if kind == "evaluation"]
-    assert [it for it, _ in recorded] == [per_epoch, 2 * per_epoch]
+    assert [it for it, _ in recorded] == want
     assert recorded[-1][1]["total"] == 512 // 5 and recorded[-1][1]["wrong"] == events[-1].evaluation.wrong
 
 
