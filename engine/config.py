@@ -92,8 +92,8 @@ class Config:
                             "network finds best (highest goodness); shuffled: the label of another sample of "
                             "the batch whose label differs; hybrid: two different digits mixed through a "
                             "blurred random mask, no label in any input (Hinton's unsupervised variant)")
-    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch of a "
-                             "headless run: each "
+    evaluate: bool = declare("bool", False, "ff mode: the goodness classifier's test error every epoch (in "
+                             "the app also on t): each "
                              "test digit with each of the 10 labels, the label of the highest summed goodness; "
                              "MNIST's 10,000 test digits, or on the shipped sample 1,000 of its digits (every "
                              "fifth, 100 of each class), which are then held out of training", resets=True,

@@ -56,6 +56,16 @@ class Evaluation:
         """The fraction misclassified (0 to 1)."""
         return self.wrong / self.total
 
+    def fields(self) -> dict:
+        """The fields of the run's "evaluation" event, as headless runs record them."""
+        return {"epoch": self.epoch, "test_error": self.error, "wrong": self.wrong, "total": self.total,
+                "layers": self.layers, "digits": self.description}
+
+    def sentence(self) -> str:
+        """"test error 4.2 % after 1,200 iterations: 42 of 1,000 digits of ..." (one line)."""
+        return (f"test error {100 * self.error:.1f} % after {self.iteration:,} iterations: {self.wrong:,} of "
+                f"{self.description}")
+
 
 def split_for_evaluation(dataset: Dataset, cfg: Config) -> tuple[Dataset, TestSet]:
     """(the digits to train on, the test digits). MNIST: all training digits, and the test split

@@ -24,13 +24,16 @@ class Event:
     An error's ``cause`` says what can help: "overflow" (the weights are no longer finite: only a
     reset goes on), "memory" (a smaller batch size or width), "" (anything else). ``changes``: for
     a parameter change that applies from the next batch (after ``iteration``), {name: (old, new)}
-    (the app marks it on its plots)."""
+    (the app marks it on its plots). ``evaluation``: the goodness classifier's test error
+    (engine/evaluate.py Evaluation) measured after ``iteration`` batches; its message is "" when it
+    came at the end of an epoch, not asked for."""
 
     kind: str
     message: str
     iteration: int = 0
     cause: str = ""
     changes: tuple[tuple[str, Any, Any], ...] = ()
+    evaluation: Any = None
 
 
 def error_cause(exc: BaseException) -> str:
@@ -44,7 +47,7 @@ def error_cause(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # pause, resume, step, set, reset, stop
+    name: str  # pause, resume, step, set, reset, evaluate, stop
     changes: dict[str, Any] | None = None
     config: Config | None = None  # set: the configuration built (parsed and checked) by set_params
 
@@ -77,6 +80,7 @@ class Runner:
         self.compile = compile
         self.recorder = recorder
         self._resume_from = checkpoint  # a run's checkpoint the layer starts from (engine/resume.py)
+        self._evaluated: Any = None     # the newest evaluation (engine/evaluate.py), not measured twice
         self.dropped = 0
         self.published = 0
         self._pending = cfg          # the configuration after every queued change
@@ -123,6 +127,11 @@ class Runner:
 
     def reset(self) -> None:
         self.commands.put(Command("reset"))
+
+    def evaluate(self) -> None:
+        """Measure the test error (cfg.evaluate) between two batches; an Event with the
+        evaluation follows. Without test digits, an info Event says so."""
+        self.commands.put(Command("evaluate"))
 
     def set_params(self, **changes: Any) -> Config:
         """Validate now (ConfigError with a one-line message; nothing changes) and queue the change.
@@ -277,11 +286,14 @@ class Runner:
                 self._guarded(trainer.flush)
                 self._checkpoint()
             before = trainer.iteration
+            self._evaluated = None
             trainer.reset()
             self._record("change", before, trainer.cfg, trainer.cfg, True)
             if self._state in ("finished", "error"):
                 self._state = "paused"
             self._event("info", "reset: a fresh layer from the seed, iteration 0")
+        elif cmd.name == "evaluate":
+            self._evaluate(asked=True)
         elif cmd.name == "set":
             assert cmd.changes is not None and cmd.config is not None
             new = cmd.config  # parsed and checked once, by set_params
@@ -291,11 +303,12 @@ class Runner:
                 if any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS):
                     self._checkpoint()  # the run ends here: its last state
             before = trainer.iteration
+            self._evaluated = None
             was_reset = trainer.apply(new)
             self._record("change", before, old, new, was_reset)
-            names = ", ".join(f"{k}={getattr(new, k)}" for k in cmd.changes)
+            names = ", ".join(f"{k}={_shown(getattr(new, k))}" for k in cmd.changes)
             if was_reset:
-                self._event("info", f"{names}: the layer was reset")
+                self._event("info", f"{names}: the {'network' if len(new.layer_widths) > 1 else 'layer'} was reset")
             elif set(cmd.changes) <= VIEW_FIELDS:
                 pass  # the app shows it at once; nothing changes in the run
             else:
@@ -307,6 +320,37 @@ class Runner:
             if self._state == "finished" and not trainer.finished:
                 self._state = "paused"
         return True
+
+    def _evaluate(self, asked: bool) -> None:
+        """The goodness classifier's test error now, after every batch trained so far is delivered
+        (so that the event follows the batches before it); recorded as an "evaluation" event of the
+        run; published as an Event with the evaluation (with a message when asked)."""
+        from . import network
+
+        trainer = self._trainer
+        assert trainer is not None
+        if trainer.test is None:
+            if asked:
+                self.events.put(Event("info", "no test digits: start with --evaluate to measure the test error",
+                                      self.iteration))
+            return
+        if not self._guarded(trainer.flush):
+            return
+        result = self._evaluated
+        if result is not None and result.iteration == trainer.iteration and not asked:
+            return  # measured already after this batch (the epoch's end is the run's end)
+        if result is None or result.iteration != trainer.iteration:
+            try:
+                result = network.evaluate(trainer)
+            except Exception as exc:  # e.g. no memory for the test digits: said, training goes on
+                message, _cause = self._failure("evaluation failed: ", exc)
+                self.events.put(Event("warning", message, self.iteration))
+                return
+            if result is None:
+                return
+            self._evaluated = result
+            self._record("event", "evaluation", result.iteration, **result.fields())
+        self.events.put(Event("info", result.sentence() if asked else "", result.iteration, evaluation=result))
 
     def _main(self) -> None:
         try:
@@ -350,6 +394,8 @@ class Runner:
             if trainer.finished:
                 self._guarded(trainer.flush)
                 if self._state != "error":
+                    if trainer.test is not None:
+                        self._evaluate(asked=False)  # at the end (measured once where an epoch just ended)
                     self._state = "finished"
                     self._event("info", f"finished: {trainer.iteration} iterations")
                     self._checkpoint()
@@ -357,12 +403,19 @@ class Runner:
                 continue
             if not self._guarded(functools.partial(trainer.advance, with_metrics=self.with_metrics)):
                 continue
+            if trainer.test is not None and trainer.batcher.remaining() == trainer.batcher.size:
+                self._evaluate(asked=False)  # an epoch ended
             if self.recorder is not None and self.recorder.checkpoint_due():
                 self._checkpoint()
             if self._steps_wanted > 0:
                 self._steps_wanted -= 1
                 if self._steps_wanted == 0 and self._state != "running":
                     self._guarded(trainer.flush)
+
+
+def _shown(value: Any) -> str:
+    """A parameter's value in an event's line: a tuple (widths) as "64,128,64"."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:

@@ -26,11 +26,11 @@ from engine.config import Config
 from . import keys, lifecycle
 from .control import recovery_hint
 from .history import History, change_label
+from .layering import LayerControl
 from .panes import PANES, PaneSpec, pane_keys, pane_tabs
 from .rate import RateMeter
 from .scheduler import PlotScheduler
 from .screens.editor import EditorScreen
-from .viewing import ViewControl
 from .widgets.footer import KeyFooter
 from .widgets.pane import Pane, View
 from .widgets.parameters import ParametersPane
@@ -47,7 +47,7 @@ def recording_text(runner: Any) -> str:
     return recorder.status_text() if recorder is not None and hasattr(recorder, "status_text") else ""
 
 
-class FFApp(ViewControl):
+class FFApp(LayerControl):
     """Watch Forward-Forward training make ReLU activations sparse, beside the theory.
 
     Args:
@@ -125,7 +125,7 @@ class FFApp(ViewControl):
                                    budget=self.PLOT_BUDGET, burst=self.PLOT_BURST)
         self.rates = RateMeter()
         self._last_single = self.PANES[0].id
-        self.set_reactive(ViewControl.view, self._last_single)
+        self.set_reactive(LayerControl.view, self._last_single)
         self.set_reactive(FFApp.view_options, View(window=self.config.smooth))
         self._requested: tuple[str, float] | None = None
         self._message = ("", "info")
@@ -161,6 +161,7 @@ class FFApp(ViewControl):
             lifecycle.install_stop_signals(self)
         self._apply_size(self.size.width, self.size.height)
         self._layout()
+        self.sync_layers()
         self.set_interval(self.DRAIN_INTERVAL, self._tick, name="drain")
         self.set_interval(self.STATUS_INTERVAL, self._refresh_text, name="status")
         if self.dataset is not None:
@@ -243,7 +244,8 @@ class FFApp(ViewControl):
             self._tabs.active = f"tab-{view}"
         sidebar = grid and self.sidebar
         for spec in self.PANES:
-            self._pane_widgets[spec.id].display = spec.id == view or (grid and (spec.plots or sidebar))
+            in_grid = grid and spec.grid and (spec.plots or sidebar)
+            self._pane_widgets[spec.id].display = spec.id == view or in_grid
         self._panes_box.display = grid or any(s.plots and s.id == view for s in self.PANES)
         self.plots.hurry()
 
@@ -265,6 +267,7 @@ class FFApp(ViewControl):
             self.history.add(records)
         if self.history.runs != self._run_shown:
             self._new_run()
+        self.sync_layers()
         for event in runner.drain_events():
             self._on_event(event)
         self.rates.update(self.clock(), runner.iteration, runner.state == "running")
@@ -298,6 +301,9 @@ class FFApp(ViewControl):
         self._refresh_text()
 
     def _on_event(self, event) -> None:
+        if getattr(event, "evaluation", None) is not None:
+            self.on_evaluation(event)
+            return
         if getattr(event, "changes", ()):  # a parameter change: marked on the plots at its iteration
             self.history.mark(event.iteration, change_label({k: (old, new) for k, old, new in event.changes}))
         if event.kind == "error":
@@ -339,6 +345,8 @@ class FFApp(ViewControl):
             message_kind=self._message[1],
             data_size=self.dataset.size,
             recording=recording_text(runner),
+            layer=self.layer_text(),
+            test=self.test_text(),
         )
         self._status.show(info)
         self.banner = (f" engine error: {self._error or 'see the message above'} — the run is paused; "
@@ -393,6 +401,8 @@ class FFApp(ViewControl):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, callback in keys.palette_entries(self.KEYS, self):
+            yield SystemCommand(title, help_text, callback)
+        for title, help_text, callback in self.layer_commands():
             yield SystemCommand(title, help_text, callback)
         from engine.presets import PRESETS
 

@@ -86,7 +86,8 @@ class RunControl(App):
         names = list(names)
         parts = [f"{n} {show_value(getattr(old, n))} → {show_value(getattr(new, n))}" for n in names]
         resets = any(getattr(old, f) != getattr(new, f) for f in RESET_FIELDS)
-        when = "resets the layer at the next batch" if resets else "applies at the next batch"
+        what = "network" if len(new.layer_widths) > 1 or len(old.layer_widths) > 1 else "layer"
+        when = f"resets the {what} at the next batch" if resets else "applies at the next batch"
         if set(names) <= VIEW_FIELDS:
             when = "applies now"
         text = f"{', '.join(parts)}: {when}"
@@ -157,14 +158,6 @@ class RunControl(App):
     @needs_engine
     def action_batch_down(self) -> None:
         self._change(batch_size=max(1, self.runner.pending_config.batch_size // 2))
-
-    @needs_engine
-    def action_width_up(self) -> None:
-        self._change(width=self.runner.pending_config.width * 2)
-
-    @needs_engine
-    def action_width_down(self) -> None:
-        self._change(width=max(2, self.runner.pending_config.width // 2))
 
     @needs_engine
     def action_edit(self) -> None:

@@ -15,6 +15,24 @@ from engine.metrics import BATCH_METRICS, GROUP_METRICS, GroupStats, MetricsReco
 SERIES_BATCH = tuple(m.name for m in BATCH_METRICS if m.dtype != "str")
 SERIES_GROUP = tuple(m.name for m in GROUP_METRICS)
 GROUP_ORDER = ("pos", "neg", "all")
+# a stack's layers: the batch series every layer shares (kept once) and the ones of each layer
+SHARED_BATCH = ("iteration", "epoch", "step_time", "metrics_time")
+LAYER_BATCH = tuple(name for name in SERIES_BATCH if name not in SHARED_BATCH)
+
+
+def series_end() -> tuple[str, ...]:
+    """The end-to-end group metrics of engine/stack.py (every layer has them). Imported when a
+    stack's chunk arrives: engine.stack imports torch, which the app's first frame does not wait for."""
+    from engine.metrics import GROUP
+    from engine.stack import STACK_METRICS
+
+    return tuple(m.name for m in STACK_METRICS if m.level == GROUP)
+
+
+def layer_count(chunk: MetricsChunk) -> int:
+    """The layers a chunk holds: a stack's (engine/stack.py StackChunk, its `layers`), else 1."""
+    layers = getattr(chunk, "layers", None)
+    return len(layers) if layers is not None else 1
 
 
 class SeriesBuffer:
@@ -22,9 +40,9 @@ class SeriesBuffer:
     new values (rows x n) is copied in at once, and when the array is full the newest ``maxlen``
     columns move to its front (amortised O(1) per value; a read is one slice)."""
 
-    def __init__(self, rows: int, maxlen: int) -> None:
+    def __init__(self, rows: int, maxlen: int, dtype: type = np.float64) -> None:
         self.maxlen = maxlen
-        self._data = np.empty((rows, 2 * maxlen))
+        self._data: np.ndarray = np.empty((rows, 2 * maxlen), dtype=dtype)
         self._start = self._stop = 0
 
     def __len__(self) -> int:
@@ -46,15 +64,23 @@ class SeriesBuffer:
         self._start = max(self._start, self._stop - cap)
 
     def row(self, i: int) -> np.ndarray:
-        """A copy of series i's kept values, oldest first."""
-        return self._data[i, self._start:self._stop].copy()
+        """A copy of series i's kept values, oldest first (float64)."""
+        return self._data[i, self._start:self._stop].astype(np.float64)
 
 
 class History:
     """The last ``maxlen`` batches as per-iteration series (every numeric BATCH and GROUP metric of
     engine/metrics.py, keys "loss", "pos.sparser", ...), and the per-sample theorem sides of the last
     ``batches`` batches. ``version`` grows with every change, so a pane can tell whether its data
-    moved since it last drew."""
+    moved since it last drew.
+
+    A stack's chunks (engine/stack.py StackChunk) keep every layer: the first layer's series as a
+    one-layer run's (float64), the other layers' series and every layer's end-to-end group metrics
+    (engine/stack.py STACK_METRICS) in a second buffer of float32 (half the memory; a layer's batch series that every
+    layer shares, such as the iteration, are kept once), and each layer's theorem sides. ``layer``
+    is the layer the panes read (`select`): `series`, `latest`, `sides` and `group` give that
+    layer's; `series(key, layer)` any layer's. ``evaluations`` are the run's test errors
+    (engine/evaluate.py Evaluation), oldest first."""
 
     def __init__(self, maxlen: int = 5000, batches: int = 20) -> None:
         self.maxlen = maxlen
@@ -63,7 +89,27 @@ class History:
         self.runs = 0      # times the data started anew (`clear`): a new run, mode or set of groups
         self.config: Config | None = None
         self.others: list = []  # recorded runs drawn beside this one (fftui/overlay.py); kept across runs
+        self.layer = 0     # the layer the panes show (kept across runs; `shown_layer` clamps it)
         self.clear()
+
+    @property
+    def shown_layer(self) -> int:
+        """The layer the panes read: ``layer``, or the last layer where the run has fewer."""
+        return min(self.layer, self.layers - 1)
+
+    def select(self, layer: int) -> None:
+        """Show layer ``layer`` (0 = the first) in every pane: a change of what the panes read."""
+        if layer != self.layer:
+            self.layer = layer
+            self.version += 1
+
+    def add_evaluation(self, evaluation) -> None:
+        """A test error of this run (engine/evaluate.py Evaluation); one per iteration, the newest kept."""
+        if self.evaluations and self.evaluations[-1].iteration == evaluation.iteration:
+            self.evaluations[-1] = evaluation
+        else:
+            self.evaluations.append(evaluation)
+        self.version += 1
 
     def set_config(self, config: Config | None) -> None:
         """The configuration the newest batches were trained with (the panes say what it implies,
@@ -87,7 +133,12 @@ class History:
         self._buffer: SeriesBuffer | None = None
         self._sides: dict[str, deque[tuple[np.ndarray, np.ndarray]]] = {}
         self._last: MetricsChunk | None = None
-        self._latest: tuple[int, MetricsRecord] | None = None
+        self._latest: tuple[tuple[int, int], MetricsRecord | None] | None = None
+        self.layers = 1                                      # layers of the run's chunks
+        self._layer_keys: dict[tuple[int, str], int] = {}    # (layer, series key) -> row of _layer_buffer
+        self._layer_buffer: SeriesBuffer | None = None
+        self._layer_sides: dict[int, dict[str, deque[tuple[np.ndarray, np.ndarray]]]] = {}
+        self.evaluations: list = []
         self.version += 1
         self.runs += 1
 
@@ -96,12 +147,22 @@ class History:
 
     @property
     def latest(self) -> MetricsRecord | None:
-        """The newest batch as a record (built on first use after a change)."""
+        """The newest batch of the layer shown as a record (built on first use after a change)."""
         if self._last is None:
             return None
-        if self._latest is None or self._latest[0] != self.version:
-            self._latest = (self.version, self._last.record(-1))
+        key = (self.version, self.shown_layer)
+        if self._latest is None or self._latest[0] != key:
+            self._latest = (key, self.latest_at(self.shown_layer))
         return self._latest[1]
+
+    def latest_at(self, layer: int) -> MetricsRecord | None:
+        """The newest batch of one layer as a record (None while empty or beyond the layers)."""
+        last = self._last
+        if last is None or layer >= self.layers:
+            return None
+        if layer_count(last) > 1:
+            return last.layers[layer].record(-1)  # type: ignore[attr-defined]
+        return last.record(-1)
 
     @property
     def last_iteration(self) -> int | None:
@@ -128,11 +189,11 @@ class History:
             groups = tuple(sorted(chunk.groups, key=_group_key))
             last = run[-1] if run else self._last
             if last is not None and (chunk.first_iteration <= last.last_iteration or chunk.mode != self.mode
-                                     or groups != self.groups):
+                                     or groups != self.groups or layer_count(chunk) != self.layers):
                 run = []
                 self.clear()
             if self._last is None and not run:
-                self.mode, self.groups = chunk.mode, groups
+                self.mode, self.groups, self.layers = chunk.mode, groups, layer_count(chunk)
             run.append(chunk)
         self._append(run)
         if run:
@@ -155,34 +216,66 @@ class History:
         per_batch = np.stack([column(name) for name in SERIES_BATCH])                     # k1 x r
         per_group = np.stack([column(name) for name in SERIES_GROUP]).transpose(2, 0, 1)  # groups x k2 x r
         self._buffer.extend(np.concatenate([per_batch, per_group.reshape(-1, per_batch.shape[1])]))
-        for gi, gname in enumerate(groups):
-            sides = self._sides.get(gname)
-            if sides is None:
-                sides = self._sides[gname] = deque(maxlen=self.batches)
-            kept: list[tuple[np.ndarray, np.ndarray]] = []
-            for chunk in reversed(run):  # the newest batches only
-                take = min(len(chunk), self.batches - len(kept))
-                lhs, rhs = chunk.columns["lhs"][-take:, gi].copy(), chunk.columns["rhs"][-take:, gi].copy()
-                kept[:0] = zip(lhs, rhs, strict=True)
-                if len(kept) >= self.batches:
-                    break
-            sides.extend(kept)
+        _keep_sides(self._sides, run, groups, self.batches)
+        if self.layers > 1:
+            self._append_layers(run)
         self._last = run[-1]
         self.total += sum(len(c) for c in run)
 
-    def series(self, key: str) -> np.ndarray:
-        """The kept values of one series ("loss", "pos.sparser", ...), oldest first; empty if unknown."""
-        row = self._keys.get(key)
-        if row is None or self._buffer is None:
+    def _append_layers(self, run: list[MetricsChunk]) -> None:
+        """A stack's other layers: every series of layers 1.. and every layer's end-to-end group
+        metrics in one block of the float32 buffer; the newest sides of layers 1.."""
+        stacks: list = [c for c in run if layer_count(c) == self.layers]
+        groups = run[0].groups
+        ends_names = series_end()
+        own = [*LAYER_BATCH, *(f"{g}.{name}" for g in groups for name in SERIES_GROUP)]
+        ends = [f"{g}.{name}" for g in groups for name in ends_names]
+        if self._layer_buffer is None:
+            keys = [(layer, key) for layer in range(self.layers) for key in (own if layer else []) + ends]
+            self._layer_keys = {key: i for i, key in enumerate(keys)}
+            self._layer_buffer = SeriesBuffer(len(keys), self.maxlen, np.float32)
+        rows: list[np.ndarray] = []
+        for layer in range(self.layers):
+            def column(name: str, layer: int = layer) -> np.ndarray:
+                parts = [c.ends[layer][name] if name in c.ends[layer] else c.layers[layer].columns[name]
+                         for c in stacks]
+                return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+            names = (SERIES_GROUP, ends_names) if layer else (ends_names,)
+            if layer:
+                rows += [column(name) for name in LAYER_BATCH]
+            for series_names in names:
+                block = np.stack([column(name) for name in series_names])  # k x r x groups
+                rows += list(block.transpose(2, 0, 1).reshape(-1, block.shape[1]))
+        self._layer_buffer.extend(np.stack(rows))  # the keys' order: batch, then group by group
+        for layer in range(1, self.layers):
+            _keep_sides(self._layer_sides.setdefault(layer, {}), [c.layers[layer] for c in stacks], groups,
+                        self.batches)
+
+    def series(self, key: str, layer: int | None = None) -> np.ndarray:
+        """The kept values of one series ("loss", "pos.sparser", ...) of the layer shown (or of
+        ``layer``), oldest first; empty if unknown. A stack's end-to-end group metrics
+        ("pos.sparser_end", ...) are there for every layer."""
+        layer = self.shown_layer if layer is None else layer
+        row = self._keys.get(key) if layer == 0 or key in SHARED_BATCH else None
+        if row is not None and self._buffer is not None:
+            return self._buffer.row(row)
+        row = self._layer_keys.get((layer, key))
+        if row is None or self._layer_buffer is None:
             return np.empty(0)
-        return self._buffer.row(row)
+        return self._layer_buffer.row(row)
 
     def iterations(self) -> np.ndarray:
         return self.series("iteration")
 
+    def _sides_of(self, group: str) -> deque[tuple[np.ndarray, np.ndarray]] | None:
+        layer = self.shown_layer
+        return self._sides.get(group) if layer == 0 else self._layer_sides.get(layer, {}).get(group)
+
     def sides(self, group: str) -> tuple[np.ndarray, np.ndarray]:
-        """The theorem's two sides over the kept batches, one value per sample (NaN when silenced)."""
-        kept = self._sides.get(group)
+        """The theorem's two sides of the layer shown over the kept batches, one value per sample
+        (NaN when silenced)."""
+        kept = self._sides_of(group)
         if not kept:
             return np.empty(0), np.empty(0)
         lhs = np.concatenate([a for a, _ in kept]).astype(float)
@@ -190,7 +283,7 @@ class History:
         return lhs, rhs
 
     def sides_batches(self, group: str) -> int:
-        kept = self._sides.get(group)
+        kept = self._sides_of(group)
         return len(kept) if kept else 0
 
     def group(self, name: str) -> GroupStats | None:
@@ -198,6 +291,24 @@ class History:
         if latest is None:
             return None
         return latest.groups.get(name)
+
+
+def _keep_sides(store: dict[str, deque[tuple[np.ndarray, np.ndarray]]], run: list[MetricsChunk],
+                groups: tuple[str, ...], batches: int) -> None:
+    """Keep the theorem sides of the newest ``batches`` batches of ``run`` (one layer's chunks),
+    per group, in ``store``."""
+    for gi, gname in enumerate(groups):
+        sides = store.get(gname)
+        if sides is None:
+            sides = store[gname] = deque(maxlen=batches)
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
+        for chunk in reversed(run):  # the newest batches only
+            take = min(len(chunk), batches - len(kept))
+            lhs, rhs = chunk.columns["lhs"][-take:, gi].copy(), chunk.columns["rhs"][-take:, gi].copy()
+            kept[:0] = zip(lhs, rhs, strict=True)
+            if len(kept) >= batches:
+                break
+        sides.extend(kept)
 
 
 def _group_key(name: str) -> int:

@@ -78,8 +78,10 @@ RUN_KEYS: tuple[Key, ...] = (
         display="["),
     Key("b", "batch_up", "N×2", "Double the batch size", "batch_size × 2 from the next batch"),
     Key("B", "batch_down", "N÷2", "Halve the batch size", "batch_size ÷ 2 from the next batch"),
-    Key("w", "width_up", "n×2", "Double the width", "width × 2 (resets the layer)"),
-    Key("W", "width_down", "n÷2", "Halve the width", "width ÷ 2 (resets the layer)"),
+    Key("w", "width_up", "n×2", "Double the width", "width × 2 (resets the layer; a stack: "
+        "the layer shown's, the network resets)"),
+    Key("W", "width_down", "n÷2", "Halve the width", "width ÷ 2 (resets the layer; a stack: "
+        "the layer shown's, the network resets)"),
     Key("e", "edit", "Edit", "Edit parameters", "Open the editor for every parameter"),
     Key("s", "smoothing", "Smooth", "Toggle smoothing", "Moving average over the plotted iterations"),
     Key("plus", "window_up", "Window+", "Widen the smoothing window", "Average over more iterations (editor: smooth)",
@@ -92,6 +94,12 @@ RUN_KEYS: tuple[Key, ...] = (
         "Sparsening: fractions of all N samples of each batch (the report's figures), or of the valid samples"),
     Key("z", "full_range", "S 0..1", "Hoyer sparsity on 0..1", "Hoyer sparsity around the data, or on 0..1"),
     Key("y", "log_scale", "Log y", "Log scale for goodness and loss", "Goodness and loss on log10 axes, or linear"),
+    Key("greater_than_sign", "layer_next", "Layer+", "Show the next layer",
+        "A stack (--widths): every pane shows the next layer (after the last, the first)", display=">"),
+    Key("less_than_sign", "layer_previous", "Layer−", "Show the previous layer",
+        "A stack (--widths): every pane shows the layer below (before the first, the last)", display="<"),
+    Key("t", "evaluate", "Test", "Evaluate the test error now",
+        "With --evaluate: the goodness classifier's test error now, between two batches (also every epoch)"),
 )
 """Keys that steer the run or the display, before the pane keys."""
 
@@ -111,7 +119,8 @@ SCREEN_KEYS: tuple[Key, ...] = (
 FOOTER_PRIORITY: tuple[str, ...] = (
     "scrub",  # a recording's (fftui/replay.py)
     "toggle_run", "step", "edit", "grid", "presets", "svg", "help", "quit",
-    "reset", "toggle_mode", "view", "smoothing", "switch_loss", "lr_up", "lr_down",
+    "reset", "toggle_mode", "layer_next", "layer_previous", "evaluate", "view", "smoothing", "switch_loss",
+    "lr_up", "lr_down",
     "batch_up", "batch_down", "width_up", "width_down",
 )
 """Actions in the order the footer offers their keys (the pane keys under "view", in pane order);

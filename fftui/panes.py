@@ -16,6 +16,7 @@ from .keys import Key
 from .widgets.assumptions import AssumptionsPane
 from .widgets.compare import CompareSparseningPane as SparseningPane  # with recorded runs overlaid, if any
 from .widgets.compare import CompareSparsityPane as SparsityPane
+from .widgets.layers import LayersPane
 from .widgets.lhs_rhs import LhsRhsPane
 from .widgets.parameters import ParametersPane
 
@@ -36,6 +37,9 @@ class PaneSpec:
             the CSS class ``side-pane``: in the grid they sit beside the plots where the grid
             still fits next to them (`fftui.app.FFApp.SIDE_WIDTH`); the app updates them itself.
         footer: the footer's text, when it is not ``label``.
+        grid: whether the grid shows it (else only alone).
+        layers: the least layers of a run that it shows something for: with fewer its tab and
+            footer key are left out (its key still shows it, saying why it is empty).
     """
 
     id: str
@@ -47,6 +51,8 @@ class PaneSpec:
     widget: Callable[..., Widget]
     plots: bool = True
     footer: str = ""
+    grid: bool = True
+    layers: int = 1
 
     @property
     def tab_label(self) -> str:
@@ -93,6 +99,12 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("params", "5", "Parameters", "Parameters", "Every parameter of the run",
              "the values in use; a queued change shows with → and applies at the next batch; "
              "'resets' marks changes that need a fresh layer", ParametersPane, plots=False, footer="Params"),
+    PaneSpec("layers", "6", "Layers", "Layers side by side", "Every layer of a stack side by side",
+             "a stack (--widths): per layer, one colour each, the fraction sparser with the layer's input held "
+             "fixed beside the theorem's, the fraction sparser end to end (the layers below stepped too), "
+             "Hoyer sparsity and the silenced fraction, pooled over positives and negatives; the test error "
+             "over epochs (--evaluate; t: now); a line per layer with the generalised predictor's fraction",
+             LayersPane, grid=False, layers=2),
 )
 """The panes in key order."""
 

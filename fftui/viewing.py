@@ -49,6 +49,10 @@ class ViewControl(RunControl):
         """Whether every plotting pane fits at once in a terminal of ``width`` x ``height`` cells."""
         return any(width >= w and height >= h for w, h in cls.GRID_SIZES)
 
+    def pane_count(self) -> int:
+        """The panes offered (keys 1 to this one)."""
+        return len(self.PANES)
+
     # -- actions --------------------------------------------------------------------------------
     def _toggle_view(self, name: str, on: str, off: str) -> None:
         """Flip one of the panes' display options and say which way it went."""
@@ -93,7 +97,7 @@ class ViewControl(RunControl):
             sizes = [f"{w}x{h}" for w, h in self.GRID_SIZES]
             need = " or ".join(filter(None, (", ".join(sizes[:-1]), sizes[-1])))
             self._set_message(f"the grid needs {need}; this is {self.size.width}x{self.size.height}: "
-                              f"1-{len(self.PANES)} show one pane", "warning")
+                              f"1-{self.pane_count()} show one pane", "warning")
             self._refresh_text()
 
     def action_overlay(self) -> None:

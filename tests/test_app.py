@@ -313,7 +313,8 @@ async def test_large_terminal_shows_every_pane(small_sample):
     app = fake_app(small_sample, records=make_records(40))
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
-        assert all(p.display for p in app.panes)
+        in_grid = {spec.id for spec in PANES if spec.grid}
+        assert all(p.display for p in app.panes if p.id in in_grid)
         assert app.query_one("#params").display
         text = screen_text(app)
         for needle in ("Theorem 2, positives", "fraction sparser", "Hoyer sparsity", "agreement", "theta"):
@@ -421,7 +422,7 @@ async def test_outcomes_within_rounding_are_named(small_sample):
 @run_async
 async def test_help_screen_lists_every_key(small_sample):
     app = fake_app(small_sample)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with app.run_test(size=(100, 44)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
@@ -679,7 +680,7 @@ class ThrowawayPane(Pane):
         self.set_summary(f"throwaway pane: {len(history)} iterations")
 
 
-THROWAWAY = PaneSpec("throwaway", "6", "Throwaway", "Throwaway pane", "Show the throwaway pane",
+THROWAWAY = PaneSpec("throwaway", "7", "Throwaway", "Throwaway pane", "Show the throwaway pane",
                      "a pane registered by a test only", ThrowawayPane)
 
 
@@ -690,14 +691,14 @@ async def test_a_registered_pane_appears_everywhere(small_sample):
     async with app.run_test(size=(110, 70)) as pilot:  # narrow: one pane at a time; tall: all of the help
         # compose: the widget, titled from the registry
         pane = app.query_one("#throwaway", ThrowawayPane)
-        assert pane.border_title == "6 Throwaway pane"
+        assert pane.border_title == "7 Throwaway pane"
         # tabs
         tab = app.query_one("#tabs", Tabs).query_one("#tab-throwaway", Tab)
-        assert str(tab.label) == "6 Throwaway"
+        assert str(tab.label) == "7 Throwaway"
         # bindings: the footer shows the key and the key shows the pane alone
         bound = {b.binding.key: b.binding for b in app.active_bindings.values()}
-        assert bound["6"].id == "fftui.view_throwaway" and bound["6"].description == "Throwaway"
-        await pilot.press("6")
+        assert bound["7"].id == "fftui.view_throwaway" and bound["7"].description == "Throwaway"
+        await pilot.press("7")
         await settle(pilot)
         assert app.view == "throwaway"
         assert [p.id for p in app.panes if p.display] == ["throwaway"]
@@ -716,15 +717,15 @@ async def test_a_registered_pane_appears_everywhere(small_sample):
         assert isinstance(app.screen, HelpScreen)
         await pilot.pause()
         help_text = screen_text(app)
-        assert re.search(r"│ +6 Throwaway +a pane registered by a test only", help_text)
-        assert re.search(r"│ +6 +Show throwaway", help_text)
+        assert re.search(r"│ +7 Throwaway +a pane registered by a test only", help_text)
+        assert re.search(r"│ +7 +Show throwaway", help_text)
     # the real app is untouched
     assert FFApp.PANES == PANES and THROWAWAY not in FFApp.PANES
     assert all(k.name != "view_throwaway" for k in FFApp.KEYS)
     plain = fake_app(small_sample)
     async with plain.run_test(size=(100, 30)):
         keys = {b.binding.key for b in plain.active_bindings.values()}
-        assert "5" in keys and "6" not in keys
+        assert "6" in keys and "7" not in keys
         assert not plain.query("#throwaway")
 
 

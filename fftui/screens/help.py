@@ -16,7 +16,7 @@ from engine.params import reset_sentence
 def key_label(key: str) -> str:
     names = {"space": "space", "left_square_bracket": "[", "right_square_bracket": "]",
              "question_mark": "?", "ctrl+s": "ctrl+s", "ctrl+p": "ctrl+p", "f1": "F1", "escape": "esc",
-             "plus": "+", "minus": "-"}
+             "plus": "+", "minus": "-", "greater_than_sign": ">", "less_than_sign": "<"}
     return ", ".join(names.get(k.strip(), k.strip()) for k in key.split(","))
 
 

@@ -25,14 +25,23 @@ class KeyFooter(Footer):
     def __init__(self, table: Sequence[Key], **kwargs) -> None:
         super().__init__(compact=True, **kwargs)
         self._table = tuple(table)
+        self._hidden: frozenset[str] = frozenset()
         self._shown: tuple[str, ...] | None = None
+
+    def hide(self, names: frozenset[str]) -> None:
+        """Leave out the keys of these names (`Key.name`), such as a stack's keys in a one-layer
+        run; they stay bound."""
+        if names != self._hidden:
+            self._hidden = names
+            if self.is_mounted:
+                self.call_next(self.recompose)  # in the footer's own turn: compose binds its data
 
     def _width(self) -> int:
         return self.size.width or self.app.size.width
 
     def _choice(self, width: int) -> tuple[list[Key], bool]:
         """The keys shown and whether the palette's key fits after them."""
-        keys = footer_keys(self._table, width)
+        keys = footer_keys([k for k in self._table if k.name not in self._hidden], width)
         used = sum(footer_width(k) for k in keys)
         return keys, width - used >= PALETTE_WIDTH
 

@@ -38,6 +38,8 @@ class StatusInfo:
     message_kind: str = "info"
     data_size: int | None = None    # images in the data set: a batch never holds more
     recording: str = ""             # the run's folder name, or "recording stopped: REASON"
+    layer: str = ""                 # a stack's layer the panes show: "layer 2 of 3"
+    test: str = ""                  # the newest test error: "test error 4.2 % after epoch 3 (...)"
 
 
 def _value(v) -> str:
@@ -81,6 +83,8 @@ def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param
     text.append(f" {label} ", style=styles.get(style, style))
     if info.requested and info.requested != info.state:
         text.append(f"→ {info.requested} ", style="bold")
+    if info.layer:
+        text.append(f" {info.layer} ·", style="bold")
     epoch = "–" if info.epoch is None else str(info.epoch)
     rate = "–" if info.rate is None else f"{info.rate:.1f}"
     total = "" if info.total is None else f"/{info.total:,}"
@@ -92,7 +96,12 @@ def status_text(info: StatusInfo, styles: dict[str, str], params: Sequence[Param
     if queued:
         text.append("  → " + queued, style="bold")
         text.append(" at next batch", style="dim")
-    text.append("\n data ", style="bold")
+    if info.test:
+        text.append("\n ")
+        text.append(info.test, style="bold")
+        text.append(" · data ", style="bold")
+    else:
+        text.append("\n data ", style="bold")
     text.append(info.data)
     if info.sample:
         text.append(" · not full MNIST", style=styles.get("bold $warning", "bold"))
