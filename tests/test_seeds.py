@@ -76,7 +76,8 @@ def test_printed_mean_and_sd_match_the_per_seed_csv(fig3_three_seeds):
     table = printed_table(printed)
     per_seed = read_csv(out / "fig3-seeds.csv")
     assert [int(r["seed"]) for r in per_seed] == [5, 6, 7]
-    keys = [k for k in per_seed[0] if k != "seed"]
+    assert [r["finished"] for r in per_seed] == ["1", "1", "1"]
+    keys = [k for k in per_seed[0] if k not in ("seed", "finished")]
     assert set(table) == set(keys) and "pos_sparser_mean" in keys and "neg_theorem2_error" in keys
     for key in keys:
         values = [float(r[key]) for r in per_seed]
@@ -242,3 +243,32 @@ def test_mean_sd_is_the_sample_deviation():
     mean, sd = mean_sd(values)
     assert mean == pytest.approx(statistics.mean(values[:3])) and sd == pytest.approx(statistics.stdev(values[:3]))
     assert math.isnan(mean_sd([0.3])[1]) and np.isnan(mean_sd([])[0])
+
+
+def test_a_seed_that_did_not_finish_stays_out_of_the_mean_and_sd(tmp_path, monkeypatch, capsys):
+    """The last seed stopped (its run marked interrupted): the printed mean and sd are those of the
+    finished seeds alone, recomputed here from the per-seed CSV's finished rows."""
+    from fftui.headless import seeds as seeds_module
+
+    real = seeds_module.measure
+
+    def stopped_at_third(name, cfg, *args, **kwargs):
+        m = real(name, cfg, *args, **kwargs)
+        if cfg.seed == 7:
+            m.outcome = {**m.outcome, "interrupted": True}
+        return m
+
+    monkeypatch.setattr(seeds_module, "measure", stopped_at_third)
+    out = tmp_path / "fig3"
+    main(["run", "--headless", "--preset", "fig3", "--data", "sample", "--iters", "12", "--width", "100",
+          "--seed", "5", "--seeds", "3", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "Seed 7 did not finish" in printed and "left out of the mean and sd" in printed
+    per_seed = read_csv(out / "fig3-seeds.csv")
+    assert [(r["seed"], r["finished"]) for r in per_seed] == [("5", "1"), ("6", "1"), ("7", "0")]
+    table = printed_table(printed)
+    for key in ("pos_sparser_mean", "neg_sparser_mean", "pos_theorem2_error"):
+        values = [float(r[key]) for r in per_seed if r["finished"] == "1"]
+        mean, sd, shown = table[key]
+        assert close(mean, statistics.mean(values)) and close(sd, statistics.stdev(values)), key
+        assert len(shown) == 2

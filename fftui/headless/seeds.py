@@ -201,7 +201,8 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
     """Run preset `name` for the seeds cfg.seed, ..., cfg.seed + count - 1 (see the module's
     docstring for the files; folder None: nothing recorded), each seed's run recorded by a writer
     from start_writer(config of that seed, its folder). A seed whose run does not finish (a signal,
-    a failure) ends the loop; the summary then covers the seeds run so far. Prints the text figure,
+    a failure) ends the loop; the mean and sd then cover the seeds that finished (the stopped one
+    only when none did), and the stopped seed stays in the CSVs (column "finished"). Prints the text figure,
     the summary over seeds and the table of numbers; returns {"seeds": [...], "numbers": [per-seed
     dicts], "run": the last training run's summary (fig2/fig3)}."""
     started = time.perf_counter()
@@ -218,20 +219,22 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
         if not m.finished:
             break
     source = source_of(dataset)
-    plot = text_plot(runs)
-    summary = aggregate_text(runs, cfg, source)
+    counted = [m for m in runs if m.finished] or runs  # a stopped seed's shorter run is no sample of the same
+    plot = text_plot(counted)
+    summary = aggregate_text(counted, cfg, source)
     if not runs[-1].finished:
-        summary = (f"Seed {runs[-1].seed} did not finish ({runs[-1].summary.split(';')[0]}); the summary covers "
-                   f"{_seeds_words([m.seed for m in runs]).split(' (')[0]} of {count}. " + summary)
-    table = number_table(runs, cfg)
+        left_out = "it is left out of the mean and sd, which" if counted is not runs else "the summary"
+        summary = (f"Seed {runs[-1].seed} did not finish ({runs[-1].summary.split(';')[0]}); {left_out} covers "
+                   f"{_seeds_words([m.seed for m in counted]).split(' (')[0]} of {count}. " + summary)
+    table = number_table(counted, cfg)
     if folder is not None:
         columns, _ = runs[0].csv_table()
         write_csv(folder, f"{name}.csv", ["seed", *columns], [[m.seed, *row] for m in runs for row in m.csv_table()[1]])
         numbers = [summary_numbers(m, cfg) for m in runs]
-        write_csv(folder, f"{name}-seeds.csv", ["seed", *numbers[0]],
-                  [[m.seed, *n.values()] for m, n in zip(runs, numbers, strict=True)])
+        write_csv(folder, f"{name}-seeds.csv", ["seed", *numbers[0], "finished"],
+                  [[m.seed, *n.values(), int(m.finished)] for m, n in zip(runs, numbers, strict=True)])
         write_text(folder / f"{name}.txt", plot + "\n" + summary + "\n\n" + table + "\n")
-    drawn = figures_line(name, folder, [m.figure_data() for m in runs], figures)
+    drawn = figures_line(name, folder, [m.figure_data() for m in counted], figures)
     emit(plot)
     emit(summary)
     emit(table)
@@ -239,7 +242,7 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
     where = (f"recorded in {folder}: {ran}, {name}.csv, {name}-seeds.csv, "
              f"{name}.txt{drawn}" if folder is not None else "not recorded")
     emit(f"({time.perf_counter() - started:.1f} s; {where})")
-    result: dict[str, Any] = {"seeds": [m.seed for m in runs], "numbers": [summary_numbers(m, cfg) for m in runs]}
+    result: dict[str, Any] = {"seeds": [m.seed for m in counted], "numbers": [summary_numbers(m, cfg) for m in counted]}
     if runs[-1].outcome is not None:
         result["run"] = runs[-1].outcome
     return result
