@@ -1,0 +1,39 @@
+"""Faults found by using fftui as a new user would, each with the test that showed it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fftui.cli import main
+from test_resume import FAST, lines_of, same_records
+
+
+# -- a stack resumed from its checkpoint goes on with every layer's weights and optimiser state ------
+@pytest.mark.parametrize("extra", [["--widths", "24,16"],
+                                   ["--widths", "24,16,8", "--optimizer", "adam", "--lr", "3e-3",
+                                    "--layer-lr", "1,0.5,2", "--negatives", "hard"]])
+def test_a_stack_resumed_past_its_end_records_what_one_longer_run_records(tmp_path, capsys, extra):
+    first, whole = tmp_path / "first", tmp_path / "whole"
+    assert main(FAST + extra + ["--iters", "7", "--keep-samples", "all", "--out", str(first)]) == 0
+    assert main(FAST + extra + ["--iters", "16", "--keep-samples", "all", "--out", str(whole)]) == 0
+    assert main(["run", "--headless", "--quiet", "--resume", str(first), "--iters", "16"]) == 0
+    capsys.readouterr()
+    records = lines_of(whole)
+    assert len(records[0]["layers"]) == len(extra[1].split(","))  # every layer is in the records
+    same_records(first, whole)  # layers above the first included, bit for bit
+
+
+def test_a_stack_checkpoint_without_its_upper_layers_is_refused(tmp_path, capsys):
+    one = tmp_path / "one"
+    assert main(FAST + ["--iters", "3", "--out", str(one)]) == 0
+    path = one / "config.json"
+    config = json.loads(path.read_text())
+    config["config"]["widths"] = [24, 16]  # the one-layer run's checkpoint cannot be a stack's
+    path.write_text(json.dumps(config))
+    before = {p.name: p.read_bytes() for p in one.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["run", "--headless", "--quiet", "--resume", str(one), "--iters", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "layer 1" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in one.iterdir() if p.is_file()} == before
