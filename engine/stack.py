@@ -57,11 +57,12 @@ STACK_BY_NAME = {m.name: m for m in STACK_METRICS}
 
 
 def layer_config(cfg: Config, layer: int) -> Config:
-    """cfg as layer `layer` sees it: its width and its learning rate (lr times its multiplier)."""
+    """cfg as layer `layer` sees it: its width and its learning rate (lr times its multiplier), as a
+    one-layer configuration (which layers the classifier scores is the network's, not the layer's)."""
     width, lr = cfg.layer_widths[layer], cfg.layer_rates[layer]
     if width == cfg.width and lr == cfg.lr:
         return cfg
-    return cfg._with_parsed({"width": width, "lr": lr, "widths": None, "layer_lr": None})
+    return cfg._with_parsed({"width": width, "lr": lr, "widths": None, "layer_lr": None, "score_layers": "all"})
 
 
 @dataclass

@@ -37,3 +37,18 @@ def test_a_stack_checkpoint_without_its_upper_layers_is_refused(tmp_path, capsys
     err = capsys.readouterr().err
     assert "layer 1" in err and len(err.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in one.iterdir() if p.is_file()} == before
+
+
+# -- a stack whose layers differ in width or rate may score all layers but the first ----------------
+@pytest.mark.parametrize("extra", [["--widths", "24,16"], ["--widths", "24,24", "--layer-lr", "1,0.5"]])
+def test_a_stack_of_unlike_layers_evaluates_skipping_the_first(tmp_path, capsys, extra):
+    out = tmp_path / "run"
+    argv = FAST + extra + ["--evaluate", "--score-layers", "skip-first", "--negatives", "hard", "--iters", "3",
+                           "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "skip-first" not in captured.err
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    (evaluation,) = [e for e in events if e["kind"] == "evaluation"]
+    assert evaluation["layers"] == "skip-first" and evaluation["total"] == 1000  # the sample's held-out digits
