@@ -52,3 +52,34 @@ def test_a_stack_of_unlike_layers_evaluates_skipping_the_first(tmp_path, capsys,
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     (evaluation,) = [e for e in events if e["kind"] == "evaluation"]
     assert evaluation["layers"] == "skip-first" and evaluation["total"] == 1000  # the sample's held-out digits
+
+
+# -- a resumed stack's closing lines count the batches before its checkpoint ------------------------
+def _layer_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("  layer ")]
+
+
+def test_a_resumed_stack_prints_the_per_layer_means_of_the_whole_run(tmp_path, capsys):
+    first, whole = tmp_path / "first", tmp_path / "whole"
+    extra = ["--widths", "24,16", "--keep-samples", "all"]
+    assert main(FAST + extra + ["--iters", "6", "--out", str(first)]) == 0
+    capsys.readouterr()
+    assert main(FAST + extra + ["--iters", "15", "--out", str(whole)]) == 0
+    whole_lines = _layer_lines(capsys.readouterr().out)
+    assert main(["run", "--headless", "--quiet", "--resume", str(first), "--iters", "15"]) == 0
+    resumed_lines = _layer_lines(capsys.readouterr().out)
+    assert len(whole_lines) == 4 and resumed_lines == whole_lines
+
+
+# -- a network preset resumes from its checkpoint (it started over before, in the same folder) -------
+def test_a_network_preset_resumes_where_it_stopped(tmp_path, capsys):
+    first, whole = tmp_path / "first", tmp_path / "whole"
+    preset = ["run", "--headless", "--quiet", "--preset", "loewex", "--data", "sample", "--widths", "24,16",
+              "--batch-size", "8", "--no-figures", "--keep-samples", "all"]
+    assert main(preset + ["--iters", "5", "--out", str(first)]) == 0
+    assert main(preset + ["--iters", "12", "--out", str(whole)]) == 0
+    # refused before: the checkpoint's 4,000 training digits against the sample's 5,000 (--evaluate)
+    assert main(["run", "--headless", "--quiet", "--resume", str(first), "--iters", "12"]) == 0
+    capsys.readouterr()
+    same_records(first, whole)  # iterations 1 to 12 once each, every value as the uninterrupted run's
+    assert (first / "loewex.csv").read_text() == (whole / "loewex.csv").read_text()
