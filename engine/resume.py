@@ -111,7 +111,8 @@ def _plan(reader: RunReader, lock: WriterLock, iters: int | None, epochs: int | 
             cfg = cfg.replace(iters=iters, epochs=epochs if epochs is not None else cfg.epochs)
     except ConfigError as exc:
         raise StoreError(str(exc)) from None
-    size = (reader.config.get("dataset") or {}).get("size")
+    order = checkpoint.optimizer.get("batch_order")  # the images the run trains on (less the held-out test)
+    size = order.numel() if order is not None else (reader.config.get("dataset") or {}).get("size")
     total = cfg.total_iters(size) if isinstance(size, int) else cfg.iters
     if total is not None and total <= checkpoint.iteration:
         said = f"--iters {iters}" if iters is not None else f"--epochs {epochs}" if epochs is not None else None

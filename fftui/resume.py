@@ -89,13 +89,14 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
         if isinstance(recorded, int) and recorded != dataset.size:
             raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
                              f"{dataset.size:,}: not the run's data")
-        total = cfg.total_iters(dataset.size)
+        from engine.evaluate import training_size
+
+        total = cfg.total_iters(training_size(dataset, cfg))
         if total is None:
             raise StoreError(f"{plan.reader.name} has no end (a live app's run): give --iters, the run's new "
                              "total, to resume it headless")
         set_stage("setting up")
         tune_for_training(interactive=False)
-        from engine.evaluate import training_size
         from engine.memory import check_fits
         from engine.resume import check_checkpoint, restore
         from engine.trainer import Trainer

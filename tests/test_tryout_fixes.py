@@ -83,3 +83,18 @@ def test_a_network_preset_resumes_where_it_stopped(tmp_path, capsys):
     capsys.readouterr()
     same_records(first, whole)  # iterations 1 to 12 once each, every value as the uninterrupted run's
     assert (first / "loewex.csv").read_text() == (whole / "loewex.csv").read_text()
+
+
+# -- a run that holds digits out for its test error counts its epochs on the digits it trains on -----
+def test_epochs_of_a_resumed_run_with_held_out_digits_count_the_digits_it_trains_on(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["run", "--headless", "--quiet", "--data", "sample", "--widths", "16,8", "--evaluate",
+            "--batch-size", "500", "--epochs", "1", "--out", str(run)]
+    assert main(argv) == 0  # 4,000 of the sample's 5,000 digits train: 8 batches of 500 an epoch
+    capsys.readouterr()
+    assert main(["run", "--headless", "--quiet", "--resume", str(run), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "stands at iteration 8" in err and len(err.strip().splitlines()) == 1
+    assert main(["run", "--headless", "--quiet", "--resume", str(run), "--epochs", "2"]) == 0
+    assert "resuming run at iteration 8 of 16" in capsys.readouterr().err
+    assert json.loads((run / "run.json").read_text())["iteration"] == 16
