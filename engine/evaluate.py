@@ -67,6 +67,14 @@ class Evaluation:
                 f"{self.description}")
 
 
+def training_size(dataset: Dataset, cfg: Config) -> int:
+    """How many of the dataset's images a run of cfg trains on: all of them, but for the shipped
+    sample with cfg.evaluate, whose every fifth digit is held out (split_for_evaluation)."""
+    if not cfg.evaluate or dataset.source != "sample":
+        return dataset.size
+    return dataset.size - len(range(HELD_OUT_STRIDE - 1, dataset.size, HELD_OUT_STRIDE))
+
+
 def split_for_evaluation(dataset: Dataset, cfg: Config) -> tuple[Dataset, TestSet]:
     """(the digits to train on, the test digits). MNIST: all training digits, and the test split
     found beside them (cfg.data_dir, or the download cache); DataError (one line) when it is not

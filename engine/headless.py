@@ -10,7 +10,7 @@ import platform
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,7 +210,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
                  on_evaluation: Callable[[Evaluation], None] | None = None,
                  graphs: bool = True, compile: bool = False, trainer: Trainer | None = None,
                  checkpoint_every: float = CHECKPOINT_EVERY, clock: Callable[[], float] = time.monotonic,
-                 earlier: Any = None) -> dict:
+                 earlier: Any = None, earlier_lines: Sequence[dict] = ()) -> dict:
     """Train for cfg.total_iters batches; returns a summary dict. writer: a started RunWriter
     (engine.store) that records every batch (its summary always: when the writer falls a full
     queue behind, training waits for it), a checkpoint at the end, and the run's status, which
@@ -231,7 +231,8 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     trainer: one built already for cfg and dataset, e.g. put back where a checkpoint left its run
     (engine/resume.py restore); the run then trains from its iteration to cfg's end. earlier: the
     batches recorded before that iteration (an engine.store Summary), counted in the summary's
-    means ("resumed_from": the iteration the call began at, None from 0). With a writer, a
+    means ("resumed_from": the iteration the call began at, None from 0); earlier_lines: the same
+    batches as parsed summary lines, whose "layers" a stack's per-layer means count. With a writer, a
     checkpoint is also written every checkpoint_every seconds (by clock), after every batch trained
     so far is recorded."""
     check_fits(cfg, dataset.size, dataset.images.device)
@@ -247,6 +248,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
     first = trainer.iteration  # where this call began: 0, or a checkpoint's iteration
     settled = True  # the trainer stands between two batches, every batch trained recorded
     layers = LayerSummary()
+    layers.add_records(earlier_lines)
     evaluations: list[Evaluation] = []
 
     def evaluate() -> None:

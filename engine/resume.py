@@ -111,7 +111,8 @@ def _plan(reader: RunReader, lock: WriterLock, iters: int | None, epochs: int | 
             cfg = cfg.replace(iters=iters, epochs=epochs if epochs is not None else cfg.epochs)
     except ConfigError as exc:
         raise StoreError(str(exc)) from None
-    size = (reader.config.get("dataset") or {}).get("size")
+    order = checkpoint.optimizer.get("batch_order")  # the images the run trains on (less the held-out test)
+    size = order.numel() if order is not None else (reader.config.get("dataset") or {}).get("size")
     total = cfg.total_iters(size) if isinstance(size, int) else cfg.iters
     if total is not None and total <= checkpoint.iteration:
         said = f"--iters {iters}" if iters is not None else f"--epochs {epochs}" if epochs is not None else None
@@ -152,6 +153,15 @@ def check_checkpoint(checkpoint: Checkpoint, cfg: Config, size: int, inputs: int
     if tuple(w.shape) != (cfg.width, inputs) or dtype != cfg.dtype:
         raise StoreError(f"the checkpoint's layer ({tuple(w.shape)}, {dtype}) is not the configuration's "
                          f"({(cfg.width, inputs)}, {cfg.dtype})")
+    widths = cfg.layer_widths
+    for layer in range(1, len(widths)):  # a stack's layers above the first
+        upper = checkpoint.weights.get(f"w{layer}")
+        shape = (widths[layer], widths[layer - 1])
+        if upper is None or tuple(upper.shape) != shape:
+            got = "none" if upper is None else str(tuple(upper.shape))
+            raise StoreError(f"the checkpoint's layer {layer} ({got}) is not the configuration's {shape}")
+    if f"w{len(widths)}" in checkpoint.weights:
+        raise StoreError(f"the checkpoint holds more layers than the configuration's {len(widths)}")
     kind = checkpoint.metadata.get("optimizer", cfg.optimizer)
     if kind != cfg.optimizer:
         raise StoreError(f"the checkpoint's optimiser is {kind}, the configuration's {cfg.optimizer}")
@@ -164,8 +174,9 @@ def restore(trainer: Any, checkpoint: Checkpoint) -> None:
     """Put a new Trainer (engine/trainer.py, built from the run's configuration) where the
     checkpoint left its run: the weights, the optimiser's step count and moment buffers, the data
     generator's state, this epoch's batch order and position, the epoch and the iteration (see
-    engine/headless.py training_state). StoreError (one line) when the checkpoint does not fit the
-    configuration or the data (another width, dtype, optimiser or data set)."""
+    engine/headless.py training_state), and a stack's layers above the first theirs. StoreError (one
+    line) when the checkpoint does not fit the configuration or the data (another width, number of
+    layers, dtype, optimiser or data set)."""
     check_checkpoint(checkpoint, trainer.cfg, trainer.batcher.size, trainer.inputs)
     w, opt, meta = checkpoint.weights["w"], checkpoint.optimizer, checkpoint.metadata
     batcher, order = trainer.batcher, checkpoint.optimizer["batch_order"]
@@ -177,6 +188,12 @@ def restore(trainer: Any, checkpoint: Checkpoint) -> None:
         for key in ("m", "v"):
             value = opt.get(key)
             setattr(optimizer, f"_{key}", None if value is None else value.to(device=device, dtype=trainer.w.dtype))
+        for layer, up in enumerate(getattr(trainer, "upper", ()), start=1):  # a stack's layers above the first
+            up.w.copy_(checkpoint.weights[f"w{layer}"].to(device))
+            up.optimizer.steps = optimizer.steps  # every layer steps on every batch
+            for key in ("m", "v"):
+                value = opt.get(f"{key}{layer}")
+                setattr(up.optimizer, f"_{key}", None if value is None else value.to(device=device, dtype=up.w.dtype))
         batcher.generator.set_state(opt["data_generator"].to("cpu"))
         batcher._perm = order.to(device=device, dtype=torch.int64)
         batcher._pos = int(opt["batch_position"].reshape(-1)[0])

@@ -16,9 +16,11 @@ the active units of the end-to-end activation h''). A stack runs eagerly: the CU
 one layer only."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,11 +59,12 @@ STACK_BY_NAME = {m.name: m for m in STACK_METRICS}
 
 
 def layer_config(cfg: Config, layer: int) -> Config:
-    """cfg as layer `layer` sees it: its width and its learning rate (lr times its multiplier)."""
+    """cfg as layer `layer` sees it: its width and its learning rate (lr times its multiplier), as a
+    one-layer configuration (which layers the classifier scores is the network's, not the layer's)."""
     width, lr = cfg.layer_widths[layer], cfg.layer_rates[layer]
     if width == cfg.width and lr == cfg.lr:
         return cfg
-    return cfg._with_parsed({"width": width, "lr": lr, "widths": None, "layer_lr": None})
+    return cfg._with_parsed({"width": width, "lr": lr, "widths": None, "layer_lr": None, "score_layers": "all"})
 
 
 @dataclass
@@ -218,6 +221,11 @@ class StackChunk(MetricsChunk):
         return out
 
 
+def _number(value: Any) -> float:
+    """A summary line's value as a float: NaN for null (a ratio over no valid sample)."""
+    return math.nan if value is None else float(value)
+
+
 def _group_metrics() -> tuple[Metric, ...]:
     from .metrics import GROUP_METRICS
 
@@ -243,6 +251,24 @@ class LayerSummary:
         sums, counts = np.where(finite, values, 0.0).sum(axis=1), finite.sum(axis=1)
         if self._sums is None or self._sums.shape != sums.shape:
             self._sums, self._counts, self._groups = np.zeros_like(sums), np.zeros_like(counts), chunk.groups
+        assert self._counts is not None
+        self._sums += sums
+        self._counts += counts
+
+    def add_records(self, records: Sequence[dict]) -> None:
+        """Take batches as the run store's summary lines hold them (each a dict with "layers": per
+        layer {"groups": {group: {key: value or None}}}, see StackChunk.layer_summary_lines), e.g. a
+        resumed run's batches before its checkpoint; lines without "layers" (one layer) add nothing."""
+        rows = [r["layers"] for r in records if r.get("layers")]
+        if not rows:
+            return
+        groups = tuple(rows[0][0]["groups"])  # in the order the chunks held them
+        values = np.array([[[[_number(layer["groups"][g].get(k)) for g in groups] for layer in row] for row in rows]
+                           for k in self.KEYS], dtype=float)  # keys x r x L x groups
+        finite = np.isfinite(values)
+        sums, counts = np.where(finite, values, 0.0).sum(axis=1), finite.sum(axis=1)
+        if self._sums is None or self._sums.shape != sums.shape:
+            self._sums, self._counts, self._groups = np.zeros_like(sums), np.zeros_like(counts), tuple(groups)
         assert self._counts is not None
         self._sums += sums
         self._counts += counts

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.config import PARAMS
@@ -51,6 +52,18 @@ def locate_plan(args: argparse.Namespace) -> Any:
     return plan_resume(locate(args.resume), iters=args.iters, epochs=args.epochs)
 
 
+def earlier_records(folder: Path) -> list[dict]:
+    """The summary lines of a run cut at its checkpoint (engine/store/resume.py cut_run), parsed:
+    a stack's per-layer values, which the summary's columns do not hold."""
+    import orjson
+
+    from engine.store.files import SUMMARY
+    from engine.store.reader import read_lines
+
+    lines, _ = read_lines(folder / SUMMARY, compressed=True)
+    return [orjson.loads(line) for line in lines]
+
+
 def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
     """`fftui run --headless --resume RUN`: the exit status, as fftui.headless.command.run_command
     gives it (0 done, 1 a failure, 128 + a signal's number); StoreError (status 2) before anything
@@ -76,7 +89,9 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
         if isinstance(recorded, int) and recorded != dataset.size:
             raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
                              f"{dataset.size:,}: not the run's data")
-        total = cfg.total_iters(dataset.size)
+        from engine.evaluate import training_size
+
+        total = cfg.total_iters(training_size(dataset, cfg))
         if total is None:
             raise StoreError(f"{plan.reader.name} has no end (a live app's run): give --iters, the run's new "
                              "total, to resume it headless")
@@ -87,11 +102,12 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
         from engine.trainer import Trainer
 
         check_fits(cfg, dataset.size, dataset.images.device)
-        check_checkpoint(plan.checkpoint, cfg, dataset.size, dataset.images.shape[1])
+        check_checkpoint(plan.checkpoint, cfg, training_size(dataset, cfg), dataset.images.shape[1])
         trainer = Trainer(cfg, dataset, graphs=args.cuda_graphs, compile=args.compile)
         restore(trainer, plan.checkpoint)  # refused when it does not fit: nothing changed yet
         carried = cut_run(plan.folder, plan.iteration, plan.reader.info)
         earlier = RunReader(plan.folder).summary
+        earlier_lines = earlier_records(plan.folder) if len(cfg.layer_widths) > 1 else []
         description = plan.description(run_description(cfg, dataset))
         writer = RunWriter(plan.folder, description, keep_samples=plan.reader.info.get("keep_samples") or "auto",
                            lock=plan.lock, carried=carried).start()
@@ -107,14 +123,16 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
         from .headless.experiments import run_preset
 
         measured = run_preset(plan.preset, cfg, dataset, writer, quiet=args.quiet, trainer=trainer,
-                              earlier=earlier, checkpoint_every=args.checkpoint_every)
+                              earlier=earlier, earlier_lines=earlier_lines,
+                              checkpoint_every=args.checkpoint_every)
         return ending_status(measured["run"])
     bar = None if args.quiet else RunProgress(total, sys.stderr, start_at=plan.iteration)
     summary = None
     set_stage("running")
     try:
         summary = run_headless(cfg, dataset, writer, on_chunk=chunk_progress(bar) if bar is not None else None,
-                               trainer=trainer, checkpoint_every=args.checkpoint_every, earlier=earlier)
+                               trainer=trainer, checkpoint_every=args.checkpoint_every, earlier=earlier,
+                               earlier_lines=earlier_lines)
     finally:
         if bar is not None:
             bar.finish(summary["iterations"] if summary is not None else None)
@@ -150,6 +168,7 @@ class ResumeStart(AppStart):
 
     def load(self) -> Any:
         from engine.data import load_dataset, resolve_device
+        from engine.evaluate import training_size
         from engine.headless import run_description
         from engine.memory import check_fits
         from engine.process import tune_for_training
@@ -167,7 +186,7 @@ class ResumeStart(AppStart):
                 raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
                                  f"{dataset.size:,}: not the run's data")
             check_fits(cfg, dataset.size, dataset.device)
-            check_checkpoint(plan.checkpoint, cfg, dataset.size, dataset.images.shape[1])
+            check_checkpoint(plan.checkpoint, cfg, training_size(dataset, cfg), dataset.images.shape[1])
             if self.tune:
                 tune_for_training(interactive=True)
             if self.closed:

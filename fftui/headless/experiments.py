@@ -128,7 +128,8 @@ def measure(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, 
         result.plot = render_fig1a(result.init[0]) if name == "fig1a" else render_fig1b(result.init)
         result.summary = summarise_init(result.init, preset.claim, source_of(dataset))
     elif preset.kind == "network":
-        result.plot, result.summary, result.outcome = _network_preset(name, cfg, dataset, writer, out, quiet)
+        result.plot, result.summary, result.outcome = _network_preset(name, cfg, dataset, writer, out, quiet,
+                                                                      **resume)
         return result
     else:
         series = result.series = SeriesSummary(figure_columns(cfg))
@@ -200,10 +201,11 @@ LAYER_COLUMNS = ("sparser", "theorem", "general", "sparser_end", "agree_theorem_
 
 
 def _network_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, out: Path | None,
-                    quiet: bool) -> tuple[str, str, dict]:
+                    quiet: bool, **resume: Any) -> tuple[str, str, dict]:
     """A network preset: the run's summary with every layer and the test error after each epoch;
     NAME.csv holds per iteration, layer and group the ratios (LAYER_COLUMNS), NAME-test.csv the test
-    error after each evaluation."""
+    error after each evaluation. resume: run_headless's keywords for a run resumed at a checkpoint
+    (trainer, earlier, earlier_lines: the batches before it, which NAME.csv begins with)."""
     from engine.stack import StackChunk
 
     from .summary import format_summary
@@ -220,8 +222,15 @@ def _network_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter 
                 for gi, group in enumerate(chunk.groups):
                     rows.append([iteration, layer, group, *(float(cols[c][i, layer, gi]) for c in LAYER_COLUMNS)])
 
-    total = cfg.total_iters(dataset.size)
-    bar = None if quiet or total is None else RunProgress(total, sys.stderr)
+    for record in resume.get("earlier_lines") or ():  # a resumed run's batches before its checkpoint
+        for layer, cells in enumerate(record["layers"]):
+            for group, g in cells["groups"].items():
+                rows.append([record["iteration"], layer, group,
+                             *(math.nan if g.get(c) is None else float(g[c]) for c in LAYER_COLUMNS)])
+    trainer = resume.get("trainer")
+    total = trainer.total_iters if trainer is not None else cfg.total_iters(dataset.size)
+    start_at = trainer.iteration if trainer is not None else 0
+    bar = None if quiet or total is None else RunProgress(total, sys.stderr, start_at=start_at)
     progress = chunk_progress(bar) if bar is not None else None
 
     def on_chunk(chunk) -> None:
@@ -231,7 +240,7 @@ def _network_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter 
 
     outcome = None
     try:
-        outcome = run_headless(cfg, dataset, writer, on_chunk=on_chunk)
+        outcome = run_headless(cfg, dataset, writer, on_chunk=on_chunk, **resume)
     finally:
         if bar is not None:
             bar.finish(outcome["iterations"] if outcome is not None else None)
