@@ -11,16 +11,18 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import socket
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .definition import SweepError
 from .state import SweepState
+
+if TYPE_CHECKING:
+    from engine.headless import StopRequest
 
 INSTALL = "fftui sweep needs Ray Tune: pip install 'fftui[sweep]'"
 ADDRESS_TIMEOUT = 30.0  # seconds to wait for a cluster at --address
@@ -116,13 +118,6 @@ def _trainable(config: dict[str, Any], trials: dict[int, dict[str, Any]], folder
     tune.report({"outcome": outcome})
 
 
-class Stop:
-    """Set by ctrl+c (SIGINT) or SIGTERM while the sweep runs; Tune's stopper asks it."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-
 def _make_callback(state: SweepState, on_change: Callable[[], None]) -> Any:
     """A Tune Callback that marks the trials in `state` as Tune starts and ends them."""
     from ray.tune import Callback
@@ -173,22 +168,24 @@ def _error_line(trial: Any) -> str:
 def run_trials(state: SweepState, *, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
                cpus: float | None = None, gpus: float | None = None, address: str | None = None,
                concurrent: int | None = None, keep_samples: str = "auto",
-               on_change: Callable[[], None] = lambda: None) -> Stop:
+               on_change: Callable[[], None] = lambda: None) -> StopRequest:
     """Run the sweep's trials that are not finished (SweepState.to_run) on Ray Tune; every outcome
     lands in `state` (and sweep.json) as it comes. A trial that fails or diverges is recorded with
-    its reason and the others go on. SIGINT or SIGTERM stops the sweep: running trials end as
-    interrupted. Returns the Stop (its signum says whether a signal stopped the sweep)."""
+    its reason and the others go on. A stop signal (engine.headless.stop_on_interrupt: SIGINT,
+    SIGTERM, SIGHUP) stops the sweep: running trials end as interrupted. Returns the StopRequest
+    (its signum says whether a signal stopped the sweep)."""
     require_ray()
     from ray import tune
 
+    from engine.headless import StopRequest, stop_on_interrupt
+
     todo = state.to_run()
-    stop = Stop()
     if not todo:
-        return stop
+        return StopRequest()
     for trial in todo:
         state.config(trial)  # every configuration validates before Ray starts
     with ray_session(cpus, gpus, address), tempfile.TemporaryDirectory(prefix="fftui-tune-") as scratch, \
-            _signals_stop(stop):
+            stop_on_interrupt() as stop:
         for start in range(0, len(todo), TUNER_TRIALS):
             if stop.signum is not None:
                 break
@@ -218,12 +215,12 @@ def run_trials(state: SweepState, *, cpus_per_trial: float = 1.0, gpus_per_trial
     return stop
 
 
-def _stopper(stop: Stop) -> Any:
+def _stopper(stop: StopRequest) -> Any:
     """A Tune Stopper that ends the whole experiment once `stop` is set."""
     from ray.tune.stopper import Stopper
 
     class StopAll(Stopper):
-        def __init__(self, stop: Stop) -> None:
+        def __init__(self, stop: StopRequest) -> None:
             self.stop = stop
 
         def __getstate__(self) -> dict:  # Tune pickles its run configuration; `stop` stays here
@@ -236,22 +233,3 @@ def _stopper(stop: Stop) -> Any:
             return self.stop.signum is not None
 
     return StopAll(stop)
-
-
-@contextlib.contextmanager
-def _signals_stop(stop: Stop) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM set `stop` (the experiment's stopper then ends it, the
-    trials running interrupted); a second signal raises KeyboardInterrupt."""
-    def handler(signum: int, frame: Any) -> None:
-        if stop.signum is not None:
-            raise KeyboardInterrupt
-        stop.signum = signum
-
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, before in previous.items():
-            signal.signal(s, before)
