@@ -14,25 +14,31 @@ from .metrics import FIGURE_METRICS, GROUPS, Metric, MetricsRecord
 @dataclass(frozen=True)
 class Preset:
     name: str
-    title: str
+    title: str                     # str.format template: {width}, {batch_size} (heading() fills them)
     kind: str                      # "init": Theorem 1 at initialisation; "train": a training run;
     #                                "network": a stack trained with its test error (no report figure)
     config: Config                 # the report's parameters
     batch_sizes: tuple[int, ...] = ()
     claim: str = ""
 
+    def heading(self, config: Config | None = None) -> str:
+        """The title with the width n and batch size N of config (the preset's own when None): a
+        Figure 1 run with --width 64 is headed "n = 64", never the report's 128."""
+        cfg = config or self.config
+        return self.title.format(width=cfg.width, batch_size=cfg.batch_size)
+
 
 FIG1B_SIZES = (2, 4, 8, 16, 32, 64, 128)
 
 PRESETS: dict[str, Preset] = {
     "fig1a": Preset(
-        "fig1a", "Figure 1A: Theorem 1 at initialisation, n = 128, N = 128", "init",
+        "fig1a", "Figure 1A: Theorem 1 at initialisation, n = {width}, N = {batch_size}", "init",
         Config(mode="descent", loss="linear", optimizer="sgd", lr=1e-3, momentum=0.0, width=128,
                batch_size=128, epochs=1),
         batch_sizes=(128,),
         claim="59,993 of 60,000 MNIST training digits (> 99.98 %) satisfy LHS < RHS"),
     "fig1b": Preset(
-        "fig1b", "Figure 1B: the LHS < RHS ratio against the batch size N, n = 128", "init",
+        "fig1b", "Figure 1B: the LHS < RHS ratio against the batch size N, n = {width}", "init",
         Config(mode="descent", loss="linear", optimizer="sgd", lr=1e-3, momentum=0.0, width=128,
                batch_size=128, epochs=1),
         batch_sizes=FIG1B_SIZES,

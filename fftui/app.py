@@ -201,7 +201,7 @@ class FFApp(LayerControl):
         if self.preset in ("fig1a", "fig1b"):
             from .screens.figure1 import Figure1Screen
 
-            self.push_screen(Figure1Screen(self.preset, dataset))
+            self.push_screen(Figure1Screen(self.preset, dataset, self.config))
 
     def _load_failed(self, error: BaseException) -> None:
         """The data could not be loaded: end the app; the caller reports ``load_error``."""
@@ -407,4 +407,4 @@ class FFApp(LayerControl):
         from engine.presets import PRESETS
 
         for name, preset in PRESETS.items():
-            yield SystemCommand(f"Preset {name}", preset.title, partial(self.action_preset, name))
+            yield SystemCommand(f"Preset {name}", preset.heading(), partial(self.action_preset, name))

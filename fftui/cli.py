@@ -99,7 +99,7 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     names = tuple(PRESETS)
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "
-                     + "; ".join(f"{k}: {v.title}" for k, v in PRESETS.items()))
+                     + "; ".join(f"{k}: {v.heading()}" for k, v in PRESETS.items()))
     run.add_argument("--seeds", type=seed_count, default=None, metavar="K",
                      help="headless --preset: run the preset K times, with seeds S, S+1, ..., S+K-1 (S: --seed), "
                      "each recorded as its own run (seed-SEED/ in the preset's folder), and report every summary "

@@ -217,7 +217,7 @@ class RunControl(App):
         if self.runner.state != "running":
             self.runner.resume()
         self.preset = name
-        text = f"preset {name}: {PRESETS[name].title}; the layer was reset"
+        text = f"preset {name}: {PRESETS[name].heading()}; the layer was reset"
         self._set_message(text, "warning")
         self.notify(text, title="preset", severity="information", timeout=4, markup=False)
         self._refresh_text()

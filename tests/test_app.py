@@ -811,3 +811,20 @@ def test_space_and_n_on_a_finished_run_say_the_same_and_change_nothing(small_sam
             await pilot.press("q")
 
     body()
+
+
+@run_async
+async def test_fig1a_screen_is_headed_with_the_width_and_batch_size_it_computes(small_sample):
+    from fftui.screens.figure1 import Figure1Screen
+
+    app = fake_app(small_sample, cfg=Config(width=48, batch_size=32), preset="fig1a")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, Figure1Screen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.results[0].width == 48 and screen.results[0].batch_size == 32
+        title = str(screen.query_one("#fig1-title").render())
+        assert "n = 48, N = 32" in title and "128" not in title
+        assert "n = 48" in str(screen.query_one("#fig1-summary").render())

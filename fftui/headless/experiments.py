@@ -150,7 +150,7 @@ def measure(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, 
         if not series.rows:
             result.summary = f"The run stopped before its first iteration. {text}".strip()
         else:
-            result.plot = render_series(series, preset.title)
+            result.plot = render_series(series, preset.heading(cfg))
             result.summary = " ".join(filter(None, (text, summarise_series(series, cfg, preset.claim,
                                                                              source_of(dataset)))))
     columns, rows = result.csv_table()
@@ -160,7 +160,7 @@ def measure(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | None, 
     return result
 
 
-def figures_line(name: str, folder: Path | None, runs: list[Any], figures: bool) -> str:
+def figures_line(name: str, folder: Path | None, runs: list[Any], figures: bool, cfg: Config | None = None) -> str:
     """Write preset `name`'s PNG and SVG figure into folder (fftui.headless.paper) unless figures is
     False or nothing is recorded; " and NAME.png, NAME.svg" for the closing line, "" when none were
     written. Without matplotlib one line on standard error says how to install it and the run goes
@@ -169,7 +169,7 @@ def figures_line(name: str, folder: Path | None, runs: list[Any], figures: bool)
         return ""
     from .paper import MISSING, write_figures
 
-    written = write_figures(name, folder, runs, PRESETS[name].title)
+    written = write_figures(name, folder, runs, PRESETS[name].heading(cfg))
     if written is None:
         warn(f"fftui: {MISSING}")
         return ""
@@ -185,7 +185,7 @@ def run_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter | Non
     started = time.perf_counter()
     m = measure(name, cfg, dataset, writer, quiet=quiet, **resume)
     out = writer.folder if writer is not None else None
-    drawn = figures_line(name, out, [m.figure_data()], figures)
+    drawn = figures_line(name, out, [m.figure_data()], figures, cfg)
     emit(m.plot)
     emit(m.summary)
     where = f"recorded in {out} with {name}.csv, {name}.txt{drawn}" if out is not None else "not recorded"

@@ -192,7 +192,7 @@ def text_plot(runs: Sequence[Measured]) -> str:
         return render_fig1b_seeds([m.init for m in runs], [m.seed for m in runs])
     if not min(len(m.series.rows) for m in runs if m.series is not None):
         return ""
-    return render_series(mean_series(runs), f"{PRESETS[name].title}, mean over {len(runs)} seeds")
+    return render_series(mean_series(runs), f"{PRESETS[name].heading()}, mean over {len(runs)} seeds")
 
 
 def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, count: int,
@@ -234,7 +234,7 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
         write_csv(folder, f"{name}-seeds.csv", ["seed", *numbers[0], "finished"],
                   [[m.seed, *n.values(), int(m.finished)] for m, n in zip(runs, numbers, strict=True)])
         write_text(folder / f"{name}.txt", plot + "\n" + summary + "\n\n" + table + "\n")
-    drawn = figures_line(name, folder, [m.figure_data() for m in counted], figures)
+    drawn = figures_line(name, folder, [m.figure_data() for m in counted], figures, cfg)
     emit(plot)
     emit(summary)
     emit(table)

@@ -71,7 +71,7 @@ class Figure1Screen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(PRESETS[self.preset].title, id="fig1-title")
+            yield Static(PRESETS[self.preset].heading(self.config), id="fig1-title")
             yield Static(f"computing over {self.dataset.size:,} samples...", id="fig1-summary")
             yield FigurePlot(id="fig1-plot")
             yield Static("The report: " + PRESETS[self.preset].claim + ".  esc closes.", id="fig1-claim")

@@ -25,7 +25,7 @@ class PresetScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("The report's experiments, with its parameters (enter runs, esc closes):")
-            yield OptionList(*[Option(f"{name}  {p.title}", id=name) for name, p in PRESETS.items()])
+            yield OptionList(*[Option(f"{name}  {p.heading()}", id=name) for name, p in PRESETS.items()])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
