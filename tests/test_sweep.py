@@ -103,6 +103,24 @@ def test_grid_and_seeds_give_every_combination_validated():
     assert len({t.name for t in sweep.trials}) == 12
 
 
+def test_a_list_parameter_takes_its_grid_values_apart_by_semicolons():
+    from engine.presets import preset_config
+    from fftui.sweep.definition import SweepError, build
+
+    base = preset_config("fig3")
+    sweep = build({"grid": ["widths=64,64;128,32,16"]}, base)
+    assert sorted(t.config.widths for t in sweep.trials) == [(64, 64), (128, 32, 16)]
+    assert build({"grid": ["widths=64,64"]}, base).trials[0].config.widths == (64, 64)  # one setting
+    toml = build({"grid": {"widths": [[10, 20], [30, 40]], "layer_lr": [1.0, 0.5]}}, base)
+    assert sorted({(t.config.widths, t.config.layer_lr) for t in toml.trials}) == [
+        ((10, 20), (1.0, 0.5)), ((30, 40), (1.0, 0.5))]
+    assert len({t.name for t in sweep.trials}) == 2 and all("," not in t.name for t in sweep.trials)
+    with pytest.raises(SweepError, match="twice"):
+        build({"grid": ["widths=64,64;64,64"]}, base)
+    with pytest.raises(SweepError, match="widths"):
+        build({"grid": ["widths=64,0"]}, base)
+
+
 def test_the_study_file_defines_the_study():
     from fftui.sweep.definition import base_config, build, read_toml
 

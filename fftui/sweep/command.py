@@ -31,7 +31,9 @@ def add_sweep_parser(sub: Any) -> None:
     trains = [k for k, v in PRESETS.items() if v.kind == "train"]
     what.add_argument("--preset", default=None, metavar="|".join(trains), help="start from this preset")
     what.add_argument("--config", default=None, metavar="RUN", help="start from a recorded run's configuration")
-    what.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2", help="every value of each parameter")
+    what.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2",
+                      help="every value of each parameter; a list parameter's values apart by semicolons, "
+                      "e.g. 'widths=500,500;1000,1000'")
     what.add_argument("--random", nargs="+", default=[], metavar="NAME=LOW:HIGH",
                       help="ranges sampled --samples times (log-uniform for rates); NAME=A,B picks one of the values")
     what.add_argument("--samples", type=int, default=None, metavar="K", help="settings drawn for --random")

@@ -99,11 +99,18 @@ def _split(entry: str, flag: str) -> tuple[str, str]:
 
 def grid_axis(name: str, values: Any) -> Axis:
     """A grid axis from a name and its values: a comma-separated string or a list (TOML); each value
-    parsed by the parameter's declaration. SweepError for an unknown name, an empty list, a value the
-    declaration refuses or a value given twice."""
+    parsed by the parameter's declaration. A list parameter (widths, layer_lr) has its values
+    separated by semicolons, each a comma list: "widths=500,500;1000,1000" (in TOML a list of lists).
+    SweepError for an unknown name, an empty list, a value the declaration refuses or a value given
+    twice."""
     p = _param(name)
-    items = [v for v in values.split(",")] if isinstance(values, str) else list(values) \
-        if isinstance(values, (list, tuple)) else [values]
+    listed = p.kind in ("ints", "floats")
+    if isinstance(values, str):
+        items = values.split(";" if listed else ",")
+    elif listed and isinstance(values, (list, tuple)) and values and not isinstance(values[0], (list, tuple)):
+        items = [values]  # TOML widths = [500, 500]: one setting
+    else:
+        items = list(values) if isinstance(values, (list, tuple)) else [values]
     if isinstance(values, str):
         items = [v.strip() for v in items if v.strip()]
     if not items:
