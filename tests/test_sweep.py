@@ -339,3 +339,28 @@ def test_without_matplotlib_the_csv_is_written_and_one_line_says_how_to_get_the_
     assert err == ["fftui sweep: plots.png needs matplotlib: pip install 'fftui[plots]'",
                    f"fftui sweep: wrote results.csv into {state.folder}"]
     assert (finished_sweep / "results.csv").exists() and not (finished_sweep / "plots.png").exists()
+
+
+def test_a_trial_started_within_a_second_of_another_ending_reaches_sweep_json(tmp_path, monkeypatch):
+    from engine.presets import preset_config
+    from fftui.sweep import state as state_module
+    from fftui.sweep.definition import build
+    from fftui.sweep.state import SweepState
+
+    now = [100.0]
+    monkeypatch.setattr(state_module.time, "monotonic", lambda: now[0])
+    state = SweepState.create(tmp_path / "s", build({"seeds": 2}, preset_config("fig3")))
+
+    def on_disk() -> list[str]:
+        return [t["status"] for t in SweepState.open(tmp_path / "s").trials]
+
+    now[0] += 1.0
+    state.mark(0, "finished")
+    now[0] += 0.3
+    state.mark(1, "running")  # within the second: held back
+    assert on_disk() == ["finished", "pending"]
+    state.save_if_due()
+    assert on_disk() == ["finished", "pending"]
+    now[0] += 0.8  # what the scheduler's next step does once the second has passed
+    state.save_if_due()
+    assert on_disk() == ["finished", "running"]

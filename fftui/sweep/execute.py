@@ -147,6 +147,9 @@ def _make_callback(state: SweepState, on_change: Callable[[], None]) -> Any:
             self.state.mark(trial.config["trial"], "failed", error=_error_line(trial))
             self.on_change()
 
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            self.state.save_if_due()  # a start marked within a second of an end reaches sweep.json
+
     return Progress(state, on_change)
 
 

@@ -33,6 +33,7 @@ class SweepState:
         self.folder = folder
         self.data = data
         self._written = 0.0
+        self._unsaved = False  # a mark not yet in sweep.json (written by save_if_due)
         self._lock_fd: int | None = None
 
     # -- creating and reading ----------------------------------------------------------------------
@@ -108,11 +109,18 @@ class SweepState:
 
     def mark(self, index: int, status: str, **fields: Any) -> None:
         """Set a trial's status (and error, stats, seconds, iterations); sweep.json is written when
-        a second has passed since the last write (`save` writes it at once)."""
+        a second has passed since the last write (`save` writes it at once, `save_if_due` later)."""
         trial = self.trials[index]
         trial["status"] = status
         trial.update(fields)
-        if time.monotonic() - self._written >= 1.0:
+        self._unsaved = True
+        self.save_if_due()
+
+    def save_if_due(self) -> None:
+        """Write sweep.json when a mark is not in it yet and a second has passed since the last
+        write: called on every mark and between the scheduler's steps, so that a mark made within
+        a second of the one before still reaches the file while a long trial runs."""
+        if self._unsaved and time.monotonic() - self._written >= 1.0:
             self.save()
 
     def lock(self) -> None:
@@ -153,6 +161,7 @@ class SweepState:
         except OSError as exc:
             raise SweepError(f"cannot write {self.folder / SWEEP_JSON}: {exc.strerror or exc}") from None
         self._written = time.monotonic()
+        self._unsaved = False
 
     def status_line(self) -> str:
         """One line: "12 trials: 8 finished, 1 diverged, 1 failed, 2 pending"."""
