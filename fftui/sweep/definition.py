@@ -105,6 +105,7 @@ def grid_axis(name: str, values: Any) -> Axis:
     twice."""
     p = _param(name)
     listed = p.kind in ("ints", "floats")
+    items: list[Any]
     if isinstance(values, str):
         items = values.split(";" if listed else ",")
     elif listed and isinstance(values, (list, tuple)) and values and not isinstance(values[0], (list, tuple)):
