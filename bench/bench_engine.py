@@ -5,6 +5,11 @@ drains the metrics queue 10 times a second into the app's bounded history (the T
 and with --scaling a table over n in {500, 2000, 8000} and N in {32, 128, 512}.
 
     python bench/bench_engine.py [--device cpu|cuda] [--scaling] [--seconds 3]
+    python bench/bench_engine.py --widths 1000,1000,1000 --loss logistic --theta 1   # a stack
+
+With --widths the trainer is a stack (every layer steps on every batch; (b) adds every layer's
+metrics and the end-to-end outcomes) and (c), (d) and --scaling are skipped: the stack target is
+(b)/(a) time at most 1.6 on the CPU.
 
 (a) and (b) alternate in blocks so that both see the same machine load, and so do (b) and (c); figures
 are medians of blocks."""
@@ -35,14 +40,20 @@ def rate(trainer: Trainer, with_metrics: bool, seconds: float) -> float:
     Starts from the initial weights (copied into place, so a captured step stays valid): the report's
     linear loss is unbounded, and a layer trained for tens of thousands of batches at lr 1e-3 overflows."""
     trainer.flush()
+    weights = [trainer.w, *(layer.w for layer in trainer.upper)]  # every layer of a stack
     if not hasattr(trainer, "bench_initial_w"):
-        trainer.bench_initial_w = trainer.w.clone()
+        trainer.bench_initial_w = [w.clone() for w in weights]
     start = trainer.bench_initial_w
-    trainer.w.copy_(start)
+
+    def restart() -> None:
+        for w, w0 in zip(weights, start, strict=True):
+            w.copy_(w0)
+
+    restart()
     for _ in range(8):  # a first capture (and compilation) stays out of the time
         trainer.advance(with_metrics)
     trainer.flush()
-    trainer.w.copy_(start)
+    restart()
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     done = 0
@@ -140,6 +151,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--width", type=int, default=2000)
     p.add_argument("--mode", default="ff", choices=["ff", "descent"])
+    p.add_argument("--widths", default=None, help="a stack, e.g. 1000,1000,1000")
+    p.add_argument("--loss", default="linear", choices=["linear", "logistic"])
+    p.add_argument("--theta", type=float, default=2.0)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--seconds", type=float, default=6.0, help="time for each of (a) and (b)")
     p.add_argument("--blocks", type=int, default=6)
@@ -155,11 +170,21 @@ def main() -> None:
     graphs = not args.no_graphs
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; data: {ds.description}")
-    cfg = Config(mode=args.mode, batch_size=args.batch_size, width=args.width, iters=10**9, device=args.device)
+    cfg = Config(mode=args.mode, batch_size=args.batch_size, width=args.width, iters=10**9, device=args.device,
+                 loss=args.loss, theta=args.theta, optimizer=args.optimizer)
+    if args.widths:
+        cfg = cfg.replace(widths=args.widths)
     trainer = Trainer(cfg, ds, graphs=graphs, compile=args.compile)
     rate(trainer, True, 0.5)
     rate(trainer, False, 0.5)
     a, b = alternate(trainer, 2 * args.seconds, args.blocks)
+    if args.widths:
+        print(f"a stack of {cfg.layer_widths} units, {args.mode} mode, {args.loss} loss, {args.optimizer}, "
+              f"N = {args.batch_size}, float32, {device.type}")
+        print(f"(a) plain step        {a:10.1f} batches/s  {1e3 / a:8.3f} ms/batch")
+        print(f"(b) step + every metric{b:10.1f} batches/s  {1e3 / b:8.3f} ms/batch")
+        print(f"(b)/(a) time = {a / b:.2f}   (target: at most 1.6 on the CPU)")
+        return
     b_paired, c, received, dropped = with_consumer(trainer, cfg, ds, 2 * args.seconds, args.blocks, graphs,
                                                    args.compile)
     print(f"{args.mode} mode, linear loss, plain SGD, N = {args.batch_size}"
