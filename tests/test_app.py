@@ -661,12 +661,18 @@ async def test_fig1b_screen_from_the_command_line_preset(small_sample):
 
     app = fake_app(small_sample, preset="fig1b")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, Figure1Screen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        screen = await computed_screen(app, pilot, Figure1Screen)
         assert [r.batch_size for r in screen.results] == [2, 4, 8, 16, 32, 64, 128]
+
+
+async def computed_screen(app, pilot, kind):
+    """The screen on top once it is a `kind` and its workers have finished."""
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, kind)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
 
 
 # -- the registries -----------------------------------------------------------------------------
@@ -819,11 +825,7 @@ async def test_fig1a_screen_is_headed_with_the_width_and_batch_size_it_computes(
 
     app = fake_app(small_sample, cfg=Config(width=48, batch_size=32), preset="fig1a")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, Figure1Screen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        screen = await computed_screen(app, pilot, Figure1Screen)
         assert screen.results[0].width == 48 and screen.results[0].batch_size == 32
         title = str(screen.query_one("#fig1-title").render())
         assert "n = 48, N = 32" in title and "128" not in title
