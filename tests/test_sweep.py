@@ -364,3 +364,25 @@ def test_a_trial_started_within_a_second_of_another_ending_reaches_sweep_json(tm
     now[0] += 0.8  # what the scheduler's next step does once the second has passed
     state.save_if_due()
     assert on_disk() == ["finished", "running"]
+
+
+def test_a_cluster_that_answers_but_cannot_be_joined_is_one_line_and_nothing_is_made(tmp_path, capfd, monkeypatch):
+    from fftui.sweep import execute
+
+    def refuse(**options):
+        os.write(2, b"gcs_client.cc: Failed to get cluster ID from GCS server\n")  # what Ray's core prints
+        raise ConnectionError(f"Failed to connect to Ray cluster at {options['address']}")
+
+    monkeypatch.setattr(execute, "check_address", lambda address, timeout=0: None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    log = tmp_path / "log" / "fftui.log"
+    monkeypatch.setattr("engine.logs.log_file", lambda: log)
+    out = tmp_path / "sweep"
+    assert main(["sweep", *TINY, "--seeds", "2", "--address", "10.1.2.3:6379", "--out", str(out)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fftui sweep: could not join the Ray cluster at 10.1.2.3:6379: "), err
+    assert "RAY_AUTH_MODE=token" in err[0]
+    assert not out.exists()
+    assert "Failed to get cluster ID" in log.read_text()  # the core's retries went to the log

@@ -90,6 +90,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from .state import SweepState
 
     state = None
+    planned: tuple[Any, Path] = (None, Path())
     try:
         if args.status or args.table:
             shown = SweepState.open(args.status or args.table)
@@ -107,11 +108,14 @@ def sweep_command(args: argparse.Namespace) -> int:
                 print(f"{state.status_line()}; nothing to resume")
                 return 0
         else:
-            state = _new_sweep(args)
-        from .execute import require_ray
+            planned = _plan_sweep(args)
+        from .execute import ray_session, require_ray
 
         require_ray()
-        return _run(args, state)
+        with ray_session(args.cpus, args.gpus, args.address):  # joined or started before the folder is made
+            if state is None:
+                state = _create_sweep(*planned)
+            return _run(args, state)
     except SweepError as exc:
         print(f"fftui sweep: {exc}", file=sys.stderr)
         return 2
@@ -138,7 +142,9 @@ def _check_resources(args: argparse.Namespace) -> None:
         raise SweepError(str(exc)) from None
 
 
-def _new_sweep(args: argparse.Namespace) -> Any:
+def _plan_sweep(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The sweep and its folder, validated (every trial's configuration; the folder new or empty)
+    without making anything."""
     from engine.store import run_stem, store_root
 
     from .definition import build
@@ -148,9 +154,16 @@ def _new_sweep(args: argparse.Namespace) -> Any:
     sweep = build(definition, base, allow_many=args.yes)
     from .execute import require_ray
 
-    require_ray()  # before the folder is made
+    require_ray()  # before Ray starts or the folder is made
     stem = Path(args.definition).stem if args.definition else "sweep"
     out = Path(args.out) if args.out else store_root().parent / "sweeps" / run_stem(stem)
+    SweepState.check_free(out)
+    return sweep, out
+
+
+def _create_sweep(sweep: Any, out: Path) -> Any:
+    from .state import SweepState
+
     state = SweepState.create(out, sweep)
     state.lock()  # the caller lets it go
     settings, seeds = len(sweep.settings), len(sweep.trials) // max(1, len(sweep.settings))

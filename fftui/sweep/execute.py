@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import tempfile
 import time
 import warnings
@@ -86,15 +87,58 @@ def ray_session(cpus: float | None, gpus: float | None, address: str | None) -> 
                                "configure_logging": True}
     if address:
         options["address"] = address
-    else:
-        options.update(num_cpus=int(cpus) if cpus else None, num_gpus=gpus)
-    with _quiet_stderr():
-        ray.init(**options)
+    else:  # a Ray of its own, even where `ray start` left a cluster running on this machine
+        options.update(address="local", num_cpus=int(cpus) if cpus else None, num_gpus=gpus)
+    try:
+        with _quiet_stderr(), _core_output_to_log() if address else contextlib.nullcontext():
+            ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        if not address:
+            raise
+        raise SweepError(join_failure(address, exc)) from None
     try:
         yield
     finally:
         with _quiet_stderr():
             ray.shutdown()
+
+
+def join_failure(address: str, exc: BaseException) -> str:
+    """One line for a cluster at `address` that answered but could not be joined; a cluster started
+    by `ray start` uses token authentication, which a driver given an address only uses when told."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    line = f"could not join the Ray cluster at {address}: {first}"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        line += ("; if the cluster uses token authentication (the default of `ray start`), run with "
+                 "RAY_AUTH_MODE=token and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+    return line
+
+
+@contextlib.contextmanager
+def _core_output_to_log() -> Iterator[None]:
+    """Ray's C++ core writes its connection retries straight to file descriptor 2 (a line a second
+    while it cannot join); while joining, that descriptor goes to fftui's log file instead."""
+    from engine.logs import log_file
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        target = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
 
 
 @contextlib.contextmanager

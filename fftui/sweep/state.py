@@ -37,12 +37,18 @@ class SweepState:
         self._lock_fd: int | None = None
 
     # -- creating and reading ----------------------------------------------------------------------
+    @staticmethod
+    def check_free(folder: Path) -> None:
+        """SweepError unless `folder` is new or an empty folder (where a new sweep can be made)."""
+        folder = Path(folder).expanduser()
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise SweepError(f"{folder} exists and is not an empty folder; choose another --out")
+
     @classmethod
     def create(cls, folder: Path, sweep: Sweep) -> SweepState:
         """Make `folder` (new, or empty) a sweep folder for `sweep`; SweepError when it holds anything."""
         folder = Path(folder).expanduser()
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise SweepError(f"{folder} exists and is not an empty folder; choose another --out")
+        cls.check_free(folder)
         try:
             (folder / TRIALS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
