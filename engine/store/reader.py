@@ -23,7 +23,7 @@ from engine.chunk import MetricsChunk
 from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
 
 from .checkpoint import Checkpoint, read_checkpoint
-from .columns import GROUP, ITERATION, SAMPLE_SCHEMA, SAMPLE_SCHEMAS
+from .columns import GROUP, ITERATION, LAYER, SAMPLE_SCHEMA, SAMPLE_SCHEMAS, with_layer
 from .files import (
     CONFIG_JSON,
     EVENTS,
@@ -38,6 +38,7 @@ from .files import (
     read_json,
     writer_alive,
 )
+from .layers import PREFIX, columns_from_arrow, columns_from_records, layer_keys, layers_field
 
 _PIECE = 1 << 16  # bytes fed to the decompressor at a time: a damaged block loses at most this much
 
@@ -109,6 +110,18 @@ class Summary:
         self.columns = columns
         self.groups = groups
 
+    @property
+    def layers(self) -> int:
+        """Layers whose numbers the lines hold: a stack's (engine/store/layers.py), else 1."""
+        return max((c.shape[1] for k, c in self.columns.items() if k.startswith(PREFIX)), default=1)
+
+    def layer_column(self, name: str, layer: int) -> np.ndarray | None:
+        """A metric of one layer, by its JSON key: a batch metric (r,), a group metric (r, groups);
+        None when the lines do not hold it for that layer (one layer, or a key of no layer: then
+        the first layer's is `column`)."""
+        col = self.columns.get(PREFIX + name)
+        return col[:, layer] if col is not None and layer < col.shape[1] else None
+
     @classmethod
     def from_records(cls, records: list[dict], groups: tuple[str, ...]) -> Summary:
         """From parsed JSON lines; StoreError when a record lacks a declared metric."""
@@ -125,20 +138,29 @@ class Summary:
                 columns[m.name] = col
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{SUMMARY} lacks {exc} in a record: written by another fftui version") from None
+        keys = layer_keys(records[0]) if records else None
+        if keys is not None:
+            columns.update(columns_from_records(records, keys, groups))
         return cls(columns, groups)
 
     @classmethod
     def from_lines(cls, lines: list[bytes], groups: tuple[str, ...]) -> Summary:
         """From complete JSON lines, parsed by pyarrow's JSON reader against the declared schema
         (several times faster than one record at a time). Raises pa.ArrowInvalid on a bad line."""
+        keys = layer_keys(orjson.loads(lines[0])) if lines and b'"layers":' in lines[0] else None
+        schema = summary_schema(groups)
+        if keys is not None:  # a stack: every layer's numbers too
+            schema = schema.append(layers_field(keys, groups))
         table = pj.read_json(io.BytesIO(b"\n".join(lines) + b"\n"),
-                             parse_options=pj.ParseOptions(explicit_schema=summary_schema(groups),
+                             parse_options=pj.ParseOptions(explicit_schema=schema,
                                                            unexpected_field_behavior="ignore"))
         flat = table.flatten().flatten()
         columns = {m.name: flat.column(m.key).to_numpy(zero_copy_only=False) for m in BATCH_METRICS}
         for m in GROUP_METRICS:
             parts = [flat.column(f"groups.{g}.{m.key}").to_numpy(zero_copy_only=False) for g in groups]
             columns[m.name] = np.stack(parts, axis=1) if parts else np.empty((table.num_rows, 0))
+        if keys is not None:
+            columns.update(columns_from_arrow(table.column("layers"), keys, groups, table.num_rows))
         return cls(columns, groups)
 
     def __len__(self) -> int:
@@ -168,17 +190,19 @@ def _float_if_nullable(dtype: str) -> str:
 
 
 class Samples:
-    """The per-sample arrays of the batches a run kept, by group. For a group, its kept iterations
-    (k,) and, per SAMPLE metric, a (k, per) array when every kept batch has the same size, else an
-    object array of k arrays."""
+    """The per-sample arrays of the batches a run kept, by group and layer (0 = the first; a run
+    recorded without a layer column, one layer or before stacks kept every layer, holds layer 0
+    only). For a group and layer, its kept iterations (k,) and, per SAMPLE metric, a (k, per) array
+    when every kept batch has the same size, else an object array of k arrays. Every method's
+    layer defaults to 0."""
 
     def __init__(self, table: pa.Table) -> None:
         self.table = table
-        self._groups: dict[str, pa.Table] = {}
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self._groups: dict[tuple[str, int], pa.Table] = {}
+        self._cache: dict[tuple[str, str, int], np.ndarray] = {}
 
     def __len__(self) -> int:
-        """Rows: one per group of each kept batch."""
+        """Rows: one per group (and layer) of each kept batch."""
         return self.table.num_rows
 
     @cached_property
@@ -187,25 +211,39 @@ class Samples:
         names = self.table.column(GROUP).to_pylist() if self.table.num_rows else []
         return tuple(dict.fromkeys(names))
 
-    def _group(self, group: str) -> pa.Table:
-        if group not in self._groups:
-            self._groups[group] = self.table.filter(pc.equal(self.table[GROUP], group))
-        return self._groups[group]
+    @cached_property
+    def layers(self) -> int:
+        """Layers whose arrays were kept: 1 without a layer column (or no row), else the highest + 1."""
+        if LAYER not in self.table.schema.names or not self.table.num_rows:
+            return 1
+        return int(pc.max(self.table[LAYER]).as_py()) + 1
 
-    def iterations(self, group: str) -> np.ndarray:
-        """The iterations whose arrays were kept for this group, as written (increasing): (k,) int64."""
-        key = (ITERATION, group)
+    def _group(self, group: str, layer: int = 0) -> pa.Table:
+        key = (group, layer)
+        if key not in self._groups:
+            mask = pc.equal(self.table[GROUP], group)
+            if LAYER in self.table.schema.names:
+                mask = pc.and_(mask, pc.equal(self.table[LAYER], layer))
+            elif layer:
+                mask = pc.and_(mask, pa.scalar(False))
+            self._groups[key] = self.table.filter(mask)
+        return self._groups[key]
+
+    def iterations(self, group: str, layer: int = 0) -> np.ndarray:
+        """The iterations whose arrays were kept for this group and layer, as written (increasing):
+        (k,) int64."""
+        key = (ITERATION, group, layer)
         if key not in self._cache:
-            self._cache[key] = self._group(group).column(ITERATION).to_numpy()
+            self._cache[key] = self._group(group, layer).column(ITERATION).to_numpy()
         return self._cache[key]
 
-    def column(self, name: str, group: str) -> np.ndarray:
-        """A SAMPLE metric (by its declared name) of one group: (k, per) of its declared dtype (the
-        run's float dtype for "float"), or
-        an object array of k arrays when batch sizes differ."""
-        key = (name, group)
+    def column(self, name: str, group: str, layer: int = 0) -> np.ndarray:
+        """A SAMPLE metric (by its declared name) of one group and layer: (k, per) of its declared
+        dtype (the run's float dtype for "float"), or an object array of k arrays when batch sizes
+        differ."""
+        key = (name, group, layer)
         if key not in self._cache:
-            col = self._group(group).column(BY_NAME[name].key).combine_chunks()
+            col = self._group(group, layer).column(BY_NAME[name].key).combine_chunks()
             if isinstance(col, pa.ChunkedArray):  # an empty table stays chunked
                 col = pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], type=col.type)
             values = col.flatten().to_numpy(zero_copy_only=False)
@@ -219,24 +257,26 @@ class Samples:
                 self._cache[key] = np.array(np.split(values, offsets[1:-1]) if len(sizes) else [], dtype=object)
         return self._cache[key]
 
-    def at(self, iteration: int, group: str) -> dict[str, np.ndarray] | None:
+    def at(self, iteration: int, group: str, layer: int = 0) -> dict[str, np.ndarray] | None:
         """The arrays of the batch at exactly this iteration, by metric name; None if not kept."""
-        its = self.iterations(group)
+        its = self.iterations(group, layer)
         k = int(np.searchsorted(its, iteration))
         if k >= len(its) or its[k] != iteration:
             return None
-        return {m.name: self.column(m.name, group)[k] for m in SAMPLE_METRICS}
+        return {m.name: self.column(m.name, group, layer)[k] for m in SAMPLE_METRICS}
 
-    def nearest(self, iteration: int, group: str) -> int | None:
+    def nearest(self, iteration: int, group: str, layer: int = 0) -> int | None:
         """The last kept iteration at or before this one (for a scrubber); None if none."""
-        its = self.iterations(group)
+        its = self.iterations(group, layer)
         k = int(np.searchsorted(its, iteration, side="right"))
         return int(its[k - 1]) if k else None
 
 
 def read_samples(path: Path) -> tuple[pa.Table, bool]:
     """Every complete record batch of an Arrow IPC stream, and whether a damaged or cut tail was
-    skipped. A missing or empty file is an empty table."""
+    skipped. A missing or empty file is an empty table. Several streams end to end (a resumed run
+    appends one) are read as one; where some have the layer column (a stack's) and others not (a
+    stack recorded before every layer was kept), the rows without it are layer 0."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -246,24 +286,33 @@ def read_samples(path: Path) -> tuple[pa.Table, bool]:
     if not data:
         return SAMPLE_SCHEMA.empty_table(), False
     batches: list[pa.RecordBatch] = []
-    schema = SAMPLE_SCHEMA
+    schemas: list[pa.Schema] = []
     source = pa.BufferReader(data)
+    damaged = False
     try:
         while source.tell() < len(data):  # one stream, or several end to end (a resumed run appends one)
             reader = pa.ipc.open_stream(source)
             if not any(reader.schema.equals(known) for known in SAMPLE_SCHEMAS):
                 raise StoreError(f"{path} holds other per-sample columns than this fftui writes")
-            if batches and not reader.schema.equals(schema):
+            if schemas and not with_layer(reader.schema.empty_table()).schema.equals(
+                    with_layer(schemas[0].empty_table()).schema):
                 raise StoreError(f"{path} holds per-sample columns of two dtypes")
-            schema = reader.schema
+            schemas.append(reader.schema)
             try:
                 while True:
                     batches.append(reader.read_next_batch())
             except StopIteration:
                 pass
     except (pa.ArrowException, OSError):
-        return pa.Table.from_batches(batches, schema=schema), True
-    return pa.Table.from_batches(batches, schema=schema), False
+        damaged = True
+    if not schemas:
+        return SAMPLE_SCHEMA.empty_table(), damaged
+    if len({s.names.count(LAYER) for s in schemas}) > 1:  # layered and not: every row with a layer
+        batches = [with_layer(b) for b in batches]
+        schema = with_layer(schemas[0].empty_table()).schema
+    else:
+        schema = schemas[0]
+    return pa.Table.from_batches(batches, schema=schema), damaged
 
 
 class RunReader:
