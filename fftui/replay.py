@@ -126,6 +126,7 @@ class RecordingInfo:
     compare: tuple[str, ...]
     message: str
     kind: str
+    layer: str = ""  # "layer 2 of 3" for a stack (fftui/layering.py), "" for one layer
 
 
 def recording_text(info: RecordingInfo, styles: dict[str, str]) -> Text:
@@ -142,6 +143,8 @@ def recording_text(info: RecordingInfo, styles: dict[str, str]) -> Text:
         where = [] if numbered else [f"batch {info.row + 1:,} of {info.rows:,}"]
         where += [f"epoch {info.epoch}"] if info.epoch else []
         text.append(f" ({', '.join(where)})" if where else "")
+        if info.layer:
+            text.append(f" · {info.layer}", style="bold")
         if info.reading:
             text.append(f" · {info.reading}", style="italic")
     text.append("\n ")
@@ -240,6 +243,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
         self._set_message(recording.note, "warning" if recording.note else "info")
         self.set_focus(None)  # the arrow keys go to the scrubber, not to the tab row
         self._new_run()
+        self.sync_layers()
         self._tick()
         self._refresh_text()
         if recording.rest is not None:  # read once the first frame with data is drawn (the GIL is shared)
@@ -317,7 +321,8 @@ class ReplayApp(FFApp, inherit_bindings=False):
             data=str(description.get("description") or self.config.data), device=str(run.config.get("device", "?")),
             sides=sides, reading=reading,
             compare=tuple(o.label for o in history.others) if history is not None else (),
-            message=self._message[0] if history is not None else f"reading {run.name}…", kind=self._message[1])
+            message=self._message[0] if history is not None else f"reading {run.name}…", kind=self._message[1],
+            layer=self.layer_text() if history is not None else "")
         bar = self._status
         if isinstance(bar, RecordingBar):
             bar.show_recording(info)
