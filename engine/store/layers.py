@@ -25,7 +25,7 @@ def layer_keys(first: Any) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     entry = layers[0]
     batch = tuple(k for k in entry if k not in ("layer", "groups"))
     groups = entry.get("groups")
-    cells = next(iter(groups.values()), {}) if isinstance(groups, dict) and groups else {}
+    cells: dict = next(iter(groups.values()), {}) if isinstance(groups, dict) and groups else {}
     return batch, tuple(k for k in cells if k != "name")
 
 
@@ -68,8 +68,8 @@ def columns_from_records(records: list[dict], keys: tuple[tuple[str, ...], tuple
                          groups: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The per-layer columns from parsed lines; none when the lines do not all hold the same number
     of layers. A missing value reads as NaN."""
-    rows = [r.get("layers") for r in records]
-    if not rows or any(not isinstance(r, list) or len(r) != len(rows[0]) or not r for r in rows):
+    rows: list[list] = [r["layers"] for r in records if isinstance(r.get("layers"), list)]
+    if not rows or len(rows) != len(records) or any(len(r) != len(rows[0]) or not r for r in rows):
         return {}
 
     def number(value: Any) -> float:
