@@ -99,7 +99,10 @@ class RecordedHistory:
         return min(self.layer, self.layers - 1)
 
     def select(self, layer: int) -> None:
-        """Show layer ``layer`` (0 = the first) in every pane."""
+        """Show layer ``layer`` (0 = the first) in every pane; the runs drawn beside it (``others``)
+        show that layer too (their last where they have fewer)."""
+        for other in self.others:
+            other.select(layer)
         if layer != self.layer:
             self.layer = layer
             self.version += 1
