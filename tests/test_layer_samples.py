@@ -271,3 +271,39 @@ def test_bytes_per_batch_per_layer_stay_those_of_one_layer(tmp_path):
                      "40", "--keep-samples", "all", "--quiet", "--out", str(folder)]) == 0
         sizes[widths] = (folder / "samples.arrows").stat().st_size / 40 / len(widths.split(","))
     assert sizes["32,32,32"] < 1.2 * sizes["32"]
+
+
+def test_the_runs_compared_show_the_layer_shown(stack_run):
+    folder, emitted, _, _ = stack_run
+    main_run, other = RecordedHistory(RunReader(folder)), RecordedHistory(RunReader(folder), label="other")
+    main_run.others = [other]
+    main_run.select(2)
+    assert other.shown_layer == 2
+    np.testing.assert_array_equal(other.full_series("neg.theorem"), _layer_values(emitted, "theorem", 2, 1))
+    np.testing.assert_array_equal(main_run.series("loss", 0), _layer_values_batch(emitted, "loss", 0))
+
+
+def test_one_writer_given_one_layer_then_a_stack_writes_a_stream_each(small_sample, tmp_path):
+    from engine.config import Config
+    from engine.store import claim_out_folder
+
+    def chunks(**params) -> list:
+        trainer = Trainer(Config(batch_size=8, iters=2, seed=1, **params), small_sample)
+        return trainer.advance() + trainer.advance() + trainer.flush()
+
+    one, stack = chunks(width=16), chunks(widths=(16, 8))
+    folder = claim_out_folder(tmp_path / "mixed")
+    writer = RunWriter(folder, {"config": {}}, keep_samples="all", flush_interval=0.01).start()
+    for chunk in one:
+        assert writer.put(chunk)
+    assert writer.sync(10)
+    for chunk in stack:
+        assert writer.put(chunk)
+    writer.close("finished")
+    assert writer.error is None
+    samples = RunReader(folder).samples
+    assert samples.layers == 2 and samples.table.schema.names[:3] == ["iteration", "layer", "group"]
+    lhs = samples.column("lhs", "pos", 0)
+    np.testing.assert_array_equal(lhs[:2], np.concatenate([c.columns["lhs"][:, 0] for c in one]))
+    np.testing.assert_array_equal(lhs[2:], emitted_column(stack, "lhs", 0, 0))
+    np.testing.assert_array_equal(samples.column("lhs", "pos", 1), emitted_column(stack, "lhs", 1, 0))
