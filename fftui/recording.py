@@ -428,9 +428,10 @@ def load(run: RunReader, compare: Sequence[RunReader] = (), progressive: bool = 
             rest = summary_in_parts(run)
             first = next(rest, None)
         history = RecordedHistory(reader, label=label, summary=first)
-        for group in history.groups:  # decode the arrays now, not on the first key press
-            if group in reader.samples.groups and len(kept := reader.samples.iterations(group)):
-                reader.samples.at(int(kept[-1]), group)
+        for group in history.groups:  # decode the arrays now (every layer's), not on the first key press
+            for layer in range(reader.samples.layers if group in reader.samples.groups else 0):
+                if len(kept := reader.samples.iterations(group, layer)):
+                    reader.samples.at(int(kept[-1]), group, layer)
         histories.append(history)
     warnings = [f"{r.name}: {w}" for r in (run, *compare) for w in r.warnings]
     return Recording(histories[0], histories[1:], warnings, rest if not histories[0].complete else None)
