@@ -5,7 +5,8 @@ whose history is the recording cut at the scrubbed iteration (`fftui.recording.R
 left/right step one iteration, page up/down jump a twentieth of the run, home/end go to the first
 and the last batch. The LHS/RHS histograms show the scrubbed batch's per-sample arrays (or those of
 the last batch before it that kept them). The Sparsening and Sparsity panes draw the runs given with
---compare beside it. Keys that steer training do nothing and say so in one line.
+--compare beside it. Keys that steer training do nothing and say so in one line. A stack's
+recording: `>` and `<` (fftui/layering.py, the live app's keys) choose the layer every pane shows.
 
 The first frame comes at once; the summary and the arrays are read behind it (the app's loading
 thread), and every series is downsampled to its plot's width when drawn."""
