@@ -31,7 +31,7 @@ from .derive import _group_counts, derive, one_mkl_thread
 from .inputs import unit_rows
 from .layer import Optimizer
 from .layout import Layout, Packed, PackMeta
-from .metrics import GROUP, SAMPLE, SUMMARY_METRICS, Metric
+from .metrics import BATCH, GROUP, METRICS, SAMPLE, SUMMARY_METRICS, Metric
 from .step import StepPlan
 
 Tensor = torch.Tensor
@@ -56,6 +56,11 @@ STACK_METRICS: tuple[Metric, ...] = (
     Metric("actual_end", SAMPLE, "int8", "1 sparser once every layer stepped, 0 not, -1 not valid"),
 )
 STACK_BY_NAME = {m.name: m for m in STACK_METRICS}
+# A layer's own BATCH metrics (its loss, its sign flips...): those every layer of a batch shares
+# (the iteration, the epoch, the timings of the whole step) are the first layer's.
+LAYER_BATCH_METRICS: tuple[Metric, ...] = tuple(
+    m for m in METRICS if m.level == BATCH and m.dtype != "str"
+    and m.name not in ("iteration", "epoch", "step_time", "metrics_time"))
 
 
 def layer_config(cfg: Config, layer: int) -> Config:
@@ -204,19 +209,22 @@ class StackChunk(MetricsChunk):
         return StackChunk(layers[0], layers, ends)
 
     def layer_summary_lines(self) -> list[list[dict]]:
-        """Per batch, per layer: {"layer": l, "groups": {name: every GROUP metric and STACK_METRICS'
-        group metrics}} (the run store's summary lines carry them under "layers")."""
+        """Per batch, per layer: {"layer": l, every LAYER_BATCH_METRICS metric, "groups": {name: every
+        GROUP metric and STACK_METRICS' group metrics}} (the run store's summary lines carry them
+        under "layers")."""
         out: list[list[dict]] = []
-        per_layer = []
+        per_layer, per_batch = [], []
         for chunk, end in zip(self.layers, self.ends, strict=True):
             cells = {m.key: (chunk.columns[m.name] if m.name in chunk.columns else end[m.name]).tolist()
                      for m in _group_metrics()}
             per_layer.append(cells)
+            per_batch.append({m.key: chunk.columns[m.name].tolist() for m in LAYER_BATCH_METRICS})
         for i in range(len(self)):
             row = []
             for layer, cells in enumerate(per_layer):
-                row.append({"layer": layer, "groups": {g: {key: values[i][gi] for key, values in cells.items()}
-                                                       for gi, g in enumerate(self.groups)}})
+                row.append({"layer": layer, **{key: values[i] for key, values in per_batch[layer].items()},
+                            "groups": {g: {key: values[i][gi] for key, values in cells.items()}
+                                       for gi, g in enumerate(self.groups)}})
             out.append(row)
         return out
 
@@ -283,5 +291,5 @@ class LayerSummary:
                  for gi, g in enumerate(self._groups)} for layer in range(means.shape[1])]
 
 
-__all__ = ["END", "STACK_METRICS", "LayerSummary", "StackChunk", "StackMeta", "UpperLayer",
+__all__ = ["END", "LAYER_BATCH_METRICS", "STACK_METRICS", "LayerSummary", "StackChunk", "StackMeta", "UpperLayer",
            "end_to_end", "layer_config", "new_optimizer"]

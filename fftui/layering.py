@@ -30,8 +30,8 @@ class LayerControl(ViewControl):
 
     # -- what is shown --------------------------------------------------------------------------
     def layer_count(self) -> int:
-        """The layers of the run shown (1 for a recording, or before the first batch of one layer)."""
-        if not hasattr(self.history, "select"):  # a recording: its first layer only
+        """The layers of the run shown (1 before the first batch of one layer)."""
+        if not hasattr(self.history, "select"):  # a history that shows one layer only
             return 1
         count = getattr(self.history, "layers", 1)
         if count < 2 and self.runner is not None and getattr(self.history, "_last", None) is None:

@@ -20,7 +20,7 @@ from engine.store import RunReader
 from engine.store.files import SUMMARY
 from engine.store.reader import Summary
 
-from .history import GROUP_ORDER
+from .history import GROUP_ORDER, SHARED_BATCH
 
 _STAMP = 16  # "YYYYMMDD-HHMMSS-": the part of a store folder's name that only dates it
 
@@ -43,6 +43,13 @@ def short_names(names: list[str]) -> list[str]:
     return cut if all(cut) and len(set(cut)) == len(cut) else list(names)
 
 
+def _as_declared(value: Any, dtype: str) -> Any:
+    """A per-layer summary number (float64) as its metric's declared dtype: an integer metric's as
+    an int where it is finite."""
+    number = float(value)
+    return int(number) if np.dtype(dtype).kind in "iu" and np.isfinite(number) else number
+
+
 def _empty_sample(name: str) -> np.ndarray:
     dtype = next(m.dtype for m in SAMPLE_METRICS if m.name == name)
     return np.empty(0, dtype=dtype)
@@ -53,6 +60,10 @@ class RecordedHistory:
     the series hold the batches up to and including the cursor's row, ``latest`` is the cursor's
     batch, and ``sides`` are the theorem's sides of the batch at the cursor or, where that batch did
     not keep its per-sample arrays, of the last one before it that did (`sides_iteration`).
+
+    A stack's recording (its summary lines hold every layer, engine/store/layers.py) has ``layers``
+    above 1; ``layer`` is the layer the panes read (`select`), as in History: `series`, `latest`,
+    `sides` and `group` give that layer's, `series(key, layer)` any layer's.
 
     Args:
         run: the recorded run (its summary and samples are read on first use).
@@ -75,6 +86,26 @@ class RecordedHistory:
         self.batches = 1  # batches whose sides are shown
         self.others: list[RecordedHistory] = []  # runs drawn beside it (fftui/widgets/compare.py)
         self.cursor = self._rows - 1  # the row shown last; -1 with no batch
+        self.layer = 0  # the layer the panes show (`select`)
+
+    @property
+    def layers(self) -> int:
+        """Layers of the run: a stack's, 1 for one layer."""
+        return self.summary.layers
+
+    @property
+    def shown_layer(self) -> int:
+        """The layer the panes read: ``layer``, or the last layer where the run has fewer."""
+        return min(self.layer, self.layers - 1)
+
+    def select(self, layer: int) -> None:
+        """Show layer ``layer`` (0 = the first) in every pane; the runs drawn beside it (``others``)
+        show that layer too (their last where they have fewer)."""
+        for other in self.others:
+            other.select(layer)
+        if layer != self.layer:
+            self.layer = layer
+            self.version += 1
 
     @property
     def config(self) -> Config | None:
@@ -125,8 +156,8 @@ class RecordedHistory:
         self._rows = len(summary)
         self._iterations = np.asarray(summary.column("iteration"), dtype=np.int64)
         self._x = self._iterations.astype(float)
-        self._float: dict[str, np.ndarray] = {}
-        self._latest: tuple[int, MetricsRecord] | None = None
+        self._float: dict[tuple[str, int], np.ndarray] = {}
+        self._latest: tuple[tuple[int, int], MetricsRecord] | None = None
 
     def extend(self, part: Summary | None) -> None:
         """Append the next rows of the summary as they are read (`summary_parts`); None: the whole
@@ -182,23 +213,37 @@ class RecordedHistory:
     def iterations(self) -> np.ndarray:
         return self._x[:self.cursor + 1]
 
-    def series(self, key: str) -> np.ndarray:
-        """A series ("loss", "pos.sparser", ...) up to the cursor as float64; empty if unknown."""
-        values = self.full_series(key)
+    def series(self, key: str, layer: int | None = None) -> np.ndarray:
+        """A series ("loss", "pos.sparser", ...) of the layer shown (or of ``layer``) up to the
+        cursor as float64; empty if unknown."""
+        values = self.full_series(key, layer)
         return values[:self.cursor + 1]
 
-    def full_series(self, key: str) -> np.ndarray:
-        """A series over the whole recording as float64 (a cached column); empty if unknown."""
-        if key not in self._float:
+    def full_series(self, key: str, layer: int | None = None) -> np.ndarray:
+        """A series of the layer shown (or of ``layer``) over the whole recording as float64 (a
+        cached column); empty if unknown. The first layer's are the summary's own columns; a
+        stack's other layers' (and every layer's end-to-end metrics, "pos.sparser_end") are its
+        per-layer columns; what every layer shares (the iteration, the timings) is the first's."""
+        layer = self.shown_layer if layer is None else layer
+        cached = (key, layer)
+        if cached not in self._float:
             group, _, name = key.rpartition(".")
             columns = self.summary.columns
-            if name not in columns or (group and group not in self.groups):
+            if group and group not in self.groups:
                 return np.empty(0)
-            col = self.summary.group_column(name, group) if group else columns[name]
-            if col.ndim != 1 or col.dtype == object:
+            col = None
+            own = self.summary.layer_column(name, layer) if layer or name not in columns else None
+            if own is not None:  # (r,) a batch metric, (r, groups) a group metric
+                if group and own.ndim == 2:
+                    col = own[:, self.summary.groups.index(group)]
+                elif not group and own.ndim == 1:
+                    col = own
+            elif name in columns and (layer == 0 or (not group and name in SHARED_BATCH)):
+                col = self.summary.group_column(name, group) if group else columns[name]
+            if col is None or col.ndim != 1 or col.dtype == object:
                 return np.empty(0)
-            self._float[key] = np.asarray(col, dtype=float)
-        return self._float[key]
+            self._float[cached] = np.asarray(col, dtype=float)
+        return self._float[cached]
 
     @property
     def latest(self) -> MetricsRecord | None:
@@ -206,45 +251,61 @@ class RecordedHistory:
         batch where it kept them (else empty arrays)."""
         if self.cursor < 0:
             return None
-        if self._latest is None or self._latest[0] != self.cursor:
-            self._latest = (self.cursor, self._record(self.cursor))
+        key = (self.cursor, self.shown_layer)
+        if self._latest is None or self._latest[0] != key:
+            self._latest = (key, self._record(self.cursor, self.shown_layer))
         return self._latest[1]
 
-    def _record(self, row: int) -> MetricsRecord:
-        columns = self.summary.columns
+    def _record(self, row: int, layer: int = 0) -> MetricsRecord:
+        """The batch at a row as a record of one layer: above the first, the layer's own numbers
+        where the summary holds them (NaN where not) and its per-sample arrays."""
+        columns, summary = self.summary.columns, self.summary
         iteration = self.iteration_at(row)
-        batch: dict[str, Any] = {m.name: columns[m.name][row] for m in BATCH_METRICS}
-        batch = {k: (str(v) if isinstance(v, str) else v.item() if hasattr(v, "item") else v) for k, v in batch.items()}
+        batch: dict[str, Any] = {}
+        for m in BATCH_METRICS:
+            own = summary.layer_column(m.key, layer) if layer else None
+            value = own[row] if own is not None else columns[m.name][row]
+            if layer and own is None and m.dtype != "str" and m.name not in SHARED_BATCH:
+                value = np.nan  # a number of its own the recording does not hold for this layer
+            batch[m.name] = str(value) if isinstance(value, str) else value.item() if hasattr(value, "item") else value
         groups = {}
-        for gi, name in enumerate(self.summary.groups):
-            values: dict[str, Any] = {m.name: columns[m.name][row, gi].item() for m in GROUP_METRICS}
-            arrays = self.run.samples.at(iteration, name) if name in self.run.samples.groups else None
+        for gi, name in enumerate(summary.groups):
+            values: dict[str, Any] = {}
+            for m in GROUP_METRICS:
+                own = summary.layer_column(m.key, layer) if layer else None
+                values[m.name] = _as_declared(own[row, gi], m.dtype) if own is not None else (
+                    np.nan if layer else columns[m.name][row, gi].item())
+            arrays = self.run.samples.at(iteration, name, layer) if name in self.run.samples.groups else None
             for m in SAMPLE_METRICS:
                 values[m.name] = np.asarray(arrays[m.name]) if arrays is not None else _empty_sample(m.name)
             groups[name] = GroupStats(name=name, **values)
         return MetricsRecord(**batch, groups=groups)
 
     def sides_iteration(self, group: str) -> int | None:
-        """The iteration whose per-sample arrays `sides` shows: the cursor's, or the last kept one
-        before it; None when none was kept."""
+        """The iteration whose per-sample arrays `sides` shows (of the layer shown): the cursor's, or
+        the last kept one before it; None when none was kept."""
         if self.cursor < 0 or group not in self.run.samples.groups:
             return None
-        return self.run.samples.nearest(self.iteration_at(self.cursor), group)
+        return self.run.samples.nearest(self.iteration_at(self.cursor), group, self.shown_layer)
 
     def sides_missing(self, group: str) -> str | None:
         """Why `sides` is empty at the cursor, in a few words, or None when it is not (or no batch is
-        shown): the run kept no per-sample arrays at all (--keep-samples none), or none up to here."""
+        shown): the run kept no per-sample arrays at all (--keep-samples none), kept its first
+        layer's only (a stack recorded before every layer's were kept), or none up to here."""
         if self.cursor < 0 or self.sides_iteration(group) is not None:
             return None
         if not len(self.run.samples):
             policy = self.run.info.get("keep_samples")
             return "this run kept no per-sample arrays" + (" (--keep-samples none)" if policy == "none" else "")
+        if self.shown_layer >= self.run.samples.layers:
+            return "this run kept the first layer's per-sample arrays only"
         return "no batch up to this iteration kept its per-sample arrays"
 
     def sides(self, group: str) -> tuple[np.ndarray, np.ndarray]:
-        """The theorem's two sides, one value per sample, of the batch `sides_iteration` names."""
+        """The theorem's two sides of the layer shown, one value per sample, of the batch
+        `sides_iteration` names."""
         at = self.sides_iteration(group)
-        arrays = self.run.samples.at(at, group) if at is not None else None
+        arrays = self.run.samples.at(at, group, self.shown_layer) if at is not None else None
         if arrays is None:
             return np.empty(0), np.empty(0)
         return np.asarray(arrays["lhs"], dtype=float), np.asarray(arrays["rhs"], dtype=float)
@@ -367,9 +428,10 @@ def load(run: RunReader, compare: Sequence[RunReader] = (), progressive: bool = 
             rest = summary_in_parts(run)
             first = next(rest, None)
         history = RecordedHistory(reader, label=label, summary=first)
-        for group in history.groups:  # decode the arrays now, not on the first key press
-            if group in reader.samples.groups and len(kept := reader.samples.iterations(group)):
-                reader.samples.at(int(kept[-1]), group)
+        for group in history.groups:  # decode the arrays now (every layer's), not on the first key press
+            for layer in range(reader.samples.layers if group in reader.samples.groups else 0):
+                if len(kept := reader.samples.iterations(group, layer)):
+                    reader.samples.at(int(kept[-1]), group, layer)
         histories.append(history)
     warnings = [f"{r.name}: {w}" for r in (run, *compare) for w in r.warnings]
     return Recording(histories[0], histories[1:], warnings, rest if not histories[0].complete else None)

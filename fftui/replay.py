@@ -5,7 +5,8 @@ whose history is the recording cut at the scrubbed iteration (`fftui.recording.R
 left/right step one iteration, page up/down jump a twentieth of the run, home/end go to the first
 and the last batch. The LHS/RHS histograms show the scrubbed batch's per-sample arrays (or those of
 the last batch before it that kept them). The Sparsening and Sparsity panes draw the runs given with
---compare beside it. Keys that steer training do nothing and say so in one line.
+--compare beside it. Keys that steer training do nothing and say so in one line. A stack's
+recording: `>` and `<` (fftui/layering.py, the live app's keys) choose the layer every pane shows.
 
 The first frame comes at once; the summary and the arrays are read behind it (the app's loading
 thread), and every series is downsampled to its plot's width when drawn."""
@@ -126,6 +127,7 @@ class RecordingInfo:
     compare: tuple[str, ...]
     message: str
     kind: str
+    layer: str = ""  # "layer 2 of 3" for a stack (fftui/layering.py), "" for one layer
 
 
 def recording_text(info: RecordingInfo, styles: dict[str, str]) -> Text:
@@ -142,6 +144,8 @@ def recording_text(info: RecordingInfo, styles: dict[str, str]) -> Text:
         where = [] if numbered else [f"batch {info.row + 1:,} of {info.rows:,}"]
         where += [f"epoch {info.epoch}"] if info.epoch else []
         text.append(f" ({', '.join(where)})" if where else "")
+        if info.layer:
+            text.append(f" · {info.layer}", style="bold")
         if info.reading:
             text.append(f" · {info.reading}", style="italic")
     text.append("\n ")
@@ -240,6 +244,7 @@ class ReplayApp(FFApp, inherit_bindings=False):
         self._set_message(recording.note, "warning" if recording.note else "info")
         self.set_focus(None)  # the arrow keys go to the scrubber, not to the tab row
         self._new_run()
+        self.sync_layers()
         self._tick()
         self._refresh_text()
         if recording.rest is not None:  # read once the first frame with data is drawn (the GIL is shared)
@@ -317,7 +322,8 @@ class ReplayApp(FFApp, inherit_bindings=False):
             data=str(description.get("description") or self.config.data), device=str(run.config.get("device", "?")),
             sides=sides, reading=reading,
             compare=tuple(o.label for o in history.others) if history is not None else (),
-            message=self._message[0] if history is not None else f"reading {run.name}…", kind=self._message[1])
+            message=self._message[0] if history is not None else f"reading {run.name}…", kind=self._message[1],
+            layer=self.layer_text() if history is not None else "")
         bar = self._status
         if isinstance(bar, RecordingBar):
             bar.show_recording(info)

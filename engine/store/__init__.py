@@ -20,6 +20,10 @@ A run folder (format 1):
 - ``samples.arrows``: the per-sample arrays (every SAMPLE metric: both sides, the outcome, both
   predictions) as an Apache Arrow IPC stream (pyarrow), one row per group of a kept batch
   (iteration, group, one list per metric), zstd-compressed record batches of about a second each.
+  A stack's rows are per layer and group of a kept batch, with a ``layer`` column (0 = the first;
+  a batch is kept with every layer or not at all); rows without it (one layer, or a stack recorded
+  before every layer was kept) are layer 0. A stack's summary lines hold every layer's numbers
+  under "layers" (engine/store/layers.py).
   A stream and not Parquet: a stream is written by appending self-delimited messages, so a file
   cut at any byte reads back to its last complete batch, while a Parquet file is unreadable until
   its footer is written at the end; reading a stream back needs no index and maps to numpy without

@@ -14,6 +14,7 @@ from .files import StoreError
 
 ITERATION = "iteration"  # the per-sample rows' link to the summary (a BATCH metric's key)
 GROUP = "group"          # the per-sample rows' group name: pos, neg or all
+LAYER = "layer"          # a stack's per-sample rows' layer (0 = the first); absent: layer 0
 
 
 def summary_lines(chunk: MetricsChunk) -> bytes:
@@ -48,18 +49,33 @@ def _arrow_type(dtype: str, float_dtype: str = "float32") -> pa.DataType:
     return pa.from_numpy_dtype(np.dtype(float_dtype if dtype == "float" else dtype))
 
 
-def sample_schema(float_dtype: str = "float32") -> pa.Schema:
-    """The per-sample arrays' schema: one row per group of a kept batch: iteration (int64), group
+def sample_schema(float_dtype: str = "float32", layered: bool = False) -> pa.Schema:
+    """The per-sample arrays' schema: one row per group of a kept batch (per layer and group for a
+    stack): iteration (int64), for a stack (layered) layer (int32, 0 = the first layer), group
     (string), and each SAMPLE metric under its key as a list of its declared dtype (one value per
     sample of the group; lists may differ in length between rows: a short last batch, a new batch
-    size). float_dtype: the run's float dtype, for the metrics declared "float"."""
-    fields = [pa.field(ITERATION, pa.int64(), nullable=False), pa.field(GROUP, pa.string(), nullable=False)]
+    size). float_dtype: the run's float dtype, for the metrics declared "float". A one-layer run's
+    rows have no layer column (as every run's recorded before stacks were kept): they are layer 0."""
+    fields = [pa.field(ITERATION, pa.int64(), nullable=False)]
+    if layered:
+        fields.append(pa.field(LAYER, pa.int32(), nullable=False))
+    fields.append(pa.field(GROUP, pa.string(), nullable=False))
     fields += [pa.field(m.key, pa.list_(_arrow_type(m.dtype, float_dtype))) for m in SAMPLE_METRICS]
     return pa.schema(fields)
 
 
 SAMPLE_SCHEMA = sample_schema()  # a float32 run's (and every run's recorded before float64 was kept)
-SAMPLE_SCHEMAS = (SAMPLE_SCHEMA, sample_schema("float64"))
+SAMPLE_SCHEMAS = tuple(sample_schema(f, layered) for layered in (False, True) for f in ("float32", "float64"))
+
+
+def with_layer(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch | pa.Table:
+    """Rows without a layer column (a one-layer run's, or any run's recorded before stacks kept
+    every layer) with one: every row layer 0. Rows that have it are returned as they are."""
+    if LAYER in batch.schema.names:
+        return batch
+    zeros = pa.array(np.zeros(batch.num_rows, dtype=np.int32))
+    field = pa.field(LAYER, pa.int32(), nullable=False)
+    return batch.add_column(batch.schema.get_field_index(GROUP), field, zeros)
 
 
 def chunk_float_dtype(chunk: MetricsChunk) -> str:
@@ -71,21 +87,32 @@ def chunk_float_dtype(chunk: MetricsChunk) -> str:
 
 
 def sample_rows(chunk: MetricsChunk, keep: np.ndarray) -> pa.RecordBatch | None:
-    """The rows of the chunk's batches where keep (bool, (r,)) is True, groups in the chunk's order
-    within each batch; None when no batch is kept."""
+    """The rows of the chunk's batches where keep (bool, (r,)) is True; None when no batch is kept.
+    A one-layer chunk: per batch one row per group, in the chunk's order. A stack's chunk
+    (engine/stack.py StackChunk, two layers or more): per batch, layer by layer from the first,
+    one row per group, each layer's SAMPLE metrics from its own chunk; the schema has the layer
+    column (sample_schema(layered=True)). A batch is kept with every layer or not at all."""
     rows = np.flatnonzero(keep)
     if rows.size == 0:
         return None
+    layers = getattr(chunk, "layers", None)
+    count = len(layers) if layers is not None else 1
+    layered = count > 1
     g, per = len(chunk.groups), chunk.per
-    n = rows.size * g
+    n = rows.size * count * g
     offsets = pa.array(np.arange(0, n * per + 1, per, dtype=np.int32))
-    arrays = [pa.array(np.repeat(chunk.columns[ITERATION][rows], g)),
-              pa.array(np.tile(np.array(chunk.groups, dtype=object), rows.size), type=pa.string())]
+    arrays = [pa.array(np.repeat(chunk.columns[ITERATION][rows], count * g))]
+    if layered:
+        arrays.append(pa.array(np.tile(np.repeat(np.arange(count, dtype=np.int32), g), rows.size)))
+    arrays.append(pa.array(np.tile(np.array(chunk.groups, dtype=object), rows.size * count), type=pa.string()))
     float_dtype = chunk_float_dtype(chunk)
     for m in SAMPLE_METRICS:
-        values = np.ascontiguousarray(chunk.columns[m.name][rows]).reshape(-1)
+        if layered:  # (k, layers, groups, per): batch, then layer, then group, as the rows go
+            values = np.stack([c.columns[m.name][rows] for c in layers], axis=1).reshape(-1)  # type: ignore[union-attr]
+        else:
+            values = np.ascontiguousarray(chunk.columns[m.name][rows]).reshape(-1)
         arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, type=_arrow_type(m.dtype, float_dtype))))
-    return pa.record_batch(arrays, schema=sample_schema(float_dtype))
+    return pa.record_batch(arrays, schema=sample_schema(float_dtype, layered))
 
 
 class SamplePolicy:

@@ -20,10 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from engine.chunk import MetricsChunk
-from engine.metrics import BATCH_METRICS, BY_NAME, GROUP_METRICS, SAMPLE_METRICS
+from engine.metrics import BATCH_METRICS, GROUP_METRICS, SAMPLE_METRICS
 
 from .checkpoint import Checkpoint, read_checkpoint
-from .columns import GROUP, ITERATION, SAMPLE_SCHEMA, SAMPLE_SCHEMAS
+from .columns import ITERATION
 from .files import (
     CONFIG_JSON,
     EVENTS,
@@ -38,6 +38,8 @@ from .files import (
     read_json,
     writer_alive,
 )
+from .layers import PREFIX, columns_from_arrow, columns_from_records, layer_keys, layers_field
+from .samples import Samples, read_samples
 
 _PIECE = 1 << 16  # bytes fed to the decompressor at a time: a damaged block loses at most this much
 
@@ -109,6 +111,18 @@ class Summary:
         self.columns = columns
         self.groups = groups
 
+    @property
+    def layers(self) -> int:
+        """Layers whose numbers the lines hold: a stack's (engine/store/layers.py), else 1."""
+        return max((c.shape[1] for k, c in self.columns.items() if k.startswith(PREFIX)), default=1)
+
+    def layer_column(self, name: str, layer: int) -> np.ndarray | None:
+        """A metric of one layer, by its JSON key: a batch metric (r,), a group metric (r, groups);
+        None when the lines do not hold it for that layer (one layer, or a key of no layer: then
+        the first layer's is `column`)."""
+        col = self.columns.get(PREFIX + name)
+        return col[:, layer] if col is not None and layer < col.shape[1] else None
+
     @classmethod
     def from_records(cls, records: list[dict], groups: tuple[str, ...]) -> Summary:
         """From parsed JSON lines; StoreError when a record lacks a declared metric."""
@@ -125,20 +139,29 @@ class Summary:
                 columns[m.name] = col
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{SUMMARY} lacks {exc} in a record: written by another fftui version") from None
+        keys = layer_keys(records[0]) if records else None
+        if keys is not None:
+            columns.update(columns_from_records(records, keys, groups))
         return cls(columns, groups)
 
     @classmethod
     def from_lines(cls, lines: list[bytes], groups: tuple[str, ...]) -> Summary:
         """From complete JSON lines, parsed by pyarrow's JSON reader against the declared schema
         (several times faster than one record at a time). Raises pa.ArrowInvalid on a bad line."""
+        keys = layer_keys(orjson.loads(lines[0])) if lines and b'"layers":' in lines[0] else None
+        schema = summary_schema(groups)
+        if keys is not None:  # a stack: every layer's numbers too
+            schema = schema.append(layers_field(keys, groups))
         table = pj.read_json(io.BytesIO(b"\n".join(lines) + b"\n"),
-                             parse_options=pj.ParseOptions(explicit_schema=summary_schema(groups),
+                             parse_options=pj.ParseOptions(explicit_schema=schema,
                                                            unexpected_field_behavior="ignore"))
         flat = table.flatten().flatten()
         columns = {m.name: flat.column(m.key).to_numpy(zero_copy_only=False) for m in BATCH_METRICS}
         for m in GROUP_METRICS:
             parts = [flat.column(f"groups.{g}.{m.key}").to_numpy(zero_copy_only=False) for g in groups]
             columns[m.name] = np.stack(parts, axis=1) if parts else np.empty((table.num_rows, 0))
+        if keys is not None:
+            columns.update(columns_from_arrow(table.column("layers"), keys, groups, table.num_rows))
         return cls(columns, groups)
 
     def __len__(self) -> int:
@@ -165,105 +188,6 @@ def summary_schema(groups: tuple[str, ...]) -> pa.Schema:
 
 def _float_if_nullable(dtype: str) -> str:
     return dtype if np.dtype(dtype).kind in "iub" else "float64"
-
-
-class Samples:
-    """The per-sample arrays of the batches a run kept, by group. For a group, its kept iterations
-    (k,) and, per SAMPLE metric, a (k, per) array when every kept batch has the same size, else an
-    object array of k arrays."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        self._groups: dict[str, pa.Table] = {}
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
-
-    def __len__(self) -> int:
-        """Rows: one per group of each kept batch."""
-        return self.table.num_rows
-
-    @cached_property
-    def groups(self) -> tuple[str, ...]:
-        """The groups present, in the order first written."""
-        names = self.table.column(GROUP).to_pylist() if self.table.num_rows else []
-        return tuple(dict.fromkeys(names))
-
-    def _group(self, group: str) -> pa.Table:
-        if group not in self._groups:
-            self._groups[group] = self.table.filter(pc.equal(self.table[GROUP], group))
-        return self._groups[group]
-
-    def iterations(self, group: str) -> np.ndarray:
-        """The iterations whose arrays were kept for this group, as written (increasing): (k,) int64."""
-        key = (ITERATION, group)
-        if key not in self._cache:
-            self._cache[key] = self._group(group).column(ITERATION).to_numpy()
-        return self._cache[key]
-
-    def column(self, name: str, group: str) -> np.ndarray:
-        """A SAMPLE metric (by its declared name) of one group: (k, per) of its declared dtype (the
-        run's float dtype for "float"), or
-        an object array of k arrays when batch sizes differ."""
-        key = (name, group)
-        if key not in self._cache:
-            col = self._group(group).column(BY_NAME[name].key).combine_chunks()
-            if isinstance(col, pa.ChunkedArray):  # an empty table stays chunked
-                col = pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], type=col.type)
-            values = col.flatten().to_numpy(zero_copy_only=False)
-            if BY_NAME[name].dtype != "float":  # "float": as the run stored it, float32 or float64
-                values = values.astype(BY_NAME[name].dtype, copy=False)
-            offsets = col.offsets.to_numpy()
-            sizes = np.diff(offsets)
-            if len(sizes) and (sizes == sizes[0]).all():
-                self._cache[key] = values.reshape(len(sizes), int(sizes[0]))
-            else:
-                self._cache[key] = np.array(np.split(values, offsets[1:-1]) if len(sizes) else [], dtype=object)
-        return self._cache[key]
-
-    def at(self, iteration: int, group: str) -> dict[str, np.ndarray] | None:
-        """The arrays of the batch at exactly this iteration, by metric name; None if not kept."""
-        its = self.iterations(group)
-        k = int(np.searchsorted(its, iteration))
-        if k >= len(its) or its[k] != iteration:
-            return None
-        return {m.name: self.column(m.name, group)[k] for m in SAMPLE_METRICS}
-
-    def nearest(self, iteration: int, group: str) -> int | None:
-        """The last kept iteration at or before this one (for a scrubber); None if none."""
-        its = self.iterations(group)
-        k = int(np.searchsorted(its, iteration, side="right"))
-        return int(its[k - 1]) if k else None
-
-
-def read_samples(path: Path) -> tuple[pa.Table, bool]:
-    """Every complete record batch of an Arrow IPC stream, and whether a damaged or cut tail was
-    skipped. A missing or empty file is an empty table."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return SAMPLE_SCHEMA.empty_table(), False
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not data:
-        return SAMPLE_SCHEMA.empty_table(), False
-    batches: list[pa.RecordBatch] = []
-    schema = SAMPLE_SCHEMA
-    source = pa.BufferReader(data)
-    try:
-        while source.tell() < len(data):  # one stream, or several end to end (a resumed run appends one)
-            reader = pa.ipc.open_stream(source)
-            if not any(reader.schema.equals(known) for known in SAMPLE_SCHEMAS):
-                raise StoreError(f"{path} holds other per-sample columns than this fftui writes")
-            if batches and not reader.schema.equals(schema):
-                raise StoreError(f"{path} holds per-sample columns of two dtypes")
-            schema = reader.schema
-            try:
-                while True:
-                    batches.append(reader.read_next_batch())
-            except StopIteration:
-                pass
-    except (pa.ArrowException, OSError):
-        return pa.Table.from_batches(batches, schema=schema), True
-    return pa.Table.from_batches(batches, schema=schema), False
 
 
 class RunReader:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from engine.metrics import BATCH_METRICS
 
-from .columns import ITERATION, SAMPLE_SCHEMA
+from .columns import ITERATION
 from .files import EVENTS, SAMPLES, SUMMARY, StoreError
 from .reader import Summary, _parse_lines, read_lines, read_samples
 from .writer import FINAL_METRICS, FINAL_WINDOW, GZIP_LEVEL
@@ -110,7 +110,9 @@ def _cut(folder: Path, iteration: int, info: dict) -> Carried:
         carried.dropped[SAMPLES] = table.num_rows - cut.num_rows
         sink = pa.BufferOutputStream()
         if cut.num_rows:
-            with pa.ipc.new_stream(sink, SAMPLE_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd")) as out:
+            # in the schema read: the run's float dtype, a stack's layer column (every layer of a batch
+            # is cut with its batch: the rows go by iteration)
+            with pa.ipc.new_stream(sink, cut.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as out:
                 for batch in cut.combine_chunks().to_batches():
                     out.write_batch(batch)
         _replace(folder / SAMPLES, sink.getvalue().to_pybytes())

@@ -149,6 +149,7 @@ class RunWriter:
         self._zip = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         self._compressed = False  # bytes went into the compressor since its last flush
         self._arrow: pa.ipc.RecordBatchStreamWriter | None = None
+        self._arrow_schema: pa.Schema = pa.schema([])  # the open stream's
         self._batches: list[pa.RecordBatch] = []
         outs: list[_Out] = []
         opener = opener or open_append
@@ -355,13 +356,20 @@ class RunWriter:
             self._final[name] = col if old is None else np.concatenate([old, col])[-FINAL_WINDOW:]
 
     def _flush(self, final: bool = False) -> None:
-        if self._batches:
-            schema = self._batches[0].schema  # the run's float dtype (engine/store/columns.py)
+        while self._batches:
+            # the run's float dtype and, for a stack, the layer column (engine/store/columns.py); rows of
+            # another schema than the stream's (a stack's after one layer's) begin a stream of their own
+            schema = self._batches[0].schema
+            same = next((i for i, b in enumerate(self._batches) if not b.schema.equals(schema)), len(self._batches))
+            if self._arrow is not None and not self._arrow_schema.equals(schema):
+                self._arrow.close()
+                self._arrow = None
             if self._arrow is None:
                 options = pa.ipc.IpcWriteOptions(compression="zstd")
                 self._arrow = pa.ipc.new_stream(self._samples, schema, options=options)
-            table = pa.Table.from_batches(self._batches, schema=schema).combine_chunks()
-            self._batches = []
+                self._arrow_schema = schema
+            table = pa.Table.from_batches(self._batches[:same], schema=schema).combine_chunks()
+            self._batches = self._batches[same:]
             for batch in table.to_batches():
                 self._arrow.write_batch(batch)
         if final and self._arrow is not None:
