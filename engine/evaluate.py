@@ -74,15 +74,15 @@ class Evaluation:
         return out
 
     def readout_text(self) -> str:
-        """"; linear readout 3.1 %" with a readout, else "" (to follow the goodness classifier's error)."""
+        """" (linear readout 3.1 %)" with a readout, else "" (to follow the goodness classifier's error)."""
         error = self.readout_error
-        return "" if error is None else f"; linear readout {100 * error:.1f} %"
+        return "" if error is None else f" (linear readout {100 * error:.1f} %)"
 
     def sentence(self) -> str:
-        """"test error 4.2 % after 1,200 iterations: 42 of 1,000 digits of ..." (one line), with the
-        linear readout's error after it when there is one."""
-        return (f"test error {100 * self.error:.1f} % after {self.iteration:,} iterations: {self.wrong:,} of "
-                f"{self.description}{self.readout_text()}")
+        """"test error 4.2 % after 1,200 iterations: 42 of 1,000 digits of ..." (one line); with a
+        readout "test error 4.2 % (linear readout 3.1 %) after ..."."""
+        return (f"test error {100 * self.error:.1f} %{self.readout_text()} after {self.iteration:,} iterations: "
+                f"{self.wrong:,} of {self.description}")
 
 
 def training_size(dataset: Dataset, cfg: Config) -> int:

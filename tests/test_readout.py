@@ -186,7 +186,8 @@ def test_the_readouts_error_follows_the_goodness_classifiers(tmp_path):
     with_readout = Evaluation(400, 2, 42, 1000, "skip-first", "1,000 digits of the shipped sample", 31)
     without = Evaluation(400, 2, 42, 1000, "skip-first", "1,000 digits of the shipped sample")
     assert with_readout.fields()["readout_error"] == 0.031 and "readout_error" not in without.fields()
-    assert with_readout.sentence().endswith("; linear readout 3.1 %") and "readout" not in without.sentence()
+    assert with_readout.sentence().startswith("test error 4.2 % (linear readout 3.1 %) after 400 iterations: 42 of")
+    assert "readout" not in without.sentence()
     assert test_error_text(with_readout) == ("test error 4.2 % (linear readout 3.1 %) after epoch 2 (1,000 held-out "
                                              "digits of the sample)")
     lines = evaluation_lines([with_readout])

@@ -75,8 +75,7 @@ def test_error_text(evaluation) -> str:
     """"test error 4.2 % after epoch 3 (1,000 held-out digits of the sample)"; with a linear readout
     "test error 4.2 % (linear readout 3.1 %) after epoch 3 (...)"."""
     when = f"after epoch {evaluation.epoch}" if evaluation.epoch else "at iteration 0"
-    readout = getattr(evaluation, "readout_error", None)
-    beside = "" if readout is None else f" (linear readout {100 * readout:.1f} %)"
+    beside = evaluation.readout_text() if hasattr(evaluation, "readout_text") else ""
     return f"test error {100 * evaluation.error:.1f} %{beside} {when} ({test_digits(evaluation)})"
 
 
