@@ -3,6 +3,7 @@ test error against a per-digit loop, the layers' training untouched by it, bad i
 resumed run bit for bit the uninterrupted one."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from engine import network
 from engine.config import Config
+from engine.data import Dataset
 from engine.evaluate import Evaluation
 from engine.readout import Readout, cross_entropy_gradient
 from engine.trainer import Trainer
@@ -200,3 +203,36 @@ def test_the_loewex_preset_trains_the_readout():
 
     preset = PRESETS["loewex"]
     assert preset.config.readout == "linear" and "linear readout is that classifier" in preset.claim
+
+
+def test_the_captured_steps_path_trains_the_readout_as_the_eager_path(small_sample):
+    """The path a CUDA graph takes (its CPU stand-in): the readout steps before the captured layer's
+    step, on the same images, as on the eager path."""
+    cfg = stack_config(widths="24", optimizer="sgd", readout="linear")
+    eager, captured = Trainer(cfg, small_sample), Trainer(cfg, small_sample)
+    plain = Trainer(cfg.replace(readout="none"), small_sample)
+    for trainer in (eager, captured, plain):
+        if trainer is not eager:
+            trainer.plan = dataclasses.replace(trainer.plan, captured=True)
+        for _ in range(7):
+            trainer.step()
+    assert captured._captured and eager.readout is not None and captured.readout is not None
+    assert torch.equal(captured.w, eager.w) and torch.equal(plain.w, captured.w)
+    assert torch.equal(captured.readout.w, eager.readout.w) and captured.readout.optimizer.steps == 7
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_on_cuda_the_captured_step_is_untouched_by_the_readout(small_sample):
+    data = Dataset(images=small_sample.images.cuda(), labels=small_sample.labels.cuda(), source="sample",
+                   description=small_sample.description, note=None)
+    runs = []
+    for readout in ("none", "linear"):
+        trainer = Trainer(stack_config(widths="24", optimizer="sgd", readout=readout), data, graphs=True)
+        for _ in range(7):
+            trainer.step()
+        assert trainer.plan.captured and trainer.graph_error is None
+        runs.append(trainer)
+    plain, read = runs
+    assert torch.equal(plain.w, read.w) and read.readout is not None and read.readout.optimizer.steps == 7
+    evaluation = network.evaluate(read)
+    assert evaluation is not None and evaluation.readout_wrong is not None
