@@ -101,7 +101,8 @@ class Trainer:
     layers above it (engine/stack.py), every batch eager (the CUDA graph captures one layer only),
     its chunks StackChunks with every layer. Negatives other than wrong-label are made eagerly too
     (engine/negatives.py). With cfg.evaluate, `test` holds the digits held out of training and
-    engine/network.py `evaluate` scores them."""
+    engine/network.py `evaluate` scores them; with cfg.readout "linear", `readout` (engine/readout.py)
+    takes a step on every batch's positives before the layers step, else it is None."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
                  ship_interval: float = 0.05, graphs: bool = True, compile: bool = False) -> None:
