@@ -68,7 +68,8 @@ PRESETS: dict[str, Preset] = {
         "layers, and fftui's linear readout is that classifier (the number to compare), with the goodness "
         "classifier's over the same layers beside it; the readout reads activations of unit length where "
         "loeweX's have root mean square 1, and has its own Adam (lr 1e-3) where loeweX's shares the layers' "
-        "optimiser; its weights start from PyTorch's default (uniform, fan-in), fftui's from kaiming N(0, 2/m)"),
+        "optimiser; its weights start from N(0, 1/n) (n the layer's width) and its biases from 0, fftui's "
+        "weights from kaiming N(0, 2/m)"),
     "hinton": Preset(
         "hinton", "A 4 x 2000 FF network after Hinton (2022), as far as fftui's model allows", "network",
         Config(mode="ff", loss="logistic", optimizer="adam", lr=1e-3, widths=(2000, 2000, 2000, 2000),
