@@ -25,6 +25,7 @@ NORMALIZATIONS = ("none", "global", "per-pixel")
 LABEL_VALUES = ("one", "max")
 NEGATIVES = ("wrong-label", "hard", "shuffled", "hybrid")
 SCORE_LAYERS = ("all", "skip-first")
+READOUTS = ("none", "linear")
 MAX_LAYERS = 16
 
 
@@ -100,6 +101,12 @@ class Config:
                              fixed=True)
     score_layers: str = choice(SCORE_LAYERS, "all", "the layers whose goodness the classifier (and the hard "
                                "negatives) sum: all, or all but the first (Hinton's choice for deep nets)")
+    readout: str = choice(READOUTS, "none", "with evaluate: linear: also a softmax-regression classifier on the "
+                          "unit-length activations of the layers --score-layers names, for each positive image "
+                          "with every label entry a tenth of the label value, trained by cross-entropy and its "
+                          "own Adam (--lr) on every batch without touching the layers' training; its test "
+                          "error is reported beside the goodness classifier's (loeweX/Forward-Forward's "
+                          "downstream classifier)", hint="with --evaluate")
 
     def __post_init__(self) -> None:
         for name in ("widths", "layer_lr"):  # lists (a JSON file's) as tuples
@@ -230,6 +237,9 @@ def check_stack_rules(cfg: Config) -> None:
         raise ConfigError("evaluate needs ff mode: the classifier reads the label written into the input")
     if cfg.evaluate and cfg.negatives == "hybrid":
         raise ConfigError("evaluate cannot score a network trained on hybrid negatives: no input carries a label")
+    if cfg.readout != "none" and not (cfg.evaluate and cfg.mode == "ff"):
+        raise ConfigError(f"readout {cfg.readout} needs ff mode with evaluate on: it is tested beside the goodness "
+                          "classifier")
     if cfg.score_layers == "skip-first" and layers < 2 and (cfg.evaluate or cfg.negatives == "hard"):
         raise ConfigError("score_layers skip-first needs at least two layers (--widths)")
 

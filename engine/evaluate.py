@@ -42,7 +42,9 @@ class TestSet:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One evaluation: wrong of total test digits misclassified, after `iteration` batches."""
+    """One evaluation: wrong of total test digits misclassified by the goodness classifier, after
+    `iteration` batches; readout_wrong: those the linear readout (engine/readout.py) misclassifies
+    on the same digits, None without one."""
 
     iteration: int
     epoch: int
@@ -50,21 +52,37 @@ class Evaluation:
     total: int
     layers: str          # the layers summed: "all" or "skip-first"
     description: str     # the test digits
+    readout_wrong: int | None = None
 
     @property
     def error(self) -> float:
         """The fraction misclassified (0 to 1)."""
         return self.wrong / self.total
 
+    @property
+    def readout_error(self) -> float | None:
+        """The fraction the linear readout misclassifies (0 to 1); None without a readout."""
+        return None if self.readout_wrong is None else self.readout_wrong / self.total
+
     def fields(self) -> dict:
-        """The fields of the run's "evaluation" event, as headless runs record them."""
-        return {"epoch": self.epoch, "test_error": self.error, "wrong": self.wrong, "total": self.total,
-                "layers": self.layers, "digits": self.description}
+        """The fields of the run's "evaluation" event, as headless runs record them (with a readout
+        also "readout_error" and "readout_wrong")."""
+        out = {"epoch": self.epoch, "test_error": self.error, "wrong": self.wrong, "total": self.total,
+               "layers": self.layers, "digits": self.description}
+        if self.readout_wrong is not None:
+            out.update(readout_error=self.readout_error, readout_wrong=self.readout_wrong)
+        return out
+
+    def readout_text(self) -> str:
+        """" (linear readout 3.1 %)" with a readout, else "" (to follow the goodness classifier's error)."""
+        error = self.readout_error
+        return "" if error is None else f" (linear readout {100 * error:.1f} %)"
 
     def sentence(self) -> str:
-        """"test error 4.2 % after 1,200 iterations: 42 of 1,000 digits of ..." (one line)."""
-        return (f"test error {100 * self.error:.1f} % after {self.iteration:,} iterations: {self.wrong:,} of "
-                f"{self.description}")
+        """"test error 4.2 % after 1,200 iterations: 42 of 1,000 digits of ..." (one line); with a
+        readout "test error 4.2 % (linear readout 3.1 %) after ..."."""
+        return (f"test error {100 * self.error:.1f} %{self.readout_text()} after {self.iteration:,} iterations: "
+                f"{self.wrong:,} of {self.description}")
 
 
 def training_size(dataset: Dataset, cfg: Config) -> int:

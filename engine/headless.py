@@ -258,8 +258,7 @@ def run_headless(cfg: Config, dataset: Dataset, writer: RunWriter | None = None,
             return
         evaluations.append(result)
         if writer is not None:
-            writer.event("evaluation", result.iteration, epoch=result.epoch, test_error=result.error,
-                         wrong=result.wrong, total=result.total, layers=result.layers, digits=result.description)
+            writer.event("evaluation", result.iteration, **result.fields())
         if on_evaluation is not None:
             on_evaluation(result)
 
@@ -369,7 +368,8 @@ def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
     "batch_order" (this epoch's permutation of the data set, int64) and "batch_position" (images of
     it used, 1-element int64); string metadata (optimiser kind, epoch, iteration). CPU copies, safe
     to hand to another thread. A stack adds its layers above the first: weights "w1", "w2"...,
-    their moment buffers "m1", "v1"..."""
+    their moment buffers "m1", "v1"...; a linear readout (engine/readout.py) its weights "readout_w"
+    and its Adam state "readout_steps", "readout_m", "readout_v"."""
     opt, batcher = trainer.optimizer, trainer.batcher
     weights = {"w": trainer.w.detach().to("cpu", copy=True)}
     optimizer = {"steps": torch.tensor([opt.steps], dtype=torch.int64),
@@ -386,5 +386,9 @@ def training_state(trainer: Trainer) -> tuple[dict, dict, dict]:
             value = getattr(up.optimizer, f"_{name}", None)
             if value is not None:
                 optimizer[f"{name}{layer}"] = value.detach().to("cpu", copy=True)
+    if trainer.readout is not None:
+        state = trainer.readout.state()
+        weights["readout_w"] = state.pop("readout_w")
+        optimizer.update(state)
     meta = {"optimizer": opt.kind, "epoch": str(batcher.epoch), "iteration": str(trainer.iteration)}
     return weights, optimizer, meta

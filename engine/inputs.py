@@ -56,6 +56,7 @@ class Batcher:
         self.epoch = 0
         self._perm = torch.randperm(self.size, generator=generator, device=table.device)
         self._pos = 0
+        self.last: Tensor | None = None
 
     def next_indices(self, batch_size: int) -> Tensor:
         if self._pos >= self.size:
@@ -64,6 +65,7 @@ class Batcher:
             self.epoch += 1
         idx = self._perm[self._pos:self._pos + batch_size]
         self._pos += batch_size
+        self.last = idx  # the batch's images (the linear readout reads its positives)
         return idx
 
     def remaining(self) -> int:

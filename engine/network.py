@@ -1,7 +1,8 @@
 """The Trainer's work for a network beyond one layer with the report's negatives: the layers above
-the first (engine/stack.py), other negatives (engine/negatives.py) and the classifier's test error
-(engine/evaluate.py). Functions of the trainer, kept apart so that engine/trainer.py stays the
-one-layer path it was; a one-layer run never enters them but for `loss_column`."""
+the first (engine/stack.py), other negatives (engine/negatives.py), the classifier's test error
+(engine/evaluate.py) and the linear readout beside it (engine/readout.py). Functions of the trainer,
+kept apart so that engine/trainer.py stays the one-layer path it was; a one-layer run never enters
+them but for `loss_column`, `train_readout` and the readout's set-up."""
 from __future__ import annotations
 
 import math
@@ -17,10 +18,12 @@ from .inputs import unit_rows
 from .layer import Optimizer, init_weights
 from .layout import PackMeta
 from .negatives import negative_batch
+from .readout import Readout
 from .stack import StackChunk, StackMeta, UpperLayer, end_to_end, layer_config, new_optimizer
 from .step import StepPlan, measure, plan_step, train_math
 
 if TYPE_CHECKING:
+    from .config import Config
     from .trainer import Trainer
 
 
@@ -65,6 +68,35 @@ def weights(trainer: Trainer) -> list[torch.Tensor]:
     return [trainer.w, *(up.w for up in trainer.upper)]
 
 
+def build_readout(trainer: Trainer) -> Readout | None:
+    """A fresh linear readout for cfg.readout "linear" (engine/readout.py), else None."""
+    cfg = trainer.cfg
+    if cfg.readout != "linear":
+        return None
+    return Readout(cfg.layer_widths, cfg.score_layers == "skip-first", cfg.label_value, cfg.lr, trainer.device,
+                   trainer.dtype)
+
+
+def configure_readout(trainer: Trainer, old: Config) -> None:
+    """A live change: a readout made or dropped when cfg.readout changed, a new one when the layers
+    it reads did (score_layers), else the new lr with its Adam state kept."""
+    cfg = trainer.cfg
+    if (cfg.readout, cfg.score_layers) != (old.readout, old.score_layers):
+        trainer.readout = build_readout(trainer)
+    elif trainer.readout is not None:
+        trainer.readout.optimizer.lr = cfg.lr
+
+
+def train_readout(trainer: Trainer, n_pos: int) -> None:
+    """The readout's step on the batch's positives (the first n_pos of the batcher's last images)
+    through the layers as they stand before their step; nothing without a readout."""
+    readout, batcher = trainer.readout, trainer.batcher
+    if readout is None or batcher.last is None:
+        return
+    idx = batcher.last[:n_pos]
+    readout.step(weights(trainer), batcher.table[idx], batcher.labels[idx])
+
+
 def test_table(trainer: Trainer) -> torch.Tensor | None:
     """The test digits as floats, normalised as the training table (None without evaluate)."""
     if trainer.test is None:
@@ -100,6 +132,7 @@ def advance(trainer: Trainer, with_metrics: bool) -> list[MetricsChunk]:
     pass through the new network. Ships the batch's vector (StackMeta's layout)."""
     with torch.inference_mode():
         x, n_pos = trainer.next_batch()
+        train_readout(trainer, n_pos)
         epoch = trainer.batcher.epoch + 1
         batch = x.shape[0]
         signs = trainer.signs(batch, n_pos)
@@ -150,7 +183,11 @@ def evaluate(trainer: Trainer) -> Evaluation | None:
     with torch.inference_mode():
         wrong = count_wrong(weights(trainer), trainer.test_table, trainer.test.labels, cfg.label_value,
                             cfg.score_layers == "skip-first")
+        readout = trainer.readout
+        readout_wrong = (None if readout is None else
+                         int(readout.count_wrong(weights(trainer), trainer.test_table, trainer.test.labels)))
     total = trainer.test.size
     iteration = trainer.iteration
     epoch = math.ceil(iteration / trainer.batches_per_epoch) if iteration else 0
-    return Evaluation(iteration, epoch, int(wrong), total, cfg.score_layers, trainer.test.description)
+    return Evaluation(iteration, epoch, int(wrong), total, cfg.score_layers, trainer.test.description,
+                      readout_wrong)

@@ -57,15 +57,19 @@ PRESETS: dict[str, Preset] = {
         "loewex", "A 3 x 1000 FF network as loeweX/Forward-Forward trains it, as far as fftui's model allows",
         "network",
         Config(mode="ff", loss="logistic", optimizer="adam", lr=1e-3, widths=(1000, 1000, 1000), batch_size=100,
-               epochs=100, theta=1.0, init="kaiming", normalize="global", evaluate=True, score_layers="skip-first"),
+               epochs=100, theta=1.0, init="kaiming", normalize="global", evaluate=True, score_layers="skip-first",
+               readout="linear"),
         claim="loeweX/Forward-Forward reports 1.45 % test error on MNIST after 100 epochs. What differs here: "
         "its layers have biases, fftui's none; its inputs have length sqrt(m) (each layer's input divided by its "
         "root mean square) and its threshold is the layer width, fftui's inputs have unit length, so the "
         "same goodness-per-input-length threshold is theta = width / m, about 1 (used for every layer); its loss "
         "is the batch mean, fftui's the sum (Adam barely sees the difference); its 1.45 % is its linear "
-        "classifier's on the activations of all layers but the first, fftui's number is the goodness "
-        "classifier's over the same layers; its weights start from PyTorch's default (uniform, fan-in), "
-        "fftui's from kaiming N(0, 2/m)"),
+        "classifier's on the activations of all layers but the first with a neutral label, trained beside the "
+        "layers, and fftui's linear readout is that classifier (the number to compare), with the goodness "
+        "classifier's over the same layers beside it; the readout reads activations of unit length where "
+        "loeweX's have root mean square 1, and has its own Adam (lr 1e-3) where loeweX's shares the layers' "
+        "optimiser; its weights start from N(0, 1/n) (n the layer's width) and its biases from 0, fftui's "
+        "weights from kaiming N(0, 2/m)"),
     "hinton": Preset(
         "hinton", "A 4 x 2000 FF network after Hinton (2022), as far as fftui's model allows", "network",
         Config(mode="ff", loss="logistic", optimizer="adam", lr=1e-3, widths=(2000, 2000, 2000, 2000),

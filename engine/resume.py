@@ -162,6 +162,8 @@ def check_checkpoint(checkpoint: Checkpoint, cfg: Config, size: int, inputs: int
             raise StoreError(f"the checkpoint's layer {layer} ({got}) is not the configuration's {shape}")
     if f"w{len(widths)}" in checkpoint.weights:
         raise StoreError(f"the checkpoint holds more layers than the configuration's {len(widths)}")
+    if cfg.readout != "none" and ("readout_w" not in checkpoint.weights or "readout_steps" not in opt):
+        raise StoreError(f"the checkpoint holds no state of the {cfg.readout} readout the configuration has")
     kind = checkpoint.metadata.get("optimizer", cfg.optimizer)
     if kind != cfg.optimizer:
         raise StoreError(f"the checkpoint's optimiser is {kind}, the configuration's {cfg.optimizer}")
@@ -176,7 +178,7 @@ def restore(trainer: Any, checkpoint: Checkpoint) -> None:
     generator's state, this epoch's batch order and position, the epoch and the iteration (see
     engine/headless.py training_state), and a stack's layers above the first theirs. StoreError (one
     line) when the checkpoint does not fit the configuration or the data (another width, number of
-    layers, dtype, optimiser or data set)."""
+    layers, dtype, optimiser or data set). A linear readout gets its weights and Adam state back."""
     check_checkpoint(checkpoint, trainer.cfg, trainer.batcher.size, trainer.inputs)
     w, opt, meta = checkpoint.weights["w"], checkpoint.optimizer, checkpoint.metadata
     batcher, order = trainer.batcher, checkpoint.optimizer["batch_order"]
@@ -194,6 +196,12 @@ def restore(trainer: Any, checkpoint: Checkpoint) -> None:
             for key in ("m", "v"):
                 value = opt.get(f"{key}{layer}")
                 setattr(up.optimizer, f"_{key}", None if value is None else value.to(device=device, dtype=up.w.dtype))
+        readout = getattr(trainer, "readout", None)
+        if readout is not None:  # the linear readout's weights and Adam state
+            try:
+                readout.load({**checkpoint.weights, **opt})
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
         batcher.generator.set_state(opt["data_generator"].to("cpu"))
         batcher._perm = order.to(device=device, dtype=torch.int64)
         batcher._pos = int(opt["batch_position"].reshape(-1)[0])

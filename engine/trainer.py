@@ -101,7 +101,8 @@ class Trainer:
     layers above it (engine/stack.py), every batch eager (the CUDA graph captures one layer only),
     its chunks StackChunks with every layer. Negatives other than wrong-label are made eagerly too
     (engine/negatives.py). With cfg.evaluate, `test` holds the digits held out of training and
-    engine/network.py `evaluate` scores them."""
+    engine/network.py `evaluate` scores them; with cfg.readout "linear", `readout` (engine/readout.py)
+    takes a step on every batch's positives before the layers step, else it is None."""
 
     def __init__(self, cfg: Config, dataset: Dataset, *, fast: bool = True, chunk: int = 256,
                  ship_interval: float = 0.05, graphs: bool = True, compile: bool = False) -> None:
@@ -148,6 +149,7 @@ class Trainer:
         self.w = init_weights(cfg.width, self.inputs, cfg.init, self.weight_gen, self.device, self.dtype)
         self.optimizer = self._new_optimizer()
         self.upper: list[UpperLayer] = network.build_upper(self)  # layers above the first (a stack)
+        self.readout = network.build_readout(self)  # the linear readout (cfg.readout), or None
         self.test_table = network.test_table(self)
         self.iteration = 0
         self._signs: dict[tuple[str, int, int], torch.Tensor] = {}
@@ -188,6 +190,7 @@ class Trainer:
         else:
             self.optimizer.configure(cfg.layer_rates[0], cfg.momentum, cfg.weight_decay, cfg.beta1, cfg.beta2)
         network.configure_upper(self, cfg.optimizer != old.optimizer)
+        network.configure_readout(self, old)
         self._replan()
         return False
 
@@ -271,6 +274,7 @@ class Trainer:
             return network.advance(self, with_metrics)
         with torch.inference_mode():
             x, n_pos = self.next_batch()
+            network.train_readout(self, n_pos)
             epoch = self.batcher.epoch + 1
             t0 = time.perf_counter()
             self._measured = with_metrics
@@ -301,6 +305,7 @@ class Trainer:
                     self.graph_error = f"CUDA graphs off: {type(exc).__name__}: {exc}".splitlines()[0]
                     return None
             idx = self.batcher.next_indices(n)
+            network.train_readout(self, n)
             epoch = self.batcher.epoch + 1
             packed = captured.run(idx)
             self.iteration += 1

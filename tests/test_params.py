@@ -174,8 +174,10 @@ TYPED = {
     "dtype": ("float64", "float64"),
     "data": ("mnist", "mnist"), "data_dir": ("/no/such/folder", "/no/such/folder"), "smooth": ("50", 50),
     "widths": ("1000,250", (1000, 250)), "layer_lr": ("0.5", (0.5,)), "negatives": ("hard", "hard"),
-    "evaluate": ("on", True), "score_layers": ("skip-first", "skip-first"),
+    "evaluate": ("on", True), "score_layers": ("skip-first", "skip-first"), "readout": ("linear", "linear"),
 }
+# what a field's value needs beside it (the readout is tested beside the goodness classifier)
+NEEDS = {"readout": {"evaluate": True}}
 # fields whose rules join others: all at once, a stack of two layers takes two multipliers, and
 # negatives and the classifier need ff mode (TYPED's mode is descent)
 TOGETHER = {"layer_lr": ("0.5,2", (0.5, 2.0)), "negatives": ("wrong-label", "wrong-label")}
@@ -192,9 +194,11 @@ def test_every_field_round_trips_through_the_cli(name):
     argv = ["run", flag, text.lower() if name in ("optimizer", "normalize") else text]
     if isinstance(value, bool):  # a switch is a flag without a value
         argv = argv[:2]
+    argv += ["--" + k for k in NEEDS.get(name, {})]
     cfg = config_from_args(build_parser().parse_args(argv))
     assert getattr(cfg, name) == value and type(getattr(cfg, name)) is type(value)
-    back = {name: getattr(Config(), name), **({"width": Config().width} if name == "widths" else {})}
+    back = {name: getattr(Config(), name), **({"width": Config().width} if name == "widths" else {}),
+            **{k: getattr(Config(), k) for k in NEEDS.get(name, {})}}
     assert dataclasses.replace(cfg, **back) == Config()
 
 
@@ -202,22 +206,25 @@ def test_all_fields_at_once_through_the_cli():
     argv = ["run"]
     typed = {**TYPED, **TOGETHER}
     typed.pop("evaluate")  # ff mode only
+    typed.pop("readout")  # with evaluate only
     for name, (text, _) in typed.items():
         flag = "--" + name.replace("_", "-")
         argv += [flag, text.lower() if name in ("optimizer", "normalize") else text]
     cfg = config_from_args(build_parser().parse_args(argv))
-    assert cfg.as_dict() == {name: value for name, (_, value) in typed.items()} | {"evaluate": False}
+    assert cfg.as_dict() == {name: value for name, (_, value) in typed.items()} | {"evaluate": False,
+                                                                                          "readout": "none"}
 
 
 @pytest.mark.parametrize("name", FIELD_NAMES)
 def test_every_field_round_trips_through_the_editor_text(name):
     text, value = TYPED[name]
-    cfg = Config().replace(**{name: text})
+    base = Config().replace(**NEEDS.get(name, {}))
+    cfg = base.replace(**{name: text})
     assert getattr(cfg, name) == value and type(getattr(cfg, name)) is type(value)
     shown = {row.name: row.text for row in editor_rows(cfg)}[name]
-    assert Config().replace(**{name: shown}) == cfg
-    default_text = {row.name: row.text for row in editor_rows(Config())}[name]
-    assert Config().replace(**{name: default_text}) == Config()
+    assert base.replace(**{name: shown}) == cfg
+    default_text = {row.name: row.text for row in editor_rows(base)}[name]
+    assert base.replace(**{name: default_text}) == base
 
 
 # -- bad values: one line, the same words as before ---------------------------------------------

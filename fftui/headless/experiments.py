@@ -245,8 +245,15 @@ def _network_preset(name: str, cfg: Config, dataset: Dataset, writer: RunWriter 
         if bar is not None:
             bar.finish(outcome["iterations"] if outcome is not None else None)
     write_csv(out, f"{name}.csv", ["iteration", "layer", "group", *LAYER_COLUMNS], rows)
-    write_csv(out, f"{name}-test.csv", ["epoch", "iteration", "test_error", "wrong", "total", "digits"],
-         [[e.epoch, e.iteration, e.error, e.wrong, e.total, e.description] for e in outcome["evaluations"]])
+    evaluations = outcome["evaluations"]
+    if any(e.readout_wrong is not None for e in evaluations):  # the linear readout's error beside it
+        write_csv(out, f"{name}-test.csv", ["epoch", "iteration", "test_error", "wrong", "readout_error",
+                                            "readout_wrong", "total", "digits"],
+                  [[e.epoch, e.iteration, e.error, e.wrong, e.readout_error, e.readout_wrong, e.total, e.description]
+                   for e in evaluations])
+    else:
+        write_csv(out, f"{name}-test.csv", ["epoch", "iteration", "test_error", "wrong", "total", "digits"],
+                  [[e.epoch, e.iteration, e.error, e.wrong, e.total, e.description] for e in evaluations])
     text = " ".join(filter(None, (ending_sentence(outcome, outcome["iterations"]), PRESETS[name].claim + ".")))
     if out is not None:
         write_text(out / f"{name}.txt", format_summary(outcome) + "\n" + text + "\n")

@@ -72,11 +72,18 @@ def layer_lines(layers: list[dict[str, dict[str, float]]]) -> list[str]:
 
 
 def evaluation_lines(evaluations: list) -> list[str]:
-    """The goodness classifier's test error after each evaluation, and on which digits."""
+    """The goodness classifier's test error after each evaluation, and on which digits; with a
+    linear readout (engine/readout.py) its test error on the same digits in a line of its own."""
     if not evaluations:
         return []
     last = evaluations[-1]
     layers = "all layers" if last.layers == "all" else "all layers but the first"
     per_epoch = ", ".join(f"{e.error * 100:.2f} %" for e in evaluations)
-    return [f"  test error {last.error * 100:.2f} % ({last.wrong:,} of {last.total:,}: {last.description}; "
-            f"goodness summed over {layers}); after each evaluation: {per_epoch}"]
+    lines = [f"  test error {last.error * 100:.2f} % ({last.wrong:,} of {last.total:,}: {last.description}; "
+             f"goodness summed over {layers}); after each evaluation: {per_epoch}"]
+    if last.readout_wrong is not None:
+        per_epoch = ", ".join("-" if e.readout_error is None else f"{e.readout_error * 100:.2f} %" for e in evaluations)
+        lines.append(f"  linear readout's test error {last.readout_error * 100:.2f} % ({last.readout_wrong:,} of "
+                     f"{last.total:,}, the same digits; on the unit-length activations of {layers}); after each "
+                     f"evaluation: {per_epoch}")
+    return lines
