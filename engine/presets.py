@@ -69,7 +69,11 @@ PRESETS: dict[str, Preset] = {
         "classifier's over the same layers beside it; the readout reads activations of unit length where "
         "loeweX's have root mean square 1, and has its own Adam (lr 1e-3) where loeweX's shares the layers' "
         "optimiser; its weights start from N(0, 1/n) (n the layer's width) and its biases from 0, fftui's "
-        "weights from kaiming N(0, 2/m)"),
+        "weights from kaiming N(0, 2/m). Its code also trains otherwise than fftui can: SGD with momentum 0.9 "
+        "and weight decay 3e-4 for the layers (lr 1e-3) and lr 1e-2, weight decay 3e-3 for the classifier, "
+        "where fftui uses Adam at lr 1e-3 for both; learning rates cooled linearly to 0 over the second half "
+        "of the epochs; a peer-normalisation term (weight 0.03) in the loss; a ReLU whose gradient passes "
+        "whatever the sign of its input; 50,000 training digits (10,000 kept for validation), fftui's 60,000"),
     "hinton": Preset(
         "hinton", "A 4 x 2000 FF network after Hinton (2022), as far as fftui's model allows", "network",
         Config(mode="ff", loss="logistic", optimizer="adam", lr=1e-3, widths=(2000, 2000, 2000, 2000),
