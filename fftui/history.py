@@ -98,7 +98,11 @@ class History:
         return min(self.layer, self.layers - 1)
 
     def select(self, layer: int) -> None:
-        """Show layer ``layer`` (0 = the first) in every pane: a change of what the panes read."""
+        """Show layer ``layer`` (0 = the first) in every pane: a change of what the panes read. The
+        recorded runs drawn beside it (``others``, fftui/overlay.py) show that layer too
+        (`fftui.recording.RecordedHistory.select`: their last where they have fewer)."""
+        for other in self.others:
+            other.select(layer)
         if layer != self.layer:
             self.layer = layer
             self.version += 1

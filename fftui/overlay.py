@@ -3,7 +3,8 @@ the Sparsening and Sparsity panes (fftui/widgets/compare.py), or take the overla
 
 The runs overlaid are the history's ``others``; a run picked is read in a thread (its summary and
 kept arrays), then joins them in the app's thread. Several may be overlaid; each is named in the
-legends by its run name (without its date where the names stay apart)."""
+legends by its run name (without its date where the names stay apart). Each shows the layer the
+panes show (`>`/`<`, fftui/layering.py; the last of its own where it has fewer)."""
 from __future__ import annotations
 
 import contextlib
@@ -133,6 +134,7 @@ def _add(app: Any, other: Any) -> None:
     from .recording import short_names
 
     history = app.history
+    other.select(getattr(history, "layer", 0))  # a stack's: the layer the panes show (History.select)
     others = [*getattr(history, "others", []), other]
     shown = getattr(getattr(app, "run_reader", None), "name", None)  # a recording's own name counts too
     names = [*([shown] if shown else []), *(o.run.name for o in others)]

@@ -5,7 +5,13 @@ TensorBoard's own event writer and summary protocol buffers (the optional extra
 What is written, into DIR/<run name>/ (so that ``tensorboard --logdir DIR`` names runs by name): per
 iteration, one event holding every numeric per-batch metric ("batch/loss", ...) and every per-group
 metric ("pos/sparser", ...) as scalars (engine/metrics.py); per batch that kept its per-sample arrays,
-the histograms of the theorem's two sides per group ("pos/lhs", "pos/rhs"; finite values only)."""
+the histograms of the theorem's two sides per group ("pos/lhs", "pos/rhs"; finite values only).
+
+A stack's run (its summary holds every layer, engine/store/layers.py) writes every layer's, tagged
+by the layer as the app counts them, from 1: "layer2/batch/loss", "layer2/pos/sparser", the
+end-to-end metrics too ("layer2/pos/sparser_end"), "layer2/pos/lhs"; what every layer of a batch
+shares (its timings, its epoch) keeps its one-layer tag ("batch/step_time"). A one-layer run's tags
+are the ones above."""
 from __future__ import annotations
 
 import shutil
@@ -17,6 +23,8 @@ import numpy as np
 
 from engine.metrics import BATCH_METRICS, GROUP_METRICS
 from engine.store import RunReader, StoreError
+from engine.store.layers import PREFIX
+from engine.store.reader import Summary
 
 INSTALL = "pip install 'fftui[tensorboard]'"
 HISTOGRAM_BUCKETS = 30
@@ -71,6 +79,38 @@ def _started(run: RunReader) -> float:
         return time.time()
 
 
+def _tag(layer: int, layers: int, tag: str) -> str:
+    """A tag of one layer: as it is for one layer, prefixed "layerK/" (K from 1) in a stack."""
+    return f"layer{layer + 1}/{tag}" if layers > 1 else tag
+
+
+def scalar_series(summary: Summary) -> list[tuple[str, np.ndarray]]:
+    """(tag, one value per summary row as float64, NaN for null) of every numeric metric the run's
+    summary holds (the module's docstring says the tags): one layer's, or every layer's of a stack."""
+    layers = summary.layers
+    out: list[tuple[str, np.ndarray]] = []
+    for m in BATCH_METRICS:
+        if m.dtype == "str" or m.name == "iteration":
+            continue
+        own = [summary.layer_column(m.key, layer) for layer in range(layers)] if layers > 1 else [None]
+        if any(col is None for col in own):  # one layer, or a number every layer of a batch shares
+            out.append((f"batch/{m.name}", np.asarray(summary.column(m.name), dtype=float)))
+        else:
+            out += [(_tag(layer, layers, f"batch/{m.name}"), np.asarray(col, dtype=float))
+                    for layer, col in enumerate(own)]
+    if layers < 2:
+        return out + [(f"{g}/{m.name}", np.asarray(summary.group_column(m.name, g), dtype=float))
+                      for g in summary.groups for m in GROUP_METRICS]
+    names = [k[len(PREFIX):] for k, col in summary.columns.items() if k.startswith(PREFIX) and col.ndim == 3]
+    for layer in range(layers):
+        for gi, g in enumerate(summary.groups):
+            for name in names:
+                col = summary.layer_column(name, layer)
+                assert col is not None
+                out.append((_tag(layer, layers, f"{g}/{name}"), np.asarray(col[:, gi], dtype=float)))
+    return out
+
+
 def export_tensorboard(run: RunReader, folder: Path) -> int:
     """Write the run's event file into folder/<run name>/ (created); returns the number of scalars
     and histograms written. StoreError (one line), nothing written, when that folder already holds
@@ -85,16 +125,14 @@ def export_tensorboard(run: RunReader, folder: Path) -> int:
         raise StoreError(f"{target} already exists and is not empty; export into another folder")
     summary = run.summary
     samples = run.samples
-    scalars: list[tuple[str, np.ndarray]] = [
-        (f"batch/{m.name}", np.asarray(summary.column(m.name), dtype=float))
-        for m in BATCH_METRICS if m.dtype != "str" and m.name != "iteration"]
-    scalars += [(f"{g}/{m.name}", np.asarray(summary.group_column(m.name, g), dtype=float))
-                for g in summary.groups for m in GROUP_METRICS]
+    scalars = scalar_series(summary)
     iterations = np.asarray(summary.column("iteration"), dtype=np.int64)
     seconds = np.nan_to_num(np.asarray(summary.column("step_time"), dtype=float)
                             + np.asarray(summary.column("metrics_time"), dtype=float))
     wall = _started(run) + np.cumsum(seconds)  # when each batch ended, as near as the record tells
-    kept = {g: set(samples.iterations(g).tolist()) for g in summary.groups if g in samples.groups}
+    layers = summary.layers
+    kept = {(g, layer): set(samples.iterations(g, layer).tolist())
+            for g in summary.groups if g in samples.groups for layer in range(layers)}
     count = 0
     done = False
     hook = threading.excepthook
@@ -106,15 +144,16 @@ def export_tensorboard(run: RunReader, folder: Path) -> int:
             for row, iteration in enumerate(iterations.tolist()):
                 values = [summary_class.Value(tag=tag, simple_value=float(col[row]))
                           for tag, col in scalars if np.isfinite(col[row])]
-                for group, its in kept.items():
+                for (group, layer), its in kept.items():
                     if iteration in its:
-                        arrays = samples.at(iteration, group)
+                        arrays = samples.at(iteration, group, layer)
                         assert arrays is not None
                         for side in ("lhs", "rhs"):
                             data = np.asarray(arrays[side], dtype=float)
                             data = data[np.isfinite(data)]
                             if data.size:
-                                values.append(histogram_value(summary_class, histogram_class, f"{group}/{side}", data))
+                                tag = _tag(layer, layers, f"{group}/{side}")
+                                values.append(histogram_value(summary_class, histogram_class, tag, data))
                 count += len(values)
                 writer.add_event(event_class(step=iteration, wall_time=float(wall[row]),
                                              summary=summary_class(value=values)))

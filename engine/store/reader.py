@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from engine.chunk import MetricsChunk
-from engine.metrics import BATCH_METRICS, GROUP_METRICS, SAMPLE_METRICS
+from engine.metrics import BATCH_METRICS, GROUP, GROUP_METRICS, SAMPLE, SAMPLE_METRICS
 
 from .checkpoint import Checkpoint, read_checkpoint
 from .columns import ITERATION
@@ -186,6 +186,17 @@ def summary_schema(groups: tuple[str, ...]) -> pa.Schema:
     return pa.schema([*fields, pa.field("groups", pa.struct([pa.field(g, group) for g in groups]))])
 
 
+def _layer_values(summary: Summary, key: str, dtype: str, rows: slice, layer: int) -> np.ndarray:
+    """A per-layer summary column's rows (float64, NaN for null) as the metric's declared dtype; an
+    integer metric's null reads -1."""
+    col = summary.layer_column(key, layer)
+    assert col is not None
+    values = col[rows]
+    if np.dtype(dtype).kind in "iub":
+        return np.where(np.isfinite(values), values, -1).astype(dtype)
+    return values
+
+
 def _float_if_nullable(dtype: str) -> str:
     return dtype if np.dtype(dtype).kind in "iub" else "float64"
 
@@ -270,12 +281,17 @@ class RunReader:
         """Summary rows start:stop as MetricsChunks (a new one where the group sizes, mode or loss
         change), for replaying a run where live chunks go. Every SAMPLE metric comes from the kept
         arrays where its batch kept them (Samples.at), else is filled with NaN (floats), -1
-        (integers: "not valid" for the outcome) or False."""
+        (integers: "not valid" for the outcome) or False.
+
+        A stack's run (`Summary.layers` above 1) gives engine/stack.py StackChunks: each layer's
+        chunk from the summary's per-layer columns (the metrics every layer shares, such as the
+        iteration and the timings, are the first's) and that layer's kept arrays, and every layer's
+        end-to-end group metrics; the end-to-end per-sample outcome ("actual_end"), which the store
+        does not keep, reads -1."""
         summary = self.summary
         stop = len(summary) if stop is None else min(stop, len(summary))
         if stop <= start:
             return []
-        groups = summary.groups
         counts = summary.columns["count"][start:stop]
         keys = [counts[1:] != counts[:-1]]
         keys += [(summary.columns[m.name][start + 1:stop] != summary.columns[m.name][start:stop - 1])[:, None]
@@ -285,25 +301,47 @@ class RunReader:
         for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), stop - start], strict=True):
             rows = slice(start + a, start + b)
             per = int(counts[a].max())
-            columns: dict[str, object] = {}
-            for m in (*BATCH_METRICS, *GROUP_METRICS):
-                col = summary.columns[m.name]
-                columns[m.name] = col[rows.start] if m.dtype == "str" else col[rows]
-            iterations = summary.columns["iteration"][rows]
-            for m in SAMPLE_METRICS:
-                kind = np.dtype(m.dtype).kind
-                fill = np.nan if kind == "f" else False if kind == "b" else -1
-                block = np.full((b - a, len(groups), per), fill, dtype=m.dtype)
-                for gi, group in enumerate(groups):
-                    kept = self.samples.iterations(group)
-                    at = np.clip(np.searchsorted(kept, iterations), 0, max(len(kept) - 1, 0))
-                    found = np.flatnonzero(kept[at] == iterations) if len(kept) else np.array([], dtype=int)
-                    values = [np.asarray(v) for v in self.samples.column(m.name, group)[at[found]]]
-                    for row, value in zip(found, values, strict=True):
-                        block[row, gi, :len(value)] = value
-                columns[m.name] = block
-            out.append(MetricsChunk(groups, per, columns))
+            layers = [self._layer_chunk(rows, per, layer) for layer in range(summary.layers)]
+            if len(layers) == 1:
+                out.append(layers[0])
+                continue
+            from engine.stack import STACK_METRICS, StackChunk  # a stack's run: the engine has torch
+
+            ends = tuple({m.name: (np.full((b - a, len(summary.groups), per), -1, dtype=m.dtype) if m.level == SAMPLE
+                                   else _layer_values(summary, m.key, m.dtype, rows, layer))
+                          for m in STACK_METRICS} for layer in range(len(layers)))
+            out.append(StackChunk(layers[0], tuple(layers), ends))
         return out
+
+    def _layer_chunk(self, rows: slice, per: int, layer: int) -> MetricsChunk:
+        """One layer's MetricsChunk of summary rows `rows` (`chunks`)."""
+        summary = self.summary
+        groups = summary.groups
+        columns: dict[str, object] = {}
+        for m in (*BATCH_METRICS, *GROUP_METRICS):
+            col = summary.columns[m.name]
+            if m.dtype == "str":
+                columns[m.name] = col[rows.start]
+            elif layer and summary.layer_column(m.key, layer) is not None:
+                columns[m.name] = _layer_values(summary, m.key, m.dtype, rows, layer)
+            elif layer and m.level == GROUP:  # a number of its own the recording lacks for this layer
+                columns[m.name] = np.full(col[rows].shape, np.nan if np.dtype(m.dtype).kind == "f" else -1)
+            else:  # the first layer's, or what every layer of a batch shares
+                columns[m.name] = col[rows]
+        iterations = summary.columns["iteration"][rows]
+        for m in SAMPLE_METRICS:
+            kind = np.dtype(m.dtype).kind
+            fill = np.nan if kind == "f" else False if kind == "b" else -1
+            block = np.full((len(iterations), len(groups), per), fill, dtype=m.dtype)
+            for gi, group in enumerate(groups):
+                kept = self.samples.iterations(group, layer)
+                at = np.clip(np.searchsorted(kept, iterations), 0, max(len(kept) - 1, 0))
+                found = np.flatnonzero(kept[at] == iterations) if len(kept) else np.array([], dtype=int)
+                values = [np.asarray(v) for v in self.samples.column(m.name, group, layer)[at[found]]]
+                for row, value in zip(found, values, strict=True):
+                    block[row, gi, :len(value)] = value
+            columns[m.name] = block
+        return MetricsChunk(groups, per, columns)
 
     @cached_property
     def events(self) -> list[dict]:

@@ -2,7 +2,8 @@
 each setting's mean over its seeds per iteration is drawn as a run, and the band of ± one standard
 deviation of its sparser ratio as two lines beside it (fftui/widgets/compare.py draws the runs
 compared; a series that is NaN throughout is not drawn, so the band lines carry the sparser ratio
-only). The histograms show the first seed of the first setting.
+only). The histograms show the first seed of the first setting. Where the trials are stacks, every
+layer's means are there too, and `>`/`<` choose the layer every curve shows (fftui/layering.py).
 
 A setting's mean covers the iterations every one of its trials recorded (a diverged trial shortens
 it); trials without a record are left out."""
@@ -50,10 +51,37 @@ class SettingRun:
             stack = np.stack([np.asarray(s.columns["sparser"][:rows], dtype=float) for s in summaries])
             sd = _nanstd(stack)
             columns["sparser"] = columns["sparser"] + (sd if kind == "+sd" else -sd)
+        columns.update(_layer_means(summaries, rows, kind))
         self.summary = Summary(columns, groups)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._first, name)
+
+
+def _layer_means(summaries: list[Any], rows: int, kind: str) -> dict[str, np.ndarray]:
+    """A stack's per-layer columns (engine/store/layers.py) over the first ``rows`` rows, as
+    SettingRun's own: the mean over the trials, or the mean ± one standard deviation of the sparser
+    ratio (every other NaN). Nothing where the trials do not all hold the same layers (the setting
+    then shows its first layer only)."""
+    from engine.store.layers import PREFIX
+
+    first = summaries[0].columns
+    names = [k for k in first if k.startswith(PREFIX)]
+    if not names or any(s.columns.get(k) is None or s.columns[k].shape[1:] != first[k].shape[1:]
+                        for s in summaries for k in names):
+        return {}
+    out = {}
+    for name in names:
+        stack = np.stack([np.asarray(s.columns[name][:rows], dtype=float) for s in summaries])
+        sparser = name == PREFIX + "sparser"
+        if kind == "mean":
+            out[name] = _nanmean(stack)
+        elif sparser:
+            sd = _nanstd(stack)
+            out[name] = _nanmean(stack) + (sd if kind == "+sd" else -sd)
+        else:
+            out[name] = np.full(stack.shape[1:], np.nan)
+    return out
 
 
 def _nanmean(stack: np.ndarray) -> np.ndarray:
