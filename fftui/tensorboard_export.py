@@ -8,10 +8,11 @@ metric ("pos/sparser", ...) as scalars (engine/metrics.py); per batch that kept 
 the histograms of the theorem's two sides per group ("pos/lhs", "pos/rhs"; finite values only).
 
 A stack's run (its summary holds every layer, engine/store/layers.py) writes every layer's, tagged
-by the layer as the app counts them, from 1: "layer2/batch/loss", "layer2/pos/sparser", the
-end-to-end metrics too ("layer2/pos/sparser_end"), "layer2/pos/lhs"; what every layer of a batch
-shares (its timings, its epoch) keeps its one-layer tag ("batch/step_time"). A one-layer run's tags
-are the ones above."""
+by the layer's index in the records (0 = the first, as the summary lines' "layer", the per-sample
+arrays' layer column and the CSVs count): "layer1/batch/loss", "layer1/pos/sparser", the end-to-end
+metrics too ("layer1/pos/sparser_end"), "layer1/pos/lhs"; what every layer of a batch shares (its
+timings, its epoch) keeps its one-layer tag ("batch/step_time"). A one-layer run's tags are the
+ones above."""
 from __future__ import annotations
 
 import shutil
@@ -80,8 +81,9 @@ def _started(run: RunReader) -> float:
 
 
 def _tag(layer: int, layers: int, tag: str) -> str:
-    """A tag of one layer: as it is for one layer, prefixed "layerK/" (K from 1) in a stack."""
-    return f"layer{layer + 1}/{tag}" if layers > 1 else tag
+    """A tag of one layer: as it is for one layer, prefixed "layerK/" in a stack (K: the layer's
+    index in the records, 0 = the first)."""
+    return f"layer{layer}/{tag}" if layers > 1 else tag
 
 
 def scalar_series(summary: Summary) -> list[tuple[str, np.ndarray]]:

@@ -151,7 +151,7 @@ def test_a_stacks_tensorboard_export_holds_every_layer_tagged_by_it(stack, tmp_p
     steps = [line["iteration"] for line in lines]
     assert steps == list(range(1, ITERS + 1))
     for layer in range(3):
-        tag = f"layer{layer + 1}"
+        tag = f"layer{layer}"  # the records' index: 0 = the first
         for gi, group in enumerate(GROUPS):
             for name in ("sparser", "theorem", "general", "goodness", "count", "silenced"):
                 want = emitted_layer(emitted, layer, name)[:, gi].astype(float)
@@ -180,9 +180,10 @@ def test_a_stacks_tensorboard_export_holds_every_layer_tagged_by_it(stack, tmp_p
             assert h.histogram_value.num == values.size
             assert h.histogram_value.sum == pytest.approx(float(values.sum()), rel=1e-6)
     # the layers' curves differ; what every layer shares keeps its one-layer tag, once
-    assert [e.value for e in events.Scalars("layer1/pos/goodness")] != \
-           [e.value for e in events.Scalars("layer3/pos/goodness")]
-    assert "batch/step_time" in tags and "batch/epoch" in tags and "layer2/batch/step_time" not in tags
+    assert [e.value for e in events.Scalars("layer0/pos/goodness")] != \
+           [e.value for e in events.Scalars("layer2/pos/goodness")]
+    assert "batch/step_time" in tags and "batch/epoch" in tags and "layer1/batch/step_time" not in tags
+    assert not any(t.startswith("layer3/") for t in tags)
     assert "pos/sparser" not in tags and "batch/loss" not in tags
     assert "pos/lhs" not in set(events.Tags()["histograms"])
 
