@@ -160,6 +160,22 @@ def test_a_group_whose_seeds_all_finished_says_so_and_changes_nothing(whole, cap
     _refused(capsys, whole, ["run", "--headless", "--quiet", "--resume", str(whole)], "nothing to resume")
 
 
+def test_a_seed_stopped_after_its_last_batch_counts_as_finished(whole, tmp_path, capsys):
+    """A signal that came with a seed's last batch leaves it interrupted with every batch recorded
+    and the group's files counting it out: the resume trains nothing and writes the group's files."""
+    group = tmp_path / "fig2"
+    shutil.copytree(whole, group)
+    info_path = group / "seed-5" / "run.json"
+    info_path.write_text(info_path.read_text().replace('"finished"', '"interrupted"'))
+    for name in ("fig2-seeds.csv", "fig2.csv", "fig2.txt"):
+        (group / name).unlink()
+    seed = tree(group / "seed-5")
+    assert main(["run", "--headless", "--quiet", "--resume", str(group)]) == 0
+    assert "seed-5 stopped after its last batch" in capsys.readouterr().err
+    assert tree(group / "seed-5") == seed
+    same_group_files(group, whole)
+
+
 @pytest.mark.parametrize("flags, words", [
     (["--lr", "0.1"], "--lr"), (["--iters", "40"], "--iters"), (["--seeds", "3"], "--seeds"),
     (["--out", "elsewhere"], "--out"), (["--preset", "fig2"], "--preset"), (["--width", "8"], "--width")])

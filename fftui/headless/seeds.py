@@ -4,8 +4,9 @@ every summary number reported as the mean ± the sample standard deviation (ddof
 
 The preset's folder (--out DIR, or the store's DATE-TIME-PRESET) then holds:
 
-- seeds.json: the preset, the seeds and their run folders (it marks the folder as a group of runs:
-  never reused by another run, listed by `fftui runs` as its seed runs);
+- seeds.json: the preset, the seeds, their run folders and the configuration (seed: the first),
+  which `fftui run --headless --resume GROUP` goes on with (fftui.headless.seeds_resume); it marks
+  the folder as a group of runs: never reused by another run, listed by `fftui runs` as its seed runs;
 - seed-SEED/: one complete run per seed (config.json, run.json, records, NAME.csv, NAME.txt),
   which `fftui open` opens like any run;
 - NAME.csv: the figure's rows of every seed, a first column `seed`;

@@ -2,7 +2,8 @@
 taken up where it stopped, then its files written again over all its seeds.
 
 Every seed of the group's seeds.json is, in seed order:
-- finished: left exactly as it is (not a byte changed), its records read back for the group's files;
+- finished: left exactly as it is (not a byte changed), its records read back for the group's files
+  (so is one that a signal stopped after its last batch: nothing is left to train);
 - stopped with a checkpoint (a signal, a failure): resumed from it, in its own folder, as
   `fftui run --resume GROUP/seed-SEED` resumes one run (fftui/resume.py);
 - stopped before its first checkpoint, or claimed and never begun: its folder emptied and its run
@@ -40,7 +41,8 @@ def is_group(folder: Path) -> bool:
 @dataclass
 class SeedStep:
     """What a group's resume does with one seed: kind "finished" (read back), "resume" (plan: its
-    engine.resume.ResumePlan, lock held), "afresh" (its folder emptied and the run begun again;
+    engine.resume.ResumePlan, lock held), "complete" (stopped by a signal that came with its last
+    batch: every batch recorded, read back as finished), "afresh" (its folder emptied and the run begun again;
     lock: its old writer lock, held) or "new" (never begun); cfg: the seed's configuration."""
 
     seed: int
@@ -157,9 +159,16 @@ def _step(group: Path, seed: int, base: Config) -> SeedStep:
         return SeedStep(seed, folder, "finished", _config(reader.config.get("config"), str(folder / CONFIG_JSON)))
     if status == "running":
         raise StoreError(f"{name} is being recorded now; resume the group once its run has stopped")
-    if status != "diverged" and reader.checkpoint() is None:  # stopped before its first checkpoint
+    checkpoint = reader.checkpoint() if status != "diverged" else None
+    if status != "diverged" and checkpoint is None:  # stopped before its first checkpoint
         recorded = _config(reader.config.get("config"), str(folder / CONFIG_JSON))
         return SeedStep(seed, folder, "afresh", recorded, lock=_locked(folder, name))
+    order = checkpoint.optimizer.get("batch_order") if checkpoint is not None else None
+    if checkpoint is not None and order is not None:  # a stop that came with its last batch: nothing to train
+        recorded = _config(reader.config.get("config"), str(folder / CONFIG_JSON))
+        total = recorded.total_iters(order.numel())
+        if total is not None and checkpoint.iteration >= total:
+            return SeedStep(seed, folder, "complete", recorded)
     plan = plan_resume(folder)
     return SeedStep(seed, folder, "resume", plan.cfg, plan=plan)
 
@@ -246,7 +255,9 @@ def _begin(step: SeedStep, plan: GroupPlan, dataset: Any) -> Any:
 def _words(step: SeedStep) -> str:
     if step.kind == "resume":
         return f"seed-{step.seed} from iteration {step.plan.iteration:,}"
-    return {"finished": f"seed-{step.seed} finished (kept)", "afresh": f"seed-{step.seed} afresh (no checkpoint)",
+    return {"finished": f"seed-{step.seed} finished (kept)",
+            "complete": f"seed-{step.seed} stopped after its last batch (kept, counted as finished)",
+            "afresh": f"seed-{step.seed} afresh (no checkpoint)",
             "new": f"seed-{step.seed} not begun"}[step.kind]
 
 
@@ -280,7 +291,7 @@ def resume_group(args: argparse.Namespace, folder: Path, load: Callable[..., Any
         count = len(plan.steps)
         for i, step in enumerate(plan.steps):
             label = f"seed {step.seed} ({i + 1}/{count})"
-            if step.kind == "finished":
+            if step.kind in ("finished", "complete"):
                 m = Measured(plan.preset, step.seed, series=SeriesSummary(figure_columns(step.cfg)))
                 assert m.series is not None
                 m.series.rows = summary_rows(RunReader(step.folder).summary, step.cfg)
