@@ -95,7 +95,8 @@ def build_parser(params: Sequence[Param] = PARAMS) -> argparse.ArgumentParser:
     run.add_argument("--resume", default=None, metavar="RUN",
                      help="continue a recorded run (its name, a unique prefix or its folder) from its last "
                      "checkpoint, in its own folder, in the live app or --headless; --iters/--epochs then give the "
-                     "run's new total, counted from its start (default: the end it had)")
+                     "run's new total, counted from its start (default: the end it had); a group of seed runs "
+                     "(--seeds) resumes headless as a group: every seed that did not finish, then the group's files")
     names = tuple(PRESETS)
     run.add_argument("--preset", choices=names, metavar=_choices(names), default=None,
                      help="one of the report's experiments with exactly its parameters: "

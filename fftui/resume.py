@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,14 @@ def check_resume_flags(args: argparse.Namespace) -> None:
                          "starts a new run with other values)")
 
 
-def locate_plan(args: argparse.Namespace) -> Any:
-    """The engine.resume.ResumePlan of --resume RUN (its writer lock held); StoreError (one line)."""
+def locate_plan(args: argparse.Namespace, folder: Path | None = None) -> Any:
+    """The engine.resume.ResumePlan of --resume RUN (its writer lock held; folder: RUN located
+    already); StoreError (one line)."""
     from engine.resume import plan_resume
 
     from .runs_tools import locate
 
-    return plan_resume(locate(args.resume), iters=args.iters, epochs=args.epochs)
+    return plan_resume(folder if folder is not None else locate(args.resume), iters=args.iters, epochs=args.epochs)
 
 
 def earlier_records(folder: Path) -> list[dict]:
@@ -64,45 +66,58 @@ def earlier_records(folder: Path) -> list[dict]:
     return [orjson.loads(line) for line in lines]
 
 
-def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
-    """`fftui run --headless --resume RUN`: the exit status, as fftui.headless.command.run_command
-    gives it (0 done, 1 a failure, 128 + a signal's number); StoreError (status 2) before anything
-    is changed when the run cannot be resumed."""
-    from engine.headless import run_description, run_headless
-    from engine.process import tune_for_training
-    from engine.store import RunReader, RunWriter, StoreError
+def resumable_end(plan: Any, dataset: Any) -> int:
+    """The planned end (total iterations) of the run of `plan` on `dataset`, once checked that the
+    data are the run's, that the run has an end and that its checkpoint fits the configuration and
+    the data; StoreError (one line) otherwise. Changes nothing."""
+    from engine.evaluate import training_size
+    from engine.memory import check_fits
+    from engine.resume import check_checkpoint
+    from engine.store import StoreError
+
+    cfg = plan.cfg
+    recorded = (plan.reader.config.get("dataset") or {}).get("size")
+    if isinstance(recorded, int) and recorded != dataset.size:
+        raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
+                         f"{dataset.size:,}: not the run's data")
+    total = cfg.total_iters(training_size(dataset, cfg))
+    if total is None:
+        raise StoreError(f"{plan.reader.name} has no end (a live app's run): give --iters, the run's new "
+                         "total, to resume it headless")
+    check_fits(cfg, dataset.size, dataset.images.device)
+    check_checkpoint(plan.checkpoint, cfg, training_size(dataset, cfg), dataset.images.shape[1])
+    return total
+
+
+@dataclass
+class Resumed:
+    """A run put back at its checkpoint, ready to train on: the trainer, the started writer (the run's
+    folder cut back to the checkpoint), the batches recorded before it (earlier: a Summary;
+    earlier_lines: parsed summary lines, for a stack), the planned end and the records dropped."""
+
+    trainer: Any
+    writer: Any
+    earlier: Any
+    earlier_lines: list[dict]
+    total: int
+    dropped: int
+
+
+def start_resumed(plan: Any, args: argparse.Namespace, dataset: Any) -> Resumed:
+    """Check the run of `plan` (resumable_end), build its trainer at the checkpoint, cut its folder
+    back to the checkpoint and start its writer (the event "resumed" recorded). StoreError (one line)
+    before anything is changed when it cannot be resumed; the plan's lock is let go when this raises."""
+    from engine.headless import run_description
+    from engine.resume import restore
+    from engine.store import RunReader, RunWriter
     from engine.store.files import SUMMARY
     from engine.store.resume import cut_run
+    from engine.trainer import Trainer
 
-    from .headless import emit, set_stage, warn
-    from .headless.command import ending_status
-    from .headless.progress import RunProgress, chunk_progress
-    from .headless.summary import format_summary
-
-    plan = locate_plan(args)
     writer = None
     try:
         cfg = plan.cfg
-        set_stage("loading the data")
-        dataset = load(cfg, args.quiet)
-        recorded = (plan.reader.config.get("dataset") or {}).get("size")
-        if isinstance(recorded, int) and recorded != dataset.size:
-            raise StoreError(f"{plan.reader.name} was trained on {recorded:,} images, the data now hold "
-                             f"{dataset.size:,}: not the run's data")
-        from engine.evaluate import training_size
-
-        total = cfg.total_iters(training_size(dataset, cfg))
-        if total is None:
-            raise StoreError(f"{plan.reader.name} has no end (a live app's run): give --iters, the run's new "
-                             "total, to resume it headless")
-        set_stage("setting up")
-        tune_for_training(interactive=False)
-        from engine.memory import check_fits
-        from engine.resume import check_checkpoint, restore
-        from engine.trainer import Trainer
-
-        check_fits(cfg, dataset.size, dataset.images.device)
-        check_checkpoint(plan.checkpoint, cfg, training_size(dataset, cfg), dataset.images.shape[1])
+        total = resumable_end(plan, dataset)
         trainer = Trainer(cfg, dataset, graphs=args.cuda_graphs, compile=args.compile)
         restore(trainer, plan.checkpoint)  # refused when it does not fit: nothing changed yet
         carried = cut_run(plan.folder, plan.iteration, plan.reader.info)
@@ -117,13 +132,45 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
     dropped = carried.dropped.get(SUMMARY, 0)
     writer.event("resumed", plan.iteration, dropped_records=dropped, total=total,
                  message=f"resumed at iteration {plan.iteration}")
+    return Resumed(trainer, writer, earlier, earlier_lines, total, dropped)
+
+
+def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
+    """`fftui run --headless --resume RUN`: the exit status, as fftui.headless.command.run_command
+    gives it (0 done, 1 a failure, 128 + a signal's number); StoreError (status 2) before anything
+    is changed when the run cannot be resumed. RUN a group of seed runs (`--seeds`): every seed that
+    did not finish is resumed (fftui.headless.seeds_resume)."""
+    from engine.headless import run_headless
+    from engine.process import tune_for_training
+
+    from .headless import emit, set_stage, warn
+    from .headless.command import ending_status
+    from .headless.progress import RunProgress, chunk_progress
+    from .headless.seeds_resume import is_group, resume_group
+    from .headless.summary import format_summary
+    from .runs_tools import locate
+
+    folder = locate(args.resume)
+    if is_group(folder):
+        return resume_group(args, folder, load)
+    plan = locate_plan(args, folder)
+    try:
+        set_stage("loading the data")
+        dataset = load(plan.cfg, args.quiet)
+        set_stage("setting up")
+        tune_for_training(interactive=False)
+    except BaseException:
+        plan.release()
+        raise
+    run = start_resumed(plan, args, dataset)
+    cfg, writer, total, dropped = plan.cfg, run.writer, run.total, run.dropped
     warn(f"fftui: resuming {plan.reader.name} at iteration {plan.iteration:,} of {total:,}"
          + (f" ({dropped:,} records after the checkpoint dropped)" if dropped else ""))
     if plan.preset is not None:  # fig2, fig3 (engine/resume.py refuses the presets that train nothing)
         from .headless.experiments import run_preset
 
-        measured = run_preset(plan.preset, cfg, dataset, writer, quiet=args.quiet, trainer=trainer,
-                              earlier=earlier, earlier_lines=earlier_lines,
+        measured = run_preset(plan.preset, cfg, dataset, writer, quiet=args.quiet, trainer=run.trainer,
+                              earlier=run.earlier, earlier_lines=run.earlier_lines,
                               checkpoint_every=args.checkpoint_every)
         return ending_status(measured["run"])
     bar = None if args.quiet else RunProgress(total, sys.stderr, start_at=plan.iteration)
@@ -131,8 +178,8 @@ def resume_headless(args: argparse.Namespace, load: Callable[..., Any]) -> int:
     set_stage("running")
     try:
         summary = run_headless(cfg, dataset, writer, on_chunk=chunk_progress(bar) if bar is not None else None,
-                               trainer=trainer, checkpoint_every=args.checkpoint_every, earlier=earlier,
-                               earlier_lines=earlier_lines)
+                               trainer=run.trainer, checkpoint_every=args.checkpoint_every, earlier=run.earlier,
+                               earlier_lines=run.earlier_lines)
     finally:
         if bar is not None:
             bar.finish(summary["iterations"] if summary is not None else None)
@@ -147,9 +194,17 @@ def resume_app(args: argparse.Namespace) -> int:
     """`fftui run --resume RUN`: the live app on the run, from its checkpoint on (its plots begin
     there; `fftui open RUN` shows the whole run). StoreError (status 2) before the app starts when
     the run cannot be resumed; the rest as fftui.cli._app."""
-    from .cli import _app
+    from engine.store import StoreError
 
-    plan = locate_plan(args)
+    from .cli import _app
+    from .headless.seeds_resume import is_group
+    from .runs_tools import locate
+
+    folder = locate(args.resume)
+    if is_group(folder):
+        raise StoreError(f"{folder.name} is a group of seed runs (--seeds): resume it with --headless, or one "
+                         f"seed's run in the app ({args.resume.rstrip('/')}/seed-SEED)")
+    plan = locate_plan(args, folder)
     args.preset = None
     view = {p.name: getattr(args, p.name) for p in PARAMS if p.view and getattr(args, p.name, None) is not None}
     if view:  # how the app shows the run (--smooth): given beside --resume, it applies

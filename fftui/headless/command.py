@@ -66,7 +66,8 @@ def run_command(args: argparse.Namespace, cfg: Config, load: Callable[[Config, b
             if seeds > 1:
                 try:
                     measured = run_seeds(args.preset, cfg, dataset, folder, seeds, start_writer,
-                                         quiet=args.quiet, figures=figures)
+                                         quiet=args.quiet, figures=figures,
+                                         checkpoint_every=getattr(args, "checkpoint_every", None))
                 finally:
                     if folder is not None:  # seeds.json keeps the folder from being reused
                         release_claim(folder)

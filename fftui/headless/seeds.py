@@ -4,8 +4,9 @@ every summary number reported as the mean ± the sample standard deviation (ddof
 
 The preset's folder (--out DIR, or the store's DATE-TIME-PRESET) then holds:
 
-- seeds.json: the preset, the seeds and their run folders (it marks the folder as a group of runs:
-  never reused by another run, listed by `fftui runs` as its seed runs);
+- seeds.json: the preset, the seeds, their run folders and the configuration (seed: the first),
+  which `fftui run --headless --resume GROUP` goes on with (fftui.headless.seeds_resume); it marks
+  the folder as a group of runs: never reused by another run, listed by `fftui runs` as its seed runs;
 - seed-SEED/: one complete run per seed (config.json, run.json, records, NAME.csv, NAME.txt),
   which `fftui open` opens like any run;
 - NAME.csv: the figure's rows of every seed, a first column `seed`;
@@ -197,33 +198,61 @@ def text_plot(runs: Sequence[Measured]) -> str:
 
 def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, count: int,
               start_writer: Callable[[Config, Path], RunWriter], *, quiet: bool = False,
-              figures: bool = True) -> dict:
+              figures: bool = True, checkpoint_every: float | None = None) -> dict:
     """Run preset `name` for the seeds cfg.seed, ..., cfg.seed + count - 1 (see the module's
     docstring for the files; folder None: nothing recorded), each seed's run recorded by a writer
     from start_writer(config of that seed, its folder). A seed whose run does not finish (a signal,
     a failure) ends the loop; the mean and sd then cover the seeds that finished (the stopped one
     only when none did), and the stopped seed stays in the CSVs (column "finished"). Prints the text figure,
     the summary over seeds and the table of numbers; returns {"seeds": [...], "numbers": [per-seed
-    dicts], "run": the last training run's summary (fig2/fig3)}."""
+    dicts], "run": the last training run's summary (fig2/fig3)}. The folder's writer.lock is held
+    locked while the seeds run (a `--resume` of the group waits for their end); checkpoint_every:
+    seconds between each run's checkpoints (None: run_headless's default)."""
     started = time.perf_counter()
     seeds = seed_list(cfg.seed, count)
+    lock = None
     if folder is not None:
+        from engine.store.files import WriterLock
+
         write_text(folder / MARKER, dumps({"preset": name, "seeds": seeds, "runs": [f"seed-{s}" for s in seeds],
-                                           "spread": "sample standard deviation, ddof = 1"}).decode() + "\n")
+                                           "spread": "sample standard deviation, ddof = 1",
+                                           "config": cfg.as_dict()}).decode() + "\n")
+        lock = WriterLock(folder)
+        try:
+            lock.acquire()
+        except OSError:  # a folder claimed for this run alone: nobody else holds it; run unlocked
+            lock = None
+    options = {} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}
     runs: list[Measured] = []
-    for i, seed in enumerate(seeds):
-        seed_cfg = cfg.replace(seed=seed)
-        writer = start_writer(seed_cfg, prepare_out_dir(folder / f"seed-{seed}")) if folder is not None else None
-        m = measure(name, seed_cfg, dataset, writer, quiet=quiet, label=f"seed {seed} ({i + 1}/{count})")
-        runs.append(m)
-        if not m.finished:
-            break
+    try:
+        for i, seed in enumerate(seeds):
+            seed_cfg = cfg.replace(seed=seed)
+            writer = start_writer(seed_cfg, prepare_out_dir(folder / f"seed-{seed}")) if folder is not None else None
+            m = measure(name, seed_cfg, dataset, writer, quiet=quiet, label=f"seed {seed} ({i + 1}/{count})",
+                        **options)
+            runs.append(m)
+            if not m.finished:
+                break
+        return report_seeds(name, cfg, dataset, folder, runs, count, figures=figures, started=started)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def report_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, runs: Sequence[Measured],
+                 count: int, *, figures: bool = True, started: float | None = None) -> dict:
+    """The group's files over the seeds' runs (in seed order; the last may not have finished) of
+    `count` planned from cfg.seed: NAME.csv, NAME-seeds.csv, NAME.txt and the figures into folder
+    (None: nothing written), the text figure, the summary over seeds and the table printed, and
+    the closing line (the seconds since `started`, a time.perf_counter() value). Returns run_seeds'
+    dict."""
+    started = time.perf_counter() if started is None else started
     source = source_of(dataset)
-    counted = [m for m in runs if m.finished] or runs  # a stopped seed's shorter run is no sample of the same
+    counted = [m for m in runs if m.finished] or list(runs)  # a stopped seed's shorter run is no sample of the same
     plot = text_plot(counted)
     summary = aggregate_text(counted, cfg, source)
     if not runs[-1].finished:
-        left_out = "it is left out of the mean and sd, which" if counted is not runs else "the summary"
+        left_out = "it is left out of the mean and sd, which" if len(counted) < len(runs) else "the summary"
         summary = (f"Seed {runs[-1].seed} did not finish ({runs[-1].summary.split(';')[0]}); {left_out} covers "
                    f"{_seeds_words([m.seed for m in counted]).split(' (')[0]} of {count}. " + summary)
     table = number_table(counted, cfg)
@@ -238,7 +267,7 @@ def run_seeds(name: str, cfg: Config, dataset: Dataset, folder: Path | None, cou
     emit(plot)
     emit(summary)
     emit(table)
-    ran = f"seed-{seeds[0]}" + (f" to seed-{runs[-1].seed}" if len(runs) > 1 else "")
+    ran = f"seed-{runs[0].seed}" + (f" to seed-{runs[-1].seed}" if len(runs) > 1 else "")
     where = (f"recorded in {folder}: {ran}, {name}.csv, {name}-seeds.csv, "
              f"{name}.txt{drawn}" if folder is not None else "not recorded")
     emit(f"({time.perf_counter() - started:.1f} s; {where})")
