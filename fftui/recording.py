@@ -151,6 +151,30 @@ class RecordedHistory:
             self._marks = marks
         return self._marks
 
+    @property
+    def evaluations(self) -> list:
+        """The run's test errors up to the cursor's batch (History.evaluations): its "evaluation"
+        events (engine/evaluate.py Evaluation.fields) at or before the cursor's iteration, in order;
+        an event missing a field is left out."""
+        from engine.evaluate import Evaluation
+
+        at = self.last_iteration
+        if at is None:
+            return []
+        out = []
+        for e in self.run.events:
+            if e.get("kind") != "evaluation" or not isinstance(e.get("iteration"), int) or e["iteration"] > at:
+                continue
+            readout = e.get("readout_wrong")
+            try:
+                out.append(Evaluation(iteration=e["iteration"], epoch=int(e["epoch"]), wrong=int(e["wrong"]),
+                                      total=int(e["total"]), layers=str(e.get("layers", "all")),
+                                      description=str(e.get("digits", "")),
+                                      readout_wrong=None if readout is None else int(readout)))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return out
+
     def _take(self, summary: Summary) -> None:
         self.summary = summary
         self._rows = len(summary)

@@ -61,11 +61,14 @@ def batch_in_use(config: Config, data_size: int | None) -> str:
 def config_line(config: Config, pending: Config, params: Sequence[Param] = PARAMS,
                 data_size: int | None = None) -> tuple[str, str]:
     """The status bar's configuration line as two strings: the parameters that declare a status
-    label, each as label and value (the batch size as `batch_in_use` when ``data_size`` is given);
+    label, each as label and value (the batch size as `batch_in_use` when ``data_size`` is given;
+    a stack's width as every layer's units, ``n 64,32,16``, not the first layer's alone);
     and the queued changes of any parameter, as requested ("" when none)."""
     def shown(p: Param, cfg: Config, label: str | None) -> str:
         if p.name == "batch_size" and cfg is config and data_size is not None:
             value = batch_in_use(config, data_size)
+        elif p.name == "width" and cfg.widths is not None:   # a stack: every layer's units
+            value = ",".join(map(str, cfg.layer_widths))
         else:
             value = _value(getattr(cfg, p.name))
         return f"{label} {value}" if label else value

@@ -1,0 +1,53 @@
+"""What trying the stacks out showed: the status bar names every layer's width, and a recording
+shows the test errors its run recorded."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.config import Config
+from fftui.recording import RecordedHistory
+from fftui.widgets.layers import test_figure as error_figure
+from fftui.widgets.status import config_line
+
+
+def test_status_line_names_every_layer_of_a_stack():
+    now, queued = config_line(Config(widths=(64, 32, 16)), Config(widths=(64, 32, 16)))
+    assert now.split(" · ")[-1] == "n 64,32,16"
+    assert queued == ""
+    assert config_line(Config(width=48), Config(width=48))[0].split(" · ")[-1] == "n 48"
+
+
+class _Run:
+    """A recorded run's events as RunReader gives them (engine/store), nothing else."""
+
+    def __init__(self, events):
+        self.events = events
+
+
+def _recorded(iterations, events):
+    history = RecordedHistory.__new__(RecordedHistory)  # only the cursor and the events are read
+    history.run = _Run(events)
+    history._iterations = np.asarray(iterations, dtype=np.int64)
+    history.cursor = len(iterations) - 1
+    history._base = Config(widths=(8, 4), evaluate=True)
+    history._changes = None
+    return history
+
+
+def test_recording_shows_its_recorded_test_errors():
+    events = [
+        {"kind": "evaluation", "iteration": 20, "epoch": 1, "test_error": 0.5, "wrong": 500, "total": 1000,
+         "layers": "all", "digits": "1,000 digits", "readout_error": 0.25, "readout_wrong": 250},
+        {"kind": "change", "iteration": 25, "changes": {"lr": [0.001, 0.002]}},
+        {"kind": "evaluation", "iteration": 40, "epoch": 2, "test_error": 0.4, "wrong": 400, "total": 1000,
+         "layers": "all", "digits": "1,000 digits"},
+    ]
+    history = _recorded(range(1, 41), events)
+    got = [(e.iteration, e.epoch, e.error, e.readout_error) for e in history.evaluations]
+    assert got == [(20, 1, 0.5, 0.25), (40, 2, 0.4, None)]
+    figure = error_figure(history)
+    assert figure.series and list(figure.series[0].y) == [50.0, 40.0]
+    history.cursor = 29   # iteration 30: the second evaluation is still to come
+    assert [e.iteration for e in history.evaluations] == [20]
+    history.cursor = 5
+    assert history.evaluations == []
