@@ -44,10 +44,11 @@ def short_names(names: list[str]) -> list[str]:
 
 
 def _as_declared(value: Any, dtype: str) -> Any:
-    """A per-layer summary number (float64) as its metric's declared dtype: an integer metric's as
-    an int where it is finite."""
+    """A summary number as its metric's declared dtype: an integer metric's as an int where it is a
+    whole number (a per-layer column is float64), else as it is (a sweep setting's mean over its
+    seeds, fftui/sweep/overlay.py, may be 31.5: not cut to 31)."""
     number = float(value)
-    return int(number) if np.dtype(dtype).kind in "iu" and np.isfinite(number) else number
+    return int(number) if np.dtype(dtype).kind in "iu" and number.is_integer() else number
 
 
 def _empty_sample(name: str) -> np.ndarray:
@@ -298,7 +299,7 @@ class RecordedHistory:
             for m in GROUP_METRICS:
                 own = summary.layer_column(m.key, layer) if layer else None
                 values[m.name] = _as_declared(own[row, gi], m.dtype) if own is not None else (
-                    np.nan if layer else columns[m.name][row, gi].item())
+                    np.nan if layer else _as_declared(columns[m.name][row, gi], m.dtype))
             arrays = self.run.samples.at(iteration, name, layer) if name in self.run.samples.groups else None
             for m in SAMPLE_METRICS:
                 values[m.name] = np.asarray(arrays[m.name]) if arrays is not None else _empty_sample(m.name)

@@ -51,3 +51,30 @@ def test_recording_shows_its_recorded_test_errors():
     assert [e.iteration for e in history.evaluations] == [20]
     history.cursor = 5
     assert history.evaluations == []
+
+
+def _stack_run(folder, seed: int) -> None:
+    from fftui.cli import main
+
+    assert main(["run", "--headless", "--data", "sample", "--widths", "16,12", "--batch-size", "8", "--iters", "3",
+                 "--quiet", "--seed", str(seed), "--out", str(folder)]) == 0
+
+
+def test_a_sweep_settings_counts_read_as_whole_numbers_in_every_layer(tmp_path):
+    """A count (valid samples) of a sweep setting is the mean over its seeds: "valid 8", as a run
+    shows it, in the first layer as in the others (not "8.0"); a mean between two whole numbers
+    stays as it is (not cut to the number below)."""
+    from engine.store import RunReader
+    from fftui.recording import _as_declared
+    from fftui.sweep.overlay import SettingRun
+
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for seed, folder in enumerate(folders):
+        _stack_run(folder, seed)
+    history = RecordedHistory(SettingRun("s", [RunReader(f) for f in folders]))
+    for layer in (0, 1):
+        history.select(layer)
+        valid = history.latest.groups["pos"].valid
+        assert isinstance(valid, int) and valid == 8 and f"valid {valid}" == "valid 8"
+    assert _as_declared(np.float64(31.5), "int64") == 31.5
+    assert _as_declared(np.float64(32.0), "int64") == 32 and isinstance(_as_declared(32.0, "int64"), int)
