@@ -12,7 +12,8 @@ by the layer's index in the records (0 = the first, as the summary lines' "layer
 arrays' layer column and the CSVs count): "layer1/batch/loss", "layer1/pos/sparser", the end-to-end
 metrics too ("layer1/pos/sparser_end"), "layer1/pos/lhs"; what every layer of a batch shares (its
 timings, its epoch) keeps its one-layer tag ("batch/step_time"). A one-layer run's tags are the
-ones above."""
+ones above. A run with --evaluate adds its test errors at the iterations it measured them:
+"test/error" and, with --readout linear, "test/readout_error" (fractions, 0 to 1)."""
 from __future__ import annotations
 
 import shutil
@@ -113,6 +114,22 @@ def scalar_series(summary: Summary) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def evaluation_scalars(events: list) -> list[tuple[int, list[tuple[str, float]]]]:
+    """(iteration, [(tag, value)]) of every test error the run recorded (its "evaluation" events,
+    engine/evaluate.py Evaluation.fields): "test/error" (the goodness classifier's, a fraction 0 to
+    1) and, with a linear readout, "test/readout_error"; an event without a finite error is left out."""
+    out = []
+    for e in events:
+        if e.get("kind") != "evaluation" or not isinstance(e.get("iteration"), int):
+            continue
+        values = [(tag, float(e[key])) for tag, key in (("test/error", "test_error"),
+                                                       ("test/readout_error", "readout_error"))
+                  if isinstance(e.get(key), (int, float)) and np.isfinite(e[key])]
+        if any(tag == "test/error" for tag, _ in values):
+            out.append((e["iteration"], values))
+    return out
+
+
 def export_tensorboard(run: RunReader, folder: Path) -> int:
     """Write the run's event file into folder/<run name>/ (created); returns the number of scalars
     and histograms written. StoreError (one line), nothing written, when that folder already holds
@@ -159,6 +176,11 @@ def export_tensorboard(run: RunReader, folder: Path) -> int:
                 count += len(values)
                 writer.add_event(event_class(step=iteration, wall_time=float(wall[row]),
                                              summary=summary_class(value=values)))
+            for iteration, values in evaluation_scalars(run.events):
+                row = max(0, int(np.searchsorted(iterations, iteration, side="right")) - 1)
+                count += len(values)
+                writer.add_event(event_class(step=iteration, wall_time=float(wall[row]), summary=summary_class(
+                    value=[summary_class.Value(tag=tag, simple_value=v) for tag, v in values])))
         finally:
             writer.close()
         done = True

@@ -78,3 +78,31 @@ def test_a_sweep_settings_counts_read_as_whole_numbers_in_every_layer(tmp_path):
         assert isinstance(valid, int) and valid == 8 and f"valid {valid}" == "valid 8"
     assert _as_declared(np.float64(31.5), "int64") == 31.5
     assert _as_declared(np.float64(32.0), "int64") == 32 and isinstance(_as_declared(32.0, "int64"), int)
+
+
+def test_tensorboard_export_holds_the_recorded_test_errors(tmp_path):
+    """A run with --evaluate and a linear readout: its export holds each recorded test error (the
+    events.jsonl "evaluation" lines, read here) at its iteration."""
+    import importlib.util
+    import json
+
+    import pytest
+
+    from fftui.cli import main
+
+    if importlib.util.find_spec("tensorboard") is None:
+        pytest.skip("the TensorBoard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "r"
+    assert main(["run", "--headless", "--data", "sample", "--widths", "16,12", "--batch-size", "8", "--iters", "4",
+                 "--evaluate", "--readout", "linear", "--quiet", "--out", str(run)]) == 0
+    recorded = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    recorded = [e for e in recorded if e.get("kind") == "evaluation"]
+    assert recorded
+    assert main(["runs", "export", str(run), "--tensorboard", str(tmp_path / "tb")]) == 0
+    events = EventAccumulator(str(tmp_path / "tb" / "r"), size_guidance={"scalars": 0})
+    events.Reload()
+    for tag, key in (("test/error", "test_error"), ("test/readout_error", "readout_error")):
+        got = [(s.step, s.value) for s in events.Scalars(tag)]
+        assert got == [(e["iteration"], pytest.approx(e[key], rel=1e-6)) for e in recorded]
