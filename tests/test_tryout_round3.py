@@ -106,3 +106,19 @@ def test_tensorboard_export_holds_the_recorded_test_errors(tmp_path):
     for tag, key in (("test/error", "test_error"), ("test/readout_error", "readout_error")):
         got = [(s.step, s.value) for s in events.Scalars(tag)]
         assert got == [(e["iteration"], pytest.approx(e[key], rel=1e-6)) for e in recorded]
+
+
+def test_a_group_with_one_counted_seed_prints_no_nan_spread(monkeypatch):
+    """A seed group stopped during its second seed counts one: its summary numbers are the mean
+    alone ("40", not "40 ± nan"); two seeds give the sample sd (ddof = 1)."""
+    from fftui.headless import seeds
+    from fftui.headless.experiments import Measured
+
+    values = {0: {"iterations": 40.0, "sparser_mean": 0.5}, 1: {"iterations": 40.0, "sparser_mean": 0.7}}
+    monkeypatch.setattr(seeds, "summary_numbers", lambda m, cfg: values[m.seed])
+    one = seeds.number_table([Measured("fig2", 0)], Config()).splitlines()[1:]
+    assert [line.split() for line in one] == [["iterations", "40", "(per", "seed:", "40)"],
+                                              ["sparser_mean", "0.5", "(per", "seed:", "0.5)"]]
+    two = seeds.number_table([Measured("fig2", 0), Measured("fig2", 1)], Config()).splitlines()[1:]
+    assert two[1].split()[:4] == ["sparser_mean", "0.6", "±", f"{np.std([0.5, 0.7], ddof=1):.6g}"]
+    assert "nan" not in "\n".join(one + two)

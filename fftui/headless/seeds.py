@@ -158,7 +158,8 @@ def aggregate_text(runs: Sequence[Measured], cfg: Config, source: str) -> str:
 
 def number_table(runs: Sequence[Measured], cfg: Config) -> str:
     """Every summary number: its name, mean ± sample sd (ddof = 1) and the per-seed values (as in
-    NAME-seeds.csv), one line each, 6 significant digits."""
+    NAME-seeds.csv), one line each, 6 significant digits; the mean alone where no sd is defined
+    (one seed counted, the others stopped: not "± nan")."""
     numbers = [summary_numbers(m, cfg) for m in runs]
     lines = [f"Summary numbers, {SD_NOTE} {', '.join(str(m.seed) for m in runs)} (per seed in "
              f"{runs[0].name}-seeds.csv):"]
@@ -166,7 +167,8 @@ def number_table(runs: Sequence[Measured], cfg: Config) -> str:
     for key in numbers[0]:
         values = [n[key] for n in numbers]
         mean, sd = mean_sd(values)
-        lines.append(f"  {key:<{width}}  {mean:.6g} ± {sd:.6g}  (per seed: {', '.join(f'{v:.6g}' for v in values)})")
+        spread = f"{mean:.6g} ± {sd:.6g}" if math.isfinite(sd) else f"{mean:.6g}"  # one seed: no sd
+        lines.append(f"  {key:<{width}}  {spread}  (per seed: {', '.join(f'{v:.6g}' for v in values)})")
     return "\n".join(lines)
 
 
