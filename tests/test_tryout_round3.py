@@ -122,3 +122,17 @@ def test_a_group_with_one_counted_seed_prints_no_nan_spread(monkeypatch):
     two = seeds.number_table([Measured("fig2", 0), Measured("fig2", 1)], Config()).splitlines()[1:]
     assert two[1].split()[:4] == ["sparser_mean", "0.6", "±", f"{np.std([0.5, 0.7], ddof=1):.6g}"]
     assert "nan" not in "\n".join(one + two)
+
+
+def test_sweep_status_of_a_run_folder_names_it_a_run(tmp_path, capsys):
+    """`fftui sweep --status RUN` of a recorded run: one line that it is a run, not "not a recorded
+    run, or half-written"; status 2."""
+    from fftui.cli import main
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    assert main(["sweep", "--status", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "not a recorded run" not in err and "is not a sweep" in err and "a recorded run" in err

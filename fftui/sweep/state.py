@@ -73,6 +73,9 @@ class SweepState:
         where = Path(folder).expanduser()
         if not where.is_dir():
             raise SweepError(f"{where} is not a folder")
+        if not (where / SWEEP_JSON).exists():   # read_json's words are a run's ("not a recorded run")
+            run = " (a recorded run: fftui open it)" if (where / "run.json").is_file() else ""
+            raise SweepError(f"{where} is not a sweep: it has no {SWEEP_JSON}{run}")
         try:
             data = read_json(where / SWEEP_JSON, str(where))
         except StoreError as exc:
