@@ -48,8 +48,10 @@ SCRUB_KEYS: tuple[Key, ...] = (
 """The scrubber's keys."""
 
 STEERING = ("toggle_run", "step", "reset", "toggle_mode", "switch_loss", "lr_up", "lr_down", "batch_up",
-            "batch_down", "width_up", "width_down", "edit", "presets")
-"""Actions of the live app that steer training: a recording refuses them."""
+            "batch_down", "width_up", "width_down", "edit", "presets", "evaluate")
+"""Actions of the live app that steer or measure training (t evaluates the network now): a recording
+refuses them and neither its footer nor its help offers them; its recorded test errors show in the
+Layers pane."""
 
 REPLAY_PANES: tuple[PaneSpec, ...] = PANES
 """The live app's panes (Sparsening and Sparsity draw the runs compared, fftui/widgets/compare.py)."""

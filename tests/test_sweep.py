@@ -57,6 +57,20 @@ def test_folders_that_are_not_sweeps_are_refused(tmp_path, capsys):
             assert len(err) == 1 and "not a" in err[0], err
 
 
+@pytest.mark.parametrize("extra, named", [
+    (["--preset", "fig3"], "--preset"), (["--grid", "lr=1e-3,1e-2"], "--grid"), (["--lr", "0.1"], "--lr"),
+    (["--out", "elsewhere"], "--out"), (["--seeds", "3"], "--seeds"), (["bench/study.toml"], "bench/study.toml"),
+])
+def test_flags_that_define_a_sweep_are_refused_with_status_table_and_resume(tmp_path, capsys, extra, named):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for flag in ("--status", "--resume", "--table"):
+        assert main(["sweep", flag, str(folder), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{flag} goes on with the sweep as it was defined: {named}" in err[0], err
+    assert list(folder.iterdir()) == []
+
+
 def test_an_address_where_nothing_answers_gives_up_in_time():
     from fftui.sweep.definition import SweepError
     from fftui.sweep.execute import ADDRESS_TIMEOUT, check_address

@@ -136,3 +136,18 @@ def test_sweep_status_of_a_run_folder_names_it_a_run(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "not a recorded run" not in err and "is not a sweep" in err and "a recorded run" in err
+
+
+def test_the_text_summary_counts_layers_from_one_as_the_app_does():
+    from fftui.headless.summary import layer_lines
+
+    numbers = {k: 0.5 for k in ("sparser", "theorem", "agree_theorem", "sparser_end", "agree_theorem_end",
+                                "sparsity", "silenced")}
+    lines = layer_lines([{"pos": numbers}, {"pos": numbers, "neg": numbers}])
+    assert [line.split()[:2] for line in lines] == [["layer", "1"], ["layer", "2"], ["layer", "2"]]
+
+
+def test_a_recording_does_not_offer_the_test_key():
+    from fftui.replay import ReplayApp
+
+    assert "evaluate" not in {k.action for k in ReplayApp.KEYS}

@@ -60,11 +60,14 @@ def rounding_note(group: dict[str, float]) -> str:
 
 def layer_lines(layers: list[dict[str, dict[str, float]]]) -> list[str]:
     """A stack's lines: per layer and group, the sparser ratio and the theorem's with the input held
-    fixed, and once every layer stepped (the end-to-end outcome and the theorem's agreement with it)."""
+    fixed, and once every layer stepped (the end-to-end outcome and the theorem's agreement with it).
+    Layers are counted from 1 here, as the app counts them; the records' and CSVs' `layer` column
+    counts from 0."""
     lines = []
     for layer, groups in enumerate(layers):
         for name, g in groups.items():
-            lines.append(f"  layer {layer} {GROUP_LABELS.get(name, name):9s} input fixed: sparser {g['sparser']:.3f}, "
+            lines.append(f"  layer {layer + 1} {GROUP_LABELS.get(name, name):9s} input fixed: "
+                         f"sparser {g['sparser']:.3f}, "
                          f"theorem {g['theorem']:.3f} (agreement {g['agree_theorem']:.3f}); every layer stepped: "
                          f"sparser {g['sparser_end']:.3f} (theorem's agreement {g['agree_theorem_end']:.3f}); "
                          f"Hoyer sparsity {g['sparsity']:.3f}, silenced {g['silenced']:.3f}")

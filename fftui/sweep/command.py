@@ -92,6 +92,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     state = None
     planned: tuple[Any, Path] = (None, Path())
     try:
+        _refuse_definition_flags(args)
         if args.status or args.table:
             shown = SweepState.open(args.status or args.table)
             print(shown.status_line())
@@ -122,6 +123,24 @@ def sweep_command(args: argparse.Namespace) -> int:
     finally:
         if state is not None:
             state.unlock()
+
+
+def _refuse_definition_flags(args: argparse.Namespace) -> None:
+    """SweepError naming the flags that define a sweep (what to sweep, every trial's parameters,
+    --out) when given with --status, --table or --resume, whose sweep is already defined."""
+    mode = "--status" if args.status else "--table" if args.table else "--resume" if args.resume else None
+    if mode is None:
+        return
+    from engine.config import PARAMS
+
+    given = [f"--{name.replace('_', '-')}" for name in ("preset", "config", "samples", "sample_seed", "seeds", "out")
+             if getattr(args, name, None) is not None]
+    given += [flag for flag, value in (("--grid", args.grid), ("--random", args.random), ("--yes", args.yes)) if value]
+    given += [f"--{p.name.replace('_', '-')}" for p in PARAMS if getattr(args, p.name, None) is not None]
+    if args.definition:
+        given.insert(0, args.definition)
+    if given:
+        raise SweepError(f"{mode} goes on with the sweep as it was defined: {', '.join(given)} cannot go with it")
 
 
 def _check_resources(args: argparse.Namespace) -> None:
