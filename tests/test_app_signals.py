@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from stop_signals import default_stop_signals
+
 ARGS = ["run", "--data", "sample", "--device", "cpu", "--width", "16", "--batch-size", "8"]
 
 ENTER_ALT, LEAVE_ALT = "\x1b[?1049h", "\x1b[?1049l"
@@ -32,7 +34,8 @@ class Terminal:
                    PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.pop("NO_COLOR", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "fftui", *args], stdin=slave, stdout=slave,
-                                     stderr=slave, env=env, start_new_session=True, close_fds=True)
+                                     stderr=slave, env=env, start_new_session=True, close_fds=True,
+                                     preexec_fn=default_stop_signals)
         os.close(slave)
         self.output = b""
 

@@ -8,6 +8,7 @@ import torch
 
 from fftui.cli import main
 from run_files import iterations, run_info, summary_lines
+from stop_signals import default_stop_signals
 
 FAST = ["run", "--headless", "--data", "sample", "--width", "64", "--batch-size", "16", "--quiet"]
 
@@ -155,7 +156,8 @@ def test_a_signal_stops_a_headless_run_between_batches_and_keeps_every_batch(tmp
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "fftui", "run", "--headless", "--data", "sample",
                              "--iters", "10000000", "--width", "20", "--batch-size", "4", "--quiet",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_stop_signals)
     metrics = out / "summary.jsonl.gz"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not metrics.exists() or metrics.stat().st_size < 5_000):

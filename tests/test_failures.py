@@ -28,6 +28,7 @@ from engine.params import find
 from engine.runner import Runner
 from fftui.cli import main
 from run_files import FillingFile
+from stop_signals import default_stop_signals
 
 FAST = ["run", "--headless", "--data", "sample", "--width", "20", "--batch-size", "4", "--quiet"]
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "mnist-sample"
@@ -551,7 +552,8 @@ SLOW_LOAD = textwrap.dedent("""
 @pytest.mark.parametrize("name,status", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_signal_while_the_data_loads_is_one_line(name, status, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", SLOW_LOAD, *FAST, "--iters", "5", "--out", str(tmp_path / "r")],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_stop_signals)
     assert proc.stderr is not None
     assert proc.stderr.readline().strip() == "loading"
     proc.send_signal(getattr(signal, name))
