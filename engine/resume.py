@@ -65,6 +65,19 @@ class ResumePlan:
         return out
 
 
+
+def hold_writer_lock(folder: Path, busy: str) -> WriterLock:
+    """The run folder's writer lock, held for a resume; StoreError with the line `busy` when a live
+    writer holds it, or naming the folder when it cannot be written."""
+    lock = WriterLock(folder)
+    try:
+        lock.acquire()
+    except BlockingIOError:
+        raise StoreError(busy) from None
+    except OSError as exc:
+        raise StoreError(f"cannot record into {folder}: {exc.strerror or exc}") from None
+    return lock
+
 def plan_resume(folder: Path, iters: int | None = None, epochs: int | None = None) -> ResumePlan:
     """Check that the run in folder can be resumed and take its writer lock; StoreError (one line)
     otherwise, nothing changed. iters / epochs: a new end for the run (its total, as --iters and
@@ -74,13 +87,7 @@ def plan_resume(folder: Path, iters: int | None = None, epochs: int | None = Non
     an end the checkpoint has reached already (with the flags that move it)."""
     reader = RunReader(folder)
     name = reader.name
-    lock = WriterLock(reader.folder)
-    try:
-        lock.acquire()
-    except BlockingIOError:
-        raise StoreError(f"{name} is being recorded now; resume it once its run has stopped") from None
-    except OSError as exc:
-        raise StoreError(f"cannot record into {reader.folder}: {exc.strerror or exc}") from None
+    lock = hold_writer_lock(reader.folder, f"{name} is being recorded now; resume it once its run has stopped")
     try:
         return _plan(reader, lock, iters, epochs)
     except BaseException:

@@ -129,14 +129,9 @@ def _not_begun(folder: Path) -> bool:
 
 
 def _locked(folder: Path, name: str) -> WriterLock:
-    lock = WriterLock(folder)
-    try:
-        lock.acquire()
-    except BlockingIOError:
-        raise StoreError(f"{name} is being recorded now; resume the group once its run has stopped") from None
-    except OSError as exc:
-        raise StoreError(f"cannot record into {folder}: {exc.strerror or exc}") from None
-    return lock
+    from engine.resume import hold_writer_lock
+
+    return hold_writer_lock(folder, f"{name} is being recorded now; resume the group once its run has stopped")
 
 
 def _step(group: Path, seed: int, base: Config) -> SeedStep:
