@@ -522,7 +522,7 @@ def test_a_preset_stopped_by_ctrl_c_exits_130_and_says_how_far_it_got(tmp_path):
     out = tmp_path / "fig2"
     proc = subprocess.Popen([sys.executable, "-m", "fftui", "run", "--headless", "--preset", "fig2", "--data",
                              "sample", "--quiet", "--out", str(out)], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_stop_signals)
     _wait_for_records(out / "summary.jsonl.gz", 3_000, proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

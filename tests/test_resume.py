@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from fftui.cli import main
+from stop_signals import interruptible
 from test_app import run_async
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +131,8 @@ def test_a_run_stopped_by_ctrl_c_resumes_to_its_planned_end(tmp_path, capsys, sm
                 sent.append(True)
                 os.kill(os.getpid(), signal.SIGINT)
 
-        result = run_headless(cfg, small_sample, writer, on_chunk=on_chunk)
+        with interruptible():
+            result = run_headless(cfg, small_sample, writer, on_chunk=on_chunk)
         assert result["status"] == ("interrupted" if stop_at else "finished")
     k = json.loads((stopped / "run.json").read_text())["checkpoint_iteration"]
     assert 1 <= k < 600 and len(lines_of(stopped)) == k
